@@ -1,0 +1,30 @@
+"""The interface every speech engine offers (the endpoint client, the local engine, the cache)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from .audio import Audio
+from .request import SpeechRequest
+
+
+@runtime_checkable
+class SpeechEngine(Protocol):
+    """Turns a SpeechRequest into mono s16le PCM.
+
+    `name` identifies the engine in cache keys ("api:<style>:<model>", "local:espeak-ng").
+    `sample_rate` is the rate of the PCM that `stream()` yields.
+    `stream()` yields PCM chunks of any even length as they become available; closing the
+    iterator early (aclose) releases the underlying connection.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    async def synthesize(self, request: SpeechRequest) -> Audio: ...
+
+    def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]: ...
