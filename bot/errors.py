@@ -63,6 +63,8 @@ class TTSError(ParlaError):
         parts = []
         if self.code:
             parts.append(f"code {self.code}")
+        elif self.status is not None:
+            parts.append(f"HTTP {self.status}")
         if self.request_id:
             parts.append(f"request id {self.request_id}")
         return ", ".join(parts)
