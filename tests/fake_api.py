@@ -52,11 +52,34 @@ RATE = 24_000
 MODEL = "qwen3-tts-instruct-flash"
 RELAY_PATH = "/v1/audio/speech"
 DASHSCOPE_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
-VOICE_SET = frozenset((
-    "Cherry", "Serena", "Ethan", "Chelsie", "Momo", "Vivian", "Moon", "Maia", "Kai", "Nofish", "Bella",
-    "Eldric Sage", "Mia", "Mochi", "Bellona", "Vincent", "Bunny", "Neil", "Elias", "Arthur", "Nini",
-    "Seren", "Pip", "Stella",
-))
+VOICE_SET = frozenset(
+    (
+        "Cherry",
+        "Serena",
+        "Ethan",
+        "Chelsie",
+        "Momo",
+        "Vivian",
+        "Moon",
+        "Maia",
+        "Kai",
+        "Nofish",
+        "Bella",
+        "Eldric Sage",
+        "Mia",
+        "Mochi",
+        "Bellona",
+        "Vincent",
+        "Bunny",
+        "Neil",
+        "Elias",
+        "Arthur",
+        "Nini",
+        "Seren",
+        "Pip",
+        "Stella",
+    )
+)
 LANGUAGES = frozenset(
     "Auto Chinese English German Italian Portuguese Spanish Japanese Korean French Russian".split()
 )
@@ -118,9 +141,14 @@ def expected_pcm(text: str, voice: str, seconds_per_char: float = 0.02, min_seco
 
 def wav_bytes(pcm: bytes, rate: int = RATE) -> bytes:
     return (
-        b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVE"
-        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-        + b"data" + struct.pack("<I", len(pcm)) + pcm
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(pcm))
+        + pcm
     )
 
 
@@ -226,8 +254,9 @@ class FakeEndpoint:
 
     # -- helpers --------------------------------------------------------------------------
     @staticmethod
-    def _error(code: str, *, style: str, retry_after: float | None = None, message: str | None = None
-               ) -> web.Response:
+    def _error(
+        code: str, *, style: str, retry_after: float | None = None, message: str | None = None
+    ) -> web.Response:
         status, default = ERRORS.get(code, (500, "Unknown error."))
         body: dict[str, Any] = {"request_id": str(uuid.uuid4()), "code": code, "message": message or default}
         if style == "relay":
@@ -300,9 +329,13 @@ class FakeEndpoint:
                 "InvalidParameter", style=style, message=f"Range of input length should be [1, {MAX_INPUT}]"
             )
         if "optimize_instructions" in params and not isinstance(params["optimize_instructions"], bool):
-            return self._error("InvalidParameter", style=style, message="optimize_instructions must be a boolean")
+            return self._error(
+                "InvalidParameter", style=style, message="optimize_instructions must be a boolean"
+            )
         instructions = params.get("instructions")
-        if instructions is not None and (not isinstance(instructions, str) or len(instructions) > MAX_INSTRUCTIONS):
+        if instructions is not None and (
+            not isinstance(instructions, str) or len(instructions) > MAX_INSTRUCTIONS
+        ):
             return self._error("InvalidParameter", style=style, message="Invalid instructions.")
         if fault:
             kind, _, arg = fault.partition(":")
@@ -313,7 +346,9 @@ class FakeEndpoint:
             if kind == "html502":
                 return web.Response(status=502, text=HTML_502, content_type="text/html")
             if kind == "badjson":
-                return web.Response(status=200, text='{"output": {"audio": {"data": "AAAA', content_type="application/json")
+                return web.Response(
+                    status=200, text='{"output": {"audio": {"data": "AAAA', content_type="application/json"
+                )
         pcm = self.expected_pcm(text, voice)
         request_id = str(uuid.uuid4())
         if stream:
@@ -341,7 +376,10 @@ class FakeEndpoint:
         else:
             audio["data"] = base64.b64encode(pcm).decode()
         body = {
-            "status_code": 200, "request_id": request_id, "code": "", "message": "",
+            "status_code": 200,
+            "request_id": request_id,
+            "code": "",
+            "message": "",
             "output": {"text": None, "finish_reason": "stop", "choices": None, "audio": audio},
             "usage": {"characters": len(text)},
         }
@@ -374,7 +412,11 @@ class FakeEndpoint:
                     request.transport.abort()
                     return resp
                 if kind == "sse-error-after" and n >= int(arg):
-                    err = {"code": "InternalError", "message": ERRORS["InternalError"][1], "request_id": request_id}
+                    err = {
+                        "code": "InternalError",
+                        "message": ERRORS["InternalError"][1],
+                        "request_id": request_id,
+                    }
                     await resp.write(self._event(n + 1, err, event="error", status=500))
                     return resp
                 if kind == "stall-after":
@@ -386,8 +428,11 @@ class FakeEndpoint:
                 payload = {
                     "output": {
                         "finish_reason": "null",
-                        "audio": {"data": base64.b64encode(chunk).decode(), "id": f"audio_{request_id}",
-                                  "expires_at": 0},
+                        "audio": {
+                            "data": base64.b64encode(chunk).decode(),
+                            "id": f"audio_{request_id}",
+                            "expires_at": 0,
+                        },
                     },
                     "request_id": request_id,
                 }
@@ -405,7 +450,12 @@ class FakeEndpoint:
                 final = {
                     "output": {
                         "finish_reason": "stop",
-                        "audio": {"data": "", "url": url, "id": f"audio_{request_id}", "expires_at": int(expires)},
+                        "audio": {
+                            "data": "",
+                            "url": url,
+                            "id": f"audio_{request_id}",
+                            "expires_at": int(expires),
+                        },
                     },
                     "usage": {"characters": len(text)},
                     "request_id": request_id,
@@ -427,7 +477,9 @@ class FakeEndpoint:
         self.downloads += 1
         item = self._files.get(request.match_info["name"])
         if item is None:
-            return web.Response(status=404, text="<Error><Code>NoSuchKey</Code></Error>", content_type="application/xml")
+            return web.Response(
+                status=404, text="<Error><Code>NoSuchKey</Code></Error>", content_type="application/xml"
+            )
         data, expires = item
         if time.time() > expires:
             return web.Response(
@@ -451,8 +503,12 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         fake = FakeEndpoint(
-            api_key=args.api_key, first_chunk_delay=args.first_chunk_delay, chunk_bytes=args.chunk_bytes,
-            realtime_factor=args.realtime_factor, json_audio=args.json_audio, port=args.port,
+            api_key=args.api_key,
+            first_chunk_delay=args.first_chunk_delay,
+            chunk_bytes=args.chunk_bytes,
+            realtime_factor=args.realtime_factor,
+            json_audio=args.json_audio,
+            port=args.port,
         )
         fake.fault = args.fault
         await fake.start()
