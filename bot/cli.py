@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=("stats", "clear"))
 
     sub.add_parser("sync", help="register the slash commands globally with Discord")
-    sub.add_parser("doctor", help="check configuration, storage, voice support and credentials")
+    doctor = sub.add_parser("doctor", help="check configuration, storage, voice support and credentials")
+    doctor.add_argument("--offline", action="store_true", help="skip the checks that need the network")
+    sub.add_parser("health", help="exit 0 if the running bot wrote its heartbeat recently (for Docker)")
     return parser
 
 
@@ -66,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "doctor":
             from .doctor import run_doctor
 
-            return asyncio.run(run_doctor(settings))
+            return asyncio.run(run_doctor(settings, offline=args.offline))
+        if command == "health":
+            return _health(settings)
         from .launcher import run_bot
 
         return run_bot(settings, sync_only=command == "sync")
@@ -157,4 +161,21 @@ async def _cache(settings: Settings, action: str) -> int:
                 print(f"{key}: {value}")
     finally:
         await cache.close()
+    return EXIT_OK
+
+
+HEARTBEAT_MAX_AGE = 120.0
+
+
+def _health(settings: Settings) -> int:
+    beat = settings.data_dir / "heartbeat"
+    try:
+        age = time.time() - beat.stat().st_mtime
+    except OSError:
+        print(f"unhealthy: no heartbeat file at {beat}", file=sys.stderr)
+        return 1
+    if age > HEARTBEAT_MAX_AGE:
+        print(f"unhealthy: last heartbeat {age:.0f} s ago", file=sys.stderr)
+        return 1
+    print(f"healthy: last heartbeat {age:.0f} s ago")
     return EXIT_OK
