@@ -550,10 +550,13 @@ class CachedEngine:
             del self._flights[flight.key]
 
     async def close(self) -> None:
-        """Cancel every flight in progress (waiters get EngineClosedError)."""
+        """Cancel every flight still waiting for the engine (its waiters get EngineClosedError)
+        and let finished ones complete their cache write. Close the AudioCache afterwards
+        (it may be shared by several engines) so that disk writes complete before exit."""
         self._closed = True
         tasks = {f.task for f in self._flights.values() if f.task is not None and not f.task.done()}
-        for task in tasks:
-            task.cancel()
+        for flight in self._flights.values():
+            if flight.task is not None and not flight.finished:
+                flight.task.cancel()
         if tasks:
             await asyncio.wait(tasks)
