@@ -121,7 +121,8 @@ SEPARATORS = [" ", "  ", ", ", ". ", "! ", "? ", "; ", ": ", " - ", "\n", ".\n\n
 @st.composite
 def texts(draw: st.DrawFn) -> tuple[str, int]:
     limit = draw(st.integers(min_value=8, max_value=120))
-    word = st.text(alphabet=string.ascii_letters + "éüß'0123456789", min_size=1, max_size=limit)
+    # Words shorter than the limit, so a word with its punctuation attached still fits.
+    word = st.text(alphabet=string.ascii_letters + "éüß'0123456789", min_size=1, max_size=limit - 1)
     words = draw(st.lists(word, min_size=1, max_size=80))
     seps = draw(st.lists(st.sampled_from(SEPARATORS), min_size=len(words), max_size=len(words)))
     text = "".join(w + s for w, s in zip(words, seps, strict=True))
