@@ -195,8 +195,9 @@ class FallbackEngine:
                 return
         else:
             self.stats.primary_skipped += 1
-        async for chunk in self._backup_stream(backup, request, reason):
-            yield chunk
+        async with _opened(self._backup_stream(backup, request, reason)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     # -- internals ----------------------------------------------------------------------------
     async def _backup_stream(
