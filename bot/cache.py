@@ -168,25 +168,38 @@ class AudioCache:
 
     async def get(self, key: str) -> Audio | None:
         """The audio stored under `key` (memory first, then disk), or None."""
-        return await self._get(key, count_miss=True)
+        audio = self._get_memory(key)
+        if audio is None:
+            audio = await self._get_disk(key)
+        if audio is None:
+            self._misses += 1
+        return audio
 
-    async def _get(self, key: str, *, count_miss: bool) -> Audio | None:
+    def _get_memory(self, key: str) -> Audio | None:
         audio = self._memory.get_audio(key)
         if audio is not None:
             self._hits_memory += 1
-            return audio
+        return audio
+
+    async def _get_disk(self, key: str, *, count: bool = True) -> Audio | None:
         await self.load()
         disk = self._disk_on()
-        if disk is not None:
-            record = await self._io(disk.read, "pcm", key)
-            if record is not None:
-                audio = Audio(pcm=record.payload, rate=record.rate, channels=record.channels)
-                self._memory.put("pcm", key, audio)
-                self._hits_disk += 1
-                return audio
-        if count_miss:
+        if disk is None:
+            return None
+        record = await self._io(disk.read, "pcm", key)
+        if record is None:
+            return None
+        audio = Audio(pcm=record.payload, rate=record.rate, channels=record.channels)
+        self._memory.put("pcm", key, audio)
+        if count:
+            self._hits_disk += 1
+        return audio
+
+    def _count(self, outcome: Literal["hit_disk", "miss"]) -> None:
+        if outcome == "hit_disk":
+            self._hits_disk += 1
+        else:
             self._misses += 1
-        return None
 
     def peek(self, key: str) -> Audio | None:
         """The audio under `key` if it is in memory; no I/O, no counters."""
@@ -307,24 +320,28 @@ FlightMode = Literal["stream", "synth"]
 
 
 class _Flight:
-    """One call to the inner engine, shared by every request for the same key.
-
-    Chunks are kept from the first, so a late joiner replays them and then follows live.
-    """
+    """One disk lookup and, on a miss, one call to the inner engine, shared by every
+    request for the same key. Streamed chunks are kept from the first, so a late joiner
+    replays them and then follows live."""
 
     def __init__(self, key: str, mode: FlightMode) -> None:
         self.key = key
         self.mode = mode
-        self.chunks: list[bytes] = []
+        self.chunks: list[bytes] = []  # live chunks of the inner stream (stream mode only)
         self.audio: Audio | None = None
+        self.from_cache = False  # the result was found on disk: no engine call
         self.error: BaseException | None = None
         self.traceback: TracebackType | None = None
         self.finished = False
         self.consumers = 0
-        self.joiners = 0
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self.done = asyncio.Event()
+
+    @property
+    def live(self) -> bool:
+        """Whether consumers get the audio as chunks (else whole, in `audio`, at the end)."""
+        return bool(self.chunks)
 
     def publish(self, chunk: bytes) -> None:
         self.chunks.append(chunk)
@@ -361,14 +378,18 @@ class CachedEngine:
     - stream(): hit -> the cached PCM at once, in 100 ms chunks; miss -> one inner stream,
       tailed by every concurrent request from its first chunk. The cache is filled only when
       the stream completes; if every consumer leaves early the inner stream is closed.
-    A synthesize() and a stream() of the same key also share one flight.
+    A synthesize() and a stream() of the same key share one flight, and the flight starts
+    with the disk lookup, so requests arriving during that lookup join it too.
+
+    Counters (in `cache.stats`): each request counts one of hits_memory, hits_disk or misses
+    (a request that joined an engine call is a miss), and api_calls_saved counts requests
+    that got their audio without an engine call of their own.
     """
 
     def __init__(self, inner: SpeechEngine, cache: AudioCache) -> None:
         self._inner = inner
         self.cache = cache
         self._flights: dict[str, _Flight] = {}
-        self._completions = 0
         self._closed = False
 
     @property
@@ -393,7 +414,8 @@ class CachedEngine:
     async def lookup(self, request: SpeechRequest) -> Audio | None:
         """The cached audio for `request`, without calling the engine (a miss is not counted;
         a hit counts as an API call saved: the caller is expected to use it)."""
-        audio = await self.cache._get(self.key_for(request), count_miss=False)
+        key = self.key_for(request)
+        audio = self.cache._get_memory(key) or await self.cache._get_disk(key)
         if audio is not None:
             self.cache.record_saved()
         return audio
@@ -403,14 +425,14 @@ class CachedEngine:
     async def synthesize(self, request: SpeechRequest) -> Audio:
         req = request.validated()
         key = self.key_for(req)
-        audio, flight = await self._acquire(key, req, "synth", streamable_only=False)
+        audio, flight, joined = self._acquire(key, req, "synth", streamable_only=False)
         if audio is not None:
             return audio
         assert flight is not None
         try:
             await flight.done.wait()
         finally:
-            await self._leave(flight)
+            await self._leave(flight, joined)
         flight.raise_error()
         assert flight.audio is not None
         return flight.audio
@@ -421,39 +443,32 @@ class CachedEngine:
         req = request.validated()
         key = self.key_for(req)
         while True:
-            audio, flight = await self._acquire(key, req, "stream", streamable_only=True)
-            if audio is not None:
-                for chunk in self._chunks_of(audio):
-                    yield chunk
-                return
-            assert flight is not None
-            if flight.mode == "synth":
-                # Joined a synthesize() flight: its result comes whole.
+            audio, flight, joined = self._acquire(key, req, "stream", streamable_only=True)
+            if audio is None:
+                assert flight is not None
                 try:
-                    await flight.done.wait()
+                    index = 0
+                    while True:
+                        if index < len(flight.chunks):
+                            chunk = flight.chunks[index]
+                            index += 1
+                            yield chunk
+                            continue
+                        if flight.finished:
+                            break
+                        await flight.changed().wait()
                 finally:
-                    await self._leave(flight)
+                    await self._leave(flight, joined)
                 flight.raise_error()
-                assert flight.audio is not None
-                if self._streamable(flight.audio):
-                    for chunk in self._chunks_of(flight.audio):
-                        yield chunk
+                if flight.live:
                     return
-                continue  # a rate this stream cannot yield: stream it ourselves
-            try:
-                index = 0
-                while True:
-                    if index < len(flight.chunks):
-                        chunk = flight.chunks[index]
-                        index += 1
-                        yield chunk
-                        continue
-                    if flight.finished:
-                        break
-                    await flight.changed().wait()
-            finally:
-                await self._leave(flight)
-            flight.raise_error()
+                # The result came whole: from the disk, or from a synthesize() flight.
+                audio = flight.audio
+                assert audio is not None
+                if not self._streamable(audio):
+                    continue  # a rate this stream cannot yield: stream it ourselves
+            for chunk in self._chunks_of(audio):
+                yield chunk
             return
 
     def _streamable(self, audio: Audio) -> bool:
@@ -467,50 +482,60 @@ class CachedEngine:
 
     # ----- flights -----
 
-    async def _acquire(
+    def _acquire(
         self, key: str, req: SpeechRequest, mode: FlightMode, *, streamable_only: bool
-    ) -> tuple[Audio | None, _Flight | None]:
-        """A cached Audio, or a flight (joined or started) for `key` with this caller counted in."""
+    ) -> tuple[Audio | None, _Flight | None, bool]:
+        """A memory hit, or the flight for `key` (joined: True, or started) with this caller
+        counted in. Synchronous: nothing can slip between the memory check and the flight."""
         if self._closed:
             raise EngineClosedError("The speech engine is closed.")
-        count_miss = True
-        while True:
-            completions = self._completions
-            audio = await self.cache._get(key, count_miss=count_miss)
-            count_miss = False
-            if audio is not None and (not streamable_only or self._streamable(audio)):
-                self.cache.record_saved()
-                return audio, None
-            flight = self._flights.get(key)
-            if flight is not None:
-                flight.consumers += 1
-                flight.joiners += 1
-                return None, flight
-            if audio is None and completions != self._completions:
-                continue  # a flight finished while we looked: it may have filled the cache
-            if self._closed:
-                raise EngineClosedError("The speech engine is closed.")
-            flight = _Flight(key, mode)
-            flight.consumers = 1
-            self._flights[key] = flight
-            flight.task = asyncio.create_task(self._fly(flight, req), name=f"parla-cache-flight-{key[:12]}")
-            return None, flight
+        audio = self.cache.peek(key)
+        if audio is not None and (not streamable_only or self._streamable(audio)):
+            self.cache._get_memory(key)  # count the hit, refresh recency
+            self.cache.record_saved()
+            return audio, None, False
+        flight = self._flights.get(key)
+        if flight is not None:
+            flight.consumers += 1
+            return None, flight, True
+        flight = _Flight(key, mode)
+        flight.consumers = 1
+        self._flights[key] = flight
+        flight.task = asyncio.create_task(
+            self._fly(flight, req, use_disk=audio is None), name=f"parla-cache-flight-{key[:12]}"
+        )
+        return None, flight, False
 
-    async def _leave(self, flight: _Flight) -> None:
-        """A consumer is done with `flight`; the last one to leave early stops the inner call."""
+    async def _leave(self, flight: _Flight, joined: bool) -> None:
+        """A consumer is done with `flight`: count its outcome; the last one to leave before
+        the end stops the inner call."""
         flight.consumers -= 1
+        ok = flight.finished and flight.error is None
+        if ok and flight.from_cache:
+            self.cache._count("hit_disk")
+            self.cache.record_saved()
+        else:
+            self.cache._count("miss")
+            if ok and joined:
+                self.cache.record_saved(joined=True)
         if flight.consumers > 0 or flight.finished:
             return
-        if self._flights.get(flight.key) is flight:
-            del self._flights[flight.key]
+        self._drop(flight)
         task = flight.task
         if task is not None and not task.done():
             task.cancel()
             # Wait for the inner stream to be closed (the endpoint sees the disconnect).
             await asyncio.wait({task})
 
-    async def _fly(self, flight: _Flight, req: SpeechRequest) -> None:
+    async def _fly(self, flight: _Flight, req: SpeechRequest, *, use_disk: bool) -> None:
         try:
+            if use_disk:
+                audio = await self.cache._get_disk(flight.key, count=False)
+                if audio is not None and (flight.mode == "synth" or self._streamable(audio)):
+                    flight.from_cache = True
+                    flight.finish(audio=audio)
+                    self._drop(flight)
+                    return
             if flight.mode == "synth":
                 audio = await self._inner.synthesize(req)
             else:
@@ -534,16 +559,14 @@ class CachedEngine:
             if not isinstance(exc, Exception):
                 raise
             return
-        for _ in range(flight.joiners):
-            self.cache.record_saved(joined=True)
         flight.finish(audio=audio)
         try:
+            # Memory first (synchronously), then disk; the flight stays joinable meanwhile.
             await self.cache.put(flight.key, audio)
         except Exception:  # a cache failure must never fail the speech
             log.exception("audio cache: could not store %s", flight.key[:12])
         finally:
             self._drop(flight)
-            self._completions += 1
 
     def _drop(self, flight: _Flight) -> None:
         if self._flights.get(flight.key) is flight:

@@ -12,6 +12,7 @@ import pytest
 
 from bot.audio import Audio
 from bot.cache import AudioCache, CachedEngine, EngineClosedError
+from bot.cache_disk import DiskTier
 from bot.engine import SpeechEngine
 from bot.errors import InputError, ServerError, StreamIncompleteError, TTSError
 from bot.request import SpeechRequest
@@ -434,3 +435,38 @@ async def test_close_ends_flights_with_a_clear_error() -> None:
     assert stub.cancelled == 2 and stub.streams_closed == 1
     with pytest.raises(EngineClosedError):
         await engine.synthesize(SpeechRequest("new"))
+
+
+async def test_requests_arriving_during_the_disk_lookup_join_the_flight(tmp_path: Path) -> None:
+    error = ServerError("boom", code="InternalError")
+    stub = StubEngine(error=error)  # fails as soon as it is called
+    engine = make(stub, tmp_path)
+    results = await asyncio.gather(*(engine.synthesize(REQ) for _ in range(50)), return_exceptions=True)
+    assert stub.synth_calls == 1
+    assert all(r is error for r in results)
+
+
+async def test_a_disk_hit_is_read_once_for_concurrent_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub = StubEngine()
+    yesterday = make(stub, tmp_path)
+    await yesterday.synthesize(REQ)
+    await yesterday.cache.close()
+
+    reads: list[str] = []
+    real_read = DiskTier.read
+
+    def counting_read(self: DiskTier, kind: str, name: str) -> object:
+        reads.append(name)
+        return real_read(self, kind, name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DiskTier, "read", counting_read)
+    today_stub = StubEngine()
+    today = make(today_stub, tmp_path)
+    results = await asyncio.gather(*(collect(today.stream(REQ)) for _ in range(50)))
+    assert all(r == stub.pcm(REQ) for r in results)
+    assert reads == [today.key_for(REQ)]
+    assert today_stub.stream_calls == 0
+    s = today.cache.stats
+    assert (s.hits_disk, s.misses, s.api_calls_saved) == (50, 0, 50)
