@@ -1,0 +1,229 @@
+"""A stand-in for discord.VoiceClient that discord.py's real AudioPlayer thread can drive.
+
+It subclasses nothing from discord: it offers exactly what `discord.player.AudioPlayer` uses
+(`send_audio_packet`, `is_connected`, `wait_until_connected`, `timeout`, `ws.speak`,
+`client.loop`, `encoder`) and what `VoiceClient.play()` and the adapter use (`play`, `stop`,
+`pause`, `resume`, `is_playing`, `is_paused`, `channel`, `move_to`, `disconnect`). Every packet
+is recorded with its send time, the source that sent it and how late it was against the
+player's own 20 ms schedule. Also tests for the stand-in itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+import numpy as np
+import pytest
+from discord.opus import OPUS_SILENCE, Decoder
+from discord.player import AudioPlayer
+
+opus_ok = True
+try:
+    discord.opus.Encoder.get_opus_version()
+except Exception:  # pragma: no cover - CI installs libopus
+    opus_ok = False
+
+needs_opus = pytest.mark.skipif(not opus_ok, reason="libopus is not installed")
+
+FRAME = 0.020
+
+
+@dataclass
+class Packet:
+    t: float  # time.perf_counter() when sent
+    data: bytes
+    encoded: bool  # discord encoded it (a PCM source) rather than the source (is_opus)
+    source: Any  # the AudioSource of the player thread that sent it
+    late: float  # seconds after the player's own schedule for this packet
+    scheduled: bool  # sent by the read loop (not a pause/stop silence burst)
+
+    @property
+    def silence(self) -> bool:
+        return self.data == OPUS_SILENCE
+
+
+class _WS:
+    def __init__(self) -> None:
+        self.speaking: list[Any] = []
+
+    async def speak(self, state: Any) -> None:
+        self.speaking.append(state)
+
+
+class RecordingVoiceClient:
+    """Records every packet; connection can be dropped and restored from the test."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, channel: Any = None, *, timeout: float = 0.3) -> None:
+        self.loop = loop
+        self.client = SimpleNamespace(loop=loop)
+        self.ws = _WS()
+        self.timeout = timeout
+        self.encoder: discord.opus.Encoder | None = None
+        self.channel = channel
+        self._connected = threading.Event()
+        self._connected.set()
+        self._player: AudioPlayer | None = None
+        self._lock = threading.Lock()
+        self.packets: list[Packet] = []
+        self.plays = 0
+        self.disconnected = False
+
+    # -- what AudioPlayer calls
+    def is_connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_until_connected(self, timeout: float | None = 30.0) -> bool:
+        return self._connected.wait(timeout)
+
+    def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
+        now = time.perf_counter()
+        thread = threading.current_thread()
+        source = getattr(thread, "source", None)
+        late = 0.0
+        scheduled = False
+        if isinstance(thread, AudioPlayer):
+            loops = thread.loops
+            due = thread._start + AudioPlayer.DELAY * (loops + 1 if loops else 0)
+            late = now - due
+            scheduled = not thread._end.is_set() and thread._resumed.is_set()
+        if encode:
+            assert self.encoder is not None
+            assert len(data) == self.encoder.FRAME_SIZE, len(data)
+            data = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME)
+        with self._lock:
+            self.packets.append(Packet(now, bytes(data), encode, source, late, scheduled))
+
+    # -- what VoiceClient.play() does, minus the network
+    def play(self, source: discord.AudioSource, *, after: Any = None, application: Any = "audio",
+             bitrate: int = 128, fec: bool = True, expected_packet_loss: float = 0.15,
+             bandwidth: Any = "full", signal_type: Any = "auto") -> None:
+        if not self.is_connected():
+            raise discord.ClientException("Not connected to voice.")
+        if self.is_playing():
+            raise discord.ClientException("Already playing audio.")
+        if not isinstance(source, discord.AudioSource):
+            raise TypeError("source must be an AudioSource")
+        if not source.is_opus():
+            self.encoder = discord.opus.Encoder(
+                application=application, bitrate=bitrate, fec=fec, expected_packet_loss=expected_packet_loss,
+                bandwidth=bandwidth, signal_type=signal_type,
+            )
+        self.plays += 1
+        self._player = AudioPlayer(source, self, after=after)  # type: ignore[arg-type]
+        self._player.start()
+
+    def is_playing(self) -> bool:
+        return self._player is not None and self._player.is_playing()
+
+    def is_paused(self) -> bool:
+        return self._player is not None and self._player.is_paused()
+
+    def stop(self) -> None:
+        if self._player:
+            self._player.stop()
+            self._player = None
+
+    def pause(self) -> None:
+        if self._player:
+            self._player.pause()
+
+    def resume(self) -> None:
+        if self._player:
+            self._player.resume()
+
+    @property
+    def source(self) -> Any:
+        return self._player.source if self._player else None
+
+    async def move_to(self, channel: Any, *, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109
+        self.channel = channel
+
+    async def disconnect(self, *, force: bool = False) -> None:
+        self.stop()
+        self._connected.clear()
+        self.disconnected = True
+
+    # -- test controls
+    def drop_connection(self) -> None:
+        self._connected.clear()
+
+    def restore_connection(self) -> None:
+        self._connected.set()
+
+    def snapshot(self) -> list[Packet]:
+        with self._lock:
+            return list(self.packets)
+
+    def packets_of(self, source: Any) -> list[Packet]:
+        return [p for p in self.snapshot() if p.source is source]
+
+    def audio_sources(self) -> list[Any]:
+        """The sources in the order their first non-silent packet went out."""
+        seen: list[Any] = []
+        for p in self.snapshot():
+            if not p.silence and p.source is not None and all(p.source is not s for s in seen):
+                seen.append(p.source)
+        return seen
+
+
+def decode(packets: list[Packet] | list[bytes]) -> np.ndarray:
+    """Decode Opus packets in order with one decoder; returns the left channel as int16."""
+    decoder = Decoder()
+    out = []
+    for p in packets:
+        data = p.data if isinstance(p, Packet) else p
+        pcm = decoder.decode(data, fec=False)
+        assert len(pcm) == 3840
+        out.append(pcm)
+    stereo = np.frombuffer(b"".join(out), dtype="<i2")
+    return stereo[0::2]
+
+
+def dominant_hz(samples: np.ndarray, rate: int = 48_000) -> float:
+    x = samples.astype(np.float64)
+    if x.size == 0:
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    spectrum[0] = 0
+    return float(np.argmax(spectrum) * rate / x.size)
+
+
+# --------------------------------------------------------------------------- self-tests
+class _Tone(discord.AudioSource):
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+        t = np.arange(960) / 48_000
+        mono = (np.sin(2 * np.pi * 1000 * t) * 8000).astype("<i2")
+        self.frame = np.repeat(mono, 2).tobytes()
+
+    def read(self) -> bytes:
+        if self.frames <= 0:
+            return b""
+        self.frames -= 1
+        return self.frame
+
+
+@needs_opus
+async def test_standin_records_real_player_packets_with_timing() -> None:
+    loop = asyncio.get_running_loop()
+    vc = RecordingVoiceClient(loop)
+    done = asyncio.Event()
+    source = _Tone(10)
+    vc.play(source, after=lambda e: loop.call_soon_threadsafe(done.set))
+    await asyncio.wait_for(done.wait(), 5)
+    packets = vc.packets_of(source)
+    audio = [p for p in packets if p.scheduled]
+    assert len(audio) == 10
+    assert all(p.encoded for p in audio)
+    assert abs(dominant_hz(decode(audio)) - 1000) < 60
+    # the 5 silence packets discord sends after the end are not scheduled frames
+    assert [p.silence for p in packets if not p.scheduled] == [True] * 5
+    with pytest.raises(discord.ClientException):
+        vc.drop_connection()
+        vc.play(_Tone(1))
