@@ -196,9 +196,7 @@ def test_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     "next to bot/config.py (walking up from the installed package), not in the working directory; "
     "an installed parla (Docker, pip install .) never reads ./.env",
 )
-def test_reads_dot_env_from_the_working_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_reads_dot_env_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text(f"TTS_API_KEY={KEY}\nTTS_MAX_INPUT_CHARS=450\n")
     monkeypatch.chdir(tmp_path)
     # A private, empty environment: load_dotenv writes into os.environ.

@@ -24,14 +24,14 @@ TRICKY = (
     ": keep-alive\n"
     "id:1\n"
     "event:result\n"
-    "data: {\"t\":\"é€😀\",\n"
-    "data:\"n\":1}\n"
+    'data: {"t":"é€😀",\n'
+    'data:"n":1}\n'
     "retry:100\n"
     "\n"
     "id:2\n"
     "event:error\n"
     ":HTTP_STATUS/500\n"
-    "data:{\"code\":\"InternalError\"}"
+    'data:{"code":"InternalError"}'
 ).encode()
 TRICKY_EVENTS = [
     SSEEvent(event="result", data='{"t":"é€😀",\n"n":1}', id="1", status=None),
@@ -122,7 +122,7 @@ def test_crlf_split_between_cr_and_lf_is_one_line_end() -> None:
 
 
 def test_data_with_and_without_space() -> None:
-    events = parse([b"data:{\"a\":1}\n\ndata: {\"a\":1}\n\ndata:  two spaces\n\n"])
+    events = parse([b'data:{"a":1}\n\ndata: {"a":1}\n\ndata:  two spaces\n\n'])
     assert [e.data for e in events] == ['{"a":1}', '{"a":1}', " two spaces"]
 
 
@@ -132,7 +132,7 @@ def test_comment_lines_are_ignored() -> None:
 
 
 def test_multi_line_data_is_joined_with_newlines() -> None:
-    (event,) = parse([b"data:{\"output\":\ndata:{\"finish_reason\":\"stop\"}}\n\n"])
+    (event,) = parse([b'data:{"output":\ndata:{"finish_reason":"stop"}}\n\n'])
     assert json.loads(event.data) == {"output": {"finish_reason": "stop"}}
 
 
@@ -145,7 +145,7 @@ def test_utf8_character_split_across_reads() -> None:
 
 def test_final_event_without_trailing_blank_line_is_delivered_on_close() -> None:
     parser = SSEParser()
-    assert parser.feed(b"event:result\ndata:{\"x\":1}") == []
+    assert parser.feed(b'event:result\ndata:{"x":1}') == []
     assert parser.close() == [SSEEvent(event="result", data='{"x":1}')]
 
 

@@ -60,7 +60,7 @@ def test_reads_a_file_written_by_the_standard_library() -> None:
 def test_wav_header_fields() -> None:
     header = wav_header(1000, 24000, 2)
     assert len(header) == 44
-    riff_size, = struct.unpack_from("<I", header, 4)
+    (riff_size,) = struct.unpack_from("<I", header, 4)
     assert riff_size == 36 + 1000
     tag, channels, rate, byte_rate, align, bits = struct.unpack_from("<HHIIHH", header, 20)
     assert (tag, channels, rate, byte_rate, align, bits) == (1, 2, 24000, 96000, 4, 16)
