@@ -21,7 +21,16 @@ import re
 import sqlite3
 import unicodedata
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime, timedelta
@@ -513,6 +522,30 @@ async def apply_migrations(db: aiosqlite.Connection, migrations: Sequence[str] =
         applied.append(current + 1)
 
 
+async def _set_wal(db: aiosqlite.Connection) -> str:
+    async with db.execute("PRAGMA journal_mode = WAL") as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]).lower() if row else ""
+
+
+R = TypeVar("R")
+
+
+async def _retry_locked(step: Callable[[], Awaitable[R]], deadline: float) -> R:
+    """Run `step`, retrying with a short back-off while SQLite reports the file locked/busy."""
+    loop = asyncio.get_running_loop()
+    delay = 0.005
+    while True:
+        try:
+            return await step()
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if ("locked" not in text and "busy" not in text) or loop.time() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 async def _rollback(db: aiosqlite.Connection) -> None:
     with contextlib.suppress(Exception):
         if db.in_transaction:
@@ -661,28 +694,33 @@ class SqliteStorage:
         try:
             db.row_factory = sqlite3.Row
             await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
-            async with db.execute("PRAGMA journal_mode = WAL") as cursor:
-                row = await cursor.fetchone()
-            if row is None or str(row[0]).lower() != "wal":
-                raise StorageError(f"cannot switch {path} to WAL mode (journal mode {row and row[0]!r})")
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
-            applied = await apply_migrations(db, migrations)
+            # Switching a new file to WAL (and WAL recovery after a crash) can report "locked"
+            # without waiting on the busy timeout when another process opens the file at the
+            # same moment, so the start-up steps retry for as long as the busy timeout.
+            deadline = asyncio.get_running_loop().time() + busy_timeout_ms / 1000
+            mode = await _retry_locked(lambda: _set_wal(db), deadline)
+            if mode != "wal":
+                raise StorageError(f"cannot switch {path} to WAL mode (journal mode {mode!r})")
+            applied = await _retry_locked(lambda: apply_migrations(db, migrations), deadline)
         except BaseException:
             await db.close()
             raise
         return cls(db, path, today=today, cache_size=cache_size, applied_migrations=applied)
 
     async def close(self) -> None:
-        """Flush (checkpoint the WAL into the main file) and close. Idempotent."""
+        """Wait for running statements, flush and close. Idempotent; never waits on other
+        processes' locks (the last connection to close folds the WAL into the main file)."""
         if self._closed:
             return
         self._closed = True
         async with self._lock:
             try:
                 with contextlib.suppress(sqlite3.Error):
+                    await self._db.execute("PRAGMA busy_timeout = 0")
+                    await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     await self._db.execute("PRAGMA optimize")
-                    await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 await self._db.close()
 
