@@ -1,0 +1,215 @@
+"""The Bot: one `AutoShardedBot` subclass whose `setup_hook` opens the single HTTP session,
+the database, the speech stack (cache, engines) and the voice service, then loads the cogs;
+`close()` releases them in reverse order. Command errors are answered by `on_app_command_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from .config import Settings
+from .errors import ParlaError, TTSError
+from .player import PlayerManager, PlayerOptions
+from .speech_stack import SpeechStack, open_speech_stack
+from .storage import SqliteStorage
+from .voice_adapter import VoiceOptions, VoiceService
+from .voice_source import OpusSourceFactory
+
+log = logging.getLogger("parla.bot")
+
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.speech",
+    "cogs.preferences",
+    "cogs.playback",
+    "cogs.server",
+    "cogs.readaloud",
+)
+HEARTBEAT_SECONDS = 30.0
+
+
+def make_intents() -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.voice_states = True
+    intents.guild_messages = True
+    intents.message_content = True  # privileged: enable it in the developer portal
+    return intents
+
+
+def error_reply(error: BaseException) -> tuple[str, bool]:
+    """The short sentence a member sees for `error`, and whether it was unexpected."""
+    original = error
+    while isinstance(original, (app_commands.CommandInvokeError, commands.CommandInvokeError)):
+        original = original.original
+    if isinstance(original, ParlaError):
+        return original.user_message(), False
+    if isinstance(original, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {original.retry_after:.0f} s.", False
+    if isinstance(original, app_commands.MissingPermissions):
+        names = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
+        return f"You need the {names} permission for this command.", False
+    if isinstance(original, app_commands.BotMissingPermissions):
+        names = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
+        return f"I need the {names} permission here. Ask a server admin to grant it.", False
+    if isinstance(original, app_commands.NoPrivateMessage):
+        return "This command only works in a server.", False
+    if isinstance(original, app_commands.TransformerError):
+        return f"I could not understand {original.value!r} for that option.", False
+    if isinstance(original, app_commands.CheckFailure):
+        return "You can't use this command here.", False
+    if isinstance(original, discord.Forbidden):
+        return "Discord refused: I am missing a permission in this channel.", False
+    return "", True
+
+
+class ParlaBot(commands.AutoShardedBot):
+    def __init__(self, settings: Settings, *, sync_only: bool = False) -> None:
+        sharding: dict[str, Any] = {}
+        if settings.shard_count is not None:
+            sharding["shard_count"] = settings.shard_count
+        if settings.shard_ids:
+            sharding["shard_ids"] = list(settings.shard_ids)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=make_intents(),
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_messages=1000,
+            **sharding,
+        )
+        self.settings = settings
+        self.sync_only = sync_only
+        self.started_at = time.time()
+        self.http_session: aiohttp.ClientSession | None = None
+        self._storage: SqliteStorage | None = None
+        self._stack: SpeechStack | None = None
+        self._voice: VoiceService | None = None
+        self._exits = contextlib.AsyncExitStack()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+
+    # -- services (available after setup_hook) ------------------------------------------
+    @property
+    def storage(self) -> SqliteStorage:
+        assert self._storage is not None, "setup_hook has not run"
+        return self._storage
+
+    @property
+    def stack(self) -> SpeechStack:
+        assert self._stack is not None, "setup_hook has not run"
+        return self._stack
+
+    @property
+    def voice(self) -> VoiceService:
+        assert self._voice is not None, "setup_hook has not run"
+        return self._voice
+
+    def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
+        """Start a task the bot owns (cancelled on close)."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def setup_hook(self) -> None:
+        s = self.settings
+        self.http_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(16, s.max_concurrent_requests * 2)),
+        )
+        self._exits.push_async_callback(self.http_session.close)
+        self._storage = await SqliteStorage.open(s.database_path)
+        self._exits.push_async_callback(self._storage.close)
+        self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=self.http_session))
+        manager = PlayerManager(
+            self._stack.engine,  # type: ignore[arg-type]
+            OpusSourceFactory(),
+            store=self._stack.cache,
+            options=PlayerOptions.from_settings(s),
+        )
+        self._voice = VoiceService(self, manager, VoiceOptions.from_settings(s))
+        self._exits.push_async_callback(self._voice.close)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.sync_only:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands", len(synced))
+            self.spawn(self.close(), name="close-after-sync")
+            return
+        if s.dev_guild_id:
+            guild = discord.Object(id=s.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the development server %s", len(synced), s.dev_guild_id)
+        self.spawn(self._heartbeat(), name="heartbeat")
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in self._tasks if t is not asyncio.current_task()), return_exceptions=True
+        )
+        try:
+            await self._exits.aclose()  # voice (players, streams) → speech stack → storage → HTTP
+        finally:
+            await super().close()
+
+    async def _heartbeat(self) -> None:
+        beat = self.settings.data_dir / "heartbeat"
+        while True:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(beat.touch)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    # -- events --------------------------------------------------------------------------
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d servers", self.user, len(self.guilds))
+
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        if self._voice is not None:
+            await self._voice.on_voice_state_update(member, before, after)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await reply_error(interaction, error)
+
+
+async def reply_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer `interaction` with a short ephemeral sentence for `error`; never leave it unanswered."""
+    message, unexpected = error_reply(error)
+    original = getattr(error, "original", error)
+    if unexpected:
+        error_id = uuid.uuid4().hex[:8]
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error(
+            "unexpected error id=%s command=%s guild=%s user=%s",
+            error_id,
+            command,
+            interaction.guild_id,
+            interaction.user.id if interaction.user else None,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        message = f"Sorry, something went wrong on my side (error id `{error_id}`). It has been logged."
+    elif isinstance(original, TTSError):
+        log.warning("command failed: %s", original.log_form())
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not send the error reply: %r", exc)
