@@ -59,6 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     try:
         settings = Settings.from_env()
+        if command != "run":
+            from .logging_setup import setup_logging
+
+            # One line per failure for the CLI: the details go to the log only with LOG_LEVEL=DEBUG.
+            setup_logging("DEBUG" if settings.log_level == "DEBUG" else "ERROR")
         if command == "voices":
             return _voices(settings)
         if command == "synth":

@@ -353,6 +353,12 @@ class FakeEndpoint:
         request_id = str(uuid.uuid4())
         if stream:
             return await self._sse(request, pcm, text, request_id, fault)
+        # A whole-file answer comes only after the whole audio is generated.
+        generation = self.first_chunk_delay
+        if self.realtime_factor > 0:
+            generation += len(pcm) / (2 * RATE) / self.realtime_factor
+        if generation > 0:
+            await asyncio.sleep(generation)
         return self._whole(pcm, text, request_id, style, fault)
 
     def _store(self, pcm: bytes, *, expired: bool = False) -> tuple[str, float]:
