@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -474,11 +474,12 @@ class CachedEngine:
     def _streamable(self, audio: Audio) -> bool:
         return audio.channels == 1 and audio.rate == self.sample_rate
 
-    def _chunks_of(self, audio: Audio) -> list[bytes]:
-        step = max(SAMPLE_WIDTH, audio.rate * audio.channels * SAMPLE_WIDTH * HIT_CHUNK_MS // 1000)
-        step -= step % (SAMPLE_WIDTH * audio.channels)
+    def _chunks_of(self, audio: Audio) -> Iterator[bytes]:
+        frame = SAMPLE_WIDTH * audio.channels
+        step = max(frame, audio.rate * frame * HIT_CHUNK_MS // 1000 // frame * frame)
         pcm = audio.pcm
-        return [pcm[i : i + step] for i in range(0, len(pcm), step)]
+        for i in range(0, len(pcm), step):
+            yield pcm[i : i + step]
 
     # ----- flights -----
 
