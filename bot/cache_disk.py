@@ -8,9 +8,11 @@ Each file is a fixed header followed by the payload:
 
 Files are written to a temp file in the same directory, fsynced, then renamed over the final
 name (os.replace is atomic), so a crash leaves at most a `*.tmp` file, which is never read and
-is deleted on the next start. A file whose header, length or CRC does not check out is deleted
-and reported as a miss. Recency lives in memory (an ordered index) and is rebuilt from file
-mtimes on start; a hit touches the file (os.utime) so the order survives restarts.
+is deleted at a later start (once older than TEMP_MAX_AGE, so that a write in progress in
+another process sharing the directory is left alone). A file whose header, length or CRC
+does not check out is deleted and reported as a miss. Recency lives in memory (an ordered
+index) and is rebuilt from file mtimes on start; a hit touches the file (os.utime) so the
+order survives restarts.
 
 Every method blocks (file I/O): call them from a worker thread (asyncio.to_thread). They are
 thread-safe. Another process using the same directory is tolerated (files that vanish are
@@ -26,6 +28,7 @@ import re
 import struct
 import tempfile
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -45,6 +48,8 @@ _CRC = struct.Struct("<I")
 HEADER_SIZE = _HEADER.size + _CRC.size
 _NAME_RE = re.compile(r"^[0-9a-f]{64}$")
 _PACKET_LEN = struct.Struct("<I")
+# A temp file older than this at start-up was left by a crash and is deleted.
+TEMP_MAX_AGE = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,20 +137,23 @@ class DiskTier:
         with self._lock:
             if self._loaded:
                 return
-            self._loaded = True
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 log.warning("audio cache: disk tier off, cannot create %s: %s", self.root, exc)
                 self.enabled = False
+                self._loaded = True
                 return
             found: list[tuple[float, tuple[Kind, str], int]] = []
+            now = time.time()
             for sub in self._subdirs():
                 for entry in self._scandir(sub):
                     if entry.name.endswith(".tmp"):
-                        # Left by a crash (or a write in progress elsewhere, which then just fails).
+                        # Never read. Left by a crash if it is old; a fresh one may be a write in
+                        # progress in another process (`parla synth` next to the bot): leave it.
                         with contextlib.suppress(OSError):
-                            os.unlink(entry.path)
+                            if now - entry.stat().st_mtime > TEMP_MAX_AGE:
+                                os.unlink(entry.path)
                         continue
                     stem, dot, ext = entry.name.partition(".")
                     if not dot or ext not in _KIND_CODES or not _NAME_RE.match(stem) or stem[:2] != sub.name:
@@ -161,6 +169,7 @@ class DiskTier:
                 self._index[key] = size
                 self._bytes += size
             self._evict_locked()
+            self._loaded = True
 
     def _subdirs(self) -> list[Path]:
         try:

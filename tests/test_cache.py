@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.audio import Audio
 from bot.cache import AudioCache
-from bot.cache_disk import HEADER_SIZE, DiskTier
+from bot.cache_disk import HEADER_SIZE, TEMP_MAX_AGE, DiskTier
 from bot.cache_key import opus_key
 from bot.config import Settings
 
@@ -276,10 +276,20 @@ async def test_crash_between_write_and_rename_never_serves_a_partial_file(tmp_pa
     half = leftovers[0].with_name(f".{k[:16]}.half.tmp")
     half.write_bytes(leftovers[0].read_bytes()[: HEADER_SIZE + 10])
 
+    # Fresh temp files are never read, but left alone: they may be another process's write.
     cache = AudioCache(memory_bytes=10**6, disk_dir=tmp_path, disk_bytes=10**6)
     assert await cache.get(k) is None
-    assert temp_files(tmp_path) == []  # cleaned on start
+    assert len(temp_files(tmp_path)) == 2
     assert cache.stats.entries_disk == 0 and cache.stats.bytes_disk == 0
+
+    # At a later start, once they are old, they are cleaned.
+    old = time.time() - 2 * TEMP_MAX_AGE
+    for path in temp_files(tmp_path):
+        os.utime(path, (old, old))
+    later = AudioCache(memory_bytes=10**6, disk_dir=tmp_path, disk_bytes=10**6)
+    assert await later.get(k) is None
+    assert temp_files(tmp_path) == []
+    assert later.stats.entries_disk == 0 and later.stats.bytes_disk == 0
 
 
 async def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
