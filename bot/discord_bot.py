@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from .config import Settings
 from .errors import ParlaError, TTSError
+from .metrics import METRICS, Sample
 from .player import PlayerManager, PlayerOptions
 from .speech_stack import SpeechStack, open_speech_stack
 from .storage import SqliteStorage
@@ -152,6 +153,31 @@ class ParlaBot(commands.AutoShardedBot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the development server %s", len(synced), s.dev_guild_id)
         self.spawn(self._heartbeat(), name="heartbeat")
+        if s.metrics_port:
+            METRICS.add_collector(self._collect_metrics)
+            runner = await METRICS.serve(s.metrics_port)
+            self._exits.push_async_callback(runner.cleanup)
+
+    def _collect_metrics(self) -> list[Sample]:
+        samples: list[Sample] = []
+        stack = self._stack
+        if stack is not None and stack.client is not None:
+            stats = stack.client.stats
+            samples.append(("parla_endpoint_requests_total", {}, stats.requests))
+            samples.append(("parla_endpoint_characters_total", {}, stats.characters))
+            samples.append(("parla_endpoint_in_flight", {}, stats.in_flight))
+            for code, n in stats.errors.items():
+                samples.append(("parla_endpoint_errors_total", {"code": code}, n))
+        if stack is not None and stack.cache is not None:
+            cache = stack.cache.stats
+            samples.append(("parla_cache_hit_ratio", {}, cache.hit_ratio))
+            samples.append(("parla_cache_bytes", {"tier": "memory"}, cache.bytes_memory))
+            samples.append(("parla_cache_bytes", {"tier": "disk"}, cache.bytes_disk))
+        if self._voice is not None:
+            for player in self._voice.manager.players():
+                samples.append(("parla_queue_length", {"guild": str(player.guild_id)}, len(player.queue())))
+        samples.append(("parla_guilds", {}, len(self.guilds)))
+        return samples
 
     async def close(self) -> None:
         for task in list(self._tasks):
