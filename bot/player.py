@@ -282,10 +282,11 @@ class GuildPlayer:
     def enqueue(self, utterance: Utterance) -> int:
         """Queue `utterance`; returns its position (0 = next to play or playing now).
 
-        Raises QueueFullError when `queue_max` utterances are waiting, PlayerClosedError after close().
+        Raises QueueFullError when `queue_max` utterances (the current one included) are pending,
+        PlayerClosedError after close().
         """
         self._check_open()
-        if len(self._queue) >= self.options.queue_max:
+        if self.pending >= self.options.queue_max:
             raise QueueFullError(self.options.queue_max)
         job = _Job(utterance)
         self._queue.append(job)
@@ -377,7 +378,9 @@ class GuildPlayer:
         """The utterances waiting after the current one, in playback order."""
         return [job.utterance for job in self._queue]
 
-    def __len__(self) -> int:
+    @property
+    def pending(self) -> int:
+        """How many utterances are pending: the current one and the queued ones."""
         return len(self._queue) + (1 if self.current is not None else 0)
 
     @property

@@ -101,7 +101,13 @@ class DiscordVoiceLink:
             with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
                 loop.call_soon_threadsafe(on_end, error)
 
-        self.voice_client.play(source, after=after)
+        vc = self.voice_client
+        if vc.is_playing() or vc.is_paused():
+            # The player only plays after the previous playback's on_end, so this is a stale
+            # discord player: one that gave up waiting for a reconnect returns without marking
+            # itself stopped, and play() would refuse with "Already playing audio".
+            vc.stop()
+        vc.play(source, after=after)
 
     def stop(self) -> None:
         self.voice_client.stop()
@@ -377,7 +383,7 @@ class VoiceService:
         player = self.manager.get(guild_id)
         if player is not None:
             player.detach()
-            log.info("guild %s: voice disconnected; %d utterance(s) kept", guild_id, len(player))
+            log.info("guild %s: voice disconnected; %d utterance(s) kept", guild_id, player.pending)
             # If nobody brings the bot back, forget the queue after the idle timeout.
             self._start_idle_timer(guild_id)
 

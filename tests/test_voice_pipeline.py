@@ -83,7 +83,7 @@ def test_converter_byte_by_byte_and_flush_once() -> None:
 
 # --------------------------------------------------------------------------- frame buffer
 def drain(buf: FrameBuffer, timeout: float = 0.05) -> list[bytes]:
-    frames = []
+    frames: list[bytes] = []
     while True:
         f = buf.poll(timeout)
         assert f is not None, "unexpected underrun"

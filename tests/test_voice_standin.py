@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -73,6 +74,7 @@ class RecordingVoiceClient:
         self.packets: list[Packet] = []
         self.plays = 0
         self.disconnected = False
+        self._waiters: list[tuple[Callable[[list[Packet]], bool], asyncio.Future[None]]] = []
 
     # -- what AudioPlayer calls
     def is_connected(self) -> bool:
@@ -98,6 +100,11 @@ class RecordingVoiceClient:
             data = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME)
         with self._lock:
             self.packets.append(Packet(now, bytes(data), encode, source, late, scheduled))
+            ready = [(pred, fut) for pred, fut in self._waiters if pred(self.packets)]
+            for item in ready:
+                self._waiters.remove(item)
+        for _, fut in ready:
+            self.loop.call_soon_threadsafe(_set_done, fut)
 
     # -- what VoiceClient.play() does, minus the network
     def play(self, source: discord.AudioSource, *, after: Any = None, application: Any = "audio",
@@ -156,6 +163,16 @@ class RecordingVoiceClient:
     def restore_connection(self) -> None:
         self._connected.set()
 
+    async def wait_for(self, predicate: Callable[[list[Packet]], bool], limit: float = 5.0) -> None:
+        """Wait until `predicate(packets so far)` holds (checked on every packet sent)."""
+        fut: asyncio.Future[None] = self.loop.create_future()
+        with self._lock:
+            if predicate(self.packets):
+                return
+            self._waiters.append((predicate, fut))
+        async with asyncio.timeout(limit):
+            await fut
+
     def snapshot(self) -> list[Packet]:
         with self._lock:
             return list(self.packets)
@@ -170,6 +187,11 @@ class RecordingVoiceClient:
             if not p.silence and p.source is not None and all(p.source is not s for s in seen):
                 seen.append(p.source)
         return seen
+
+
+def _set_done(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def decode(packets: list[Packet] | list[bytes]) -> np.ndarray:
