@@ -211,3 +211,15 @@ def test_environment_wins_over_dot_env(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(os, "environ", {"TTS_MAX_INPUT_CHARS": "300"})
     assert Settings.from_env().max_input_chars == 300
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: _number accepts float('nan') (NaN fails the `< minimum` check), so a NaN timeout "
+    "reaches asyncio.timeout and a NaN budget never runs out; reject non-finite values",
+)
+@pytest.mark.parametrize("variable", ["TTS_FIRST_BYTE_TIMEOUT", "TTS_STALL_TIMEOUT", "TTS_RETRY_BUDGET"])
+def test_nan_is_not_a_number_of_seconds(variable: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(**{variable: "nan"})
+    assert info.value.variable == variable
