@@ -103,9 +103,11 @@ async def speak(
     return b"".join(chunks)
 
 
-async def fail(client: EndpointClient, mode: str, into: list[bytes] | None = None) -> TTSError:
+async def fail(
+    client: EndpointClient, mode: str, into: list[bytes] | None = None, text: str = TEXT
+) -> TTSError:
     with pytest.raises(TTSError) as info:
-        await speak(client, mode, into=into)
+        await speak(client, mode, text=text, into=into)
     return info.value
 
 
@@ -499,6 +501,7 @@ async def test_error_after_an_earlier_piece_says_audio_was_delivered(
     client = make_client(fake_endpoint, max_input_chars=300)
     fake_endpoint.faults.extend(["none", "error:DataInspectionFailed"])
     chunks: list[bytes] = []
-    err = await fail(client, "sse", into=chunks)
-    assert chunks, "the first piece was yielded"
+    err = await fail(client, "sse", into=chunks, text=LONG)
+    assert type(err) is ContentRefusedError
+    assert b"".join(chunks) == fake_endpoint.expected_pcm(fake_endpoint.requests[0].text)
     assert err.audio_delivered
