@@ -82,7 +82,7 @@ class StandIn:
         self.chars = 0
 
     def pcm(self, req: SpeechRequest) -> bytes:
-        seconds = max(0.3, self.seconds_per_char * len(req.text))
+        seconds = max(0.3 if self.seconds_per_char else 0.1, self.seconds_per_char * len(req.text))
         return b"\x01\x02" * int(seconds * RATE)
 
     async def synthesize(self, request: SpeechRequest) -> Audio:
@@ -161,6 +161,39 @@ async def bench_miss_standin(tmp: Path) -> None:
     report_overhead("synthesize", bare_s, cached_s)
     report_overhead("stream, first chunk", bare_f, cached_f)
     await cached.cache.close()
+
+
+async def bench_miss_pure(tmp: Path) -> None:
+    print("2c. The cache's own cost on a miss: stand-in engine answering instantly (always-new text)")
+    for label, disk_dir, n, pause in (
+        ("memory only", None, 2000, 0.0),
+        # Misses 5 ms apart (200 a second, far more than the endpoint's concurrency allows):
+        # each disk write (~1 ms, in a thread, after the caller has its audio) ends before the next.
+        ("memory + disk", tmp / "miss-pure", 500, 0.005),
+    ):
+        bare = StandIn(seconds_per_char=0.0)
+        cached = CachedEngine(StandIn(seconds_per_char=0.0), AudioCache(64 * MIB, disk_dir, 512 * MIB))
+        rows: dict[str, list[float]] = {k: [] for k in ("bare_s", "cached_s", "bare_f", "cached_f")}
+        for i in range(n):
+            a, b = SpeechRequest(f"bare synth {i}"), SpeechRequest(f"cached synth {i}")
+            rows["bare_s"].append(await timed(lambda e=bare, a=a: e.synthesize(a)))  # type: ignore[misc]
+            rows["cached_s"].append(await timed(lambda e=cached, b=b: e.synthesize(b)))  # type: ignore[misc]
+            rows["bare_f"].append(await first_chunk(bare, SpeechRequest(f"bare stream {i}")))
+            rows["cached_f"].append(await first_chunk(cached, SpeechRequest(f"cached stream {i}")))
+            if pause:
+                await asyncio.sleep(pause)
+        print(f"   {label}")
+        for what, plain, front in (
+            ("synthesize", "bare_s", "cached_s"),
+            ("stream, first chunk", "bare_f", "cached_f"),
+        ):
+            added = [(pct(rows[front], q) - pct(rows[plain], q)) * 1e6 for q in (50, 99)]
+            print(f"     {what:20s} bare   {fmt(rows[plain])}")
+            print(
+                f"     {'':20s} cached {fmt(rows[front])}   added p50 {added[0]:+.0f} µs, p99 {added[1]:+.0f} µs"
+            )
+        await cached.cache.close()
+    print()
 
 
 def report_overhead(what: str, bare: list[float], cached: list[float]) -> None:
@@ -333,6 +366,7 @@ async def main() -> None:
         await bench_miss_standin(tmp)
         print()
         await bench_miss_fake(tmp)
+        await bench_miss_pure(tmp)
         await bench_replay(tmp)
         await bench_burst()
 

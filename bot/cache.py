@@ -100,8 +100,9 @@ class AudioCache:
 
     Memory tier: `memory_bytes` of PCM/packets, least recently used evicted first.
     Disk tier: files under `disk_dir`, at most `disk_bytes` (off when `disk_dir` is None or
-    `disk_bytes` is 0). The directory is scanned lazily on first use (or by `load()`).
-    All disk I/O runs in worker threads. A disk hit is promoted to memory.
+    `disk_bytes` is 0). The directory is scanned once, on first use (or by `load()`); a key
+    absent from that index is a miss without any I/O. All disk I/O runs in worker threads.
+    A disk hit is promoted to memory. Sizes are in bytes; from_settings reads MiB.
     """
 
     def __init__(self, memory_bytes: int, disk_dir: Path | None, disk_bytes: int) -> None:
@@ -184,7 +185,7 @@ class AudioCache:
     async def _get_disk(self, key: str, *, count: bool = True) -> Audio | None:
         await self.load()
         disk = self._disk_on()
-        if disk is None:
+        if disk is None or not disk.has("pcm", key):
             return None
         record = await self._io(disk.read, "pcm", key)
         if record is None:
@@ -227,7 +228,7 @@ class AudioCache:
             return list(packets)
         await self.load()
         disk = self._disk_on()
-        if disk is not None:
+        if disk is not None and disk.has("opus", name):
             record = await self._io(disk.read, "opus", name)
             if record is not None:
                 unpacked = unpack_packets(record.payload)

@@ -16,7 +16,7 @@ order survives restarts.
 
 Every method blocks (file I/O): call them from a worker thread (asyncio.to_thread). They are
 thread-safe. Another process using the same directory is tolerated (files that vanish are
-misses) but its writes are not counted against this process's bound until the next start.
+misses) but its writes are seen, and counted against this process's bound, from the next start.
 """
 
 from __future__ import annotations
@@ -122,6 +122,12 @@ class DiskTier:
     @property
     def loaded(self) -> bool:
         return self._loaded
+
+    def has(self, kind: Kind, name: str) -> bool:
+        """Whether (kind, name) is indexed. No I/O and no lock (a dict lookup is atomic), so
+        the event loop can rule out a miss without a thread hop. Files written by another
+        process after our start-up scan are not indexed, so not seen until the next start."""
+        return (kind, name) in self._index
 
     def keys(self) -> set[tuple[Kind, str]]:
         with self._lock:
