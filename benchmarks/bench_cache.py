@@ -190,7 +190,8 @@ async def bench_miss_pure(tmp: Path) -> None:
             added = [(pct(rows[front], q) - pct(rows[plain], q)) * 1e6 for q in (50, 99)]
             print(f"     {what:20s} bare   {fmt(rows[plain])}")
             print(
-                f"     {'':20s} cached {fmt(rows[front])}   added p50 {added[0]:+.0f} µs, p99 {added[1]:+.0f} µs"
+                f"     {'':20s} cached {fmt(rows[front])}   "
+                f"added p50 {added[0]:+.0f} µs, p99 {added[1]:+.0f} µs"
             )
         await cached.cache.close()
     print()
