@@ -1,0 +1,124 @@
+"""`/server voice|style|language|usage`: server-wide defaults and usage (Manage Server).
+
+A default applies to every member who has not chosen their own; leave the option empty to go
+back to the built-in default.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_bot import ParlaBot
+from bot.speech_service import (
+    FIELD_LABELS,
+    check_language,
+    check_style,
+    check_voice,
+    display_value,
+)
+from bot.storage import BUILTIN_SETTINGS, PrefField, PrefValue
+
+from .speech import LANGUAGE_CHOICES, style_choice_list, voice_choice_list
+
+USAGE_DAYS = 7
+
+
+def _guild_id(interaction: discord.Interaction) -> int:
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
+
+
+class ServerCog(commands.Cog):
+    server = app_commands.Group(
+        name="server",
+        description="Server-wide voice defaults and usage (Manage Server)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    def __init__(self, bot: ParlaBot) -> None:
+        self.bot = bot
+
+    async def _set_default(
+        self, interaction: discord.Interaction, field: PrefField, value: PrefValue
+    ) -> None:
+        guild_id = _guild_id(interaction)
+        label = FIELD_LABELS[field]
+        if value is None:
+            await self.bot.storage.reset_guild_defaults(guild_id, (field,))
+            builtin = display_value(field, getattr(BUILTIN_SETTINGS, field))
+            content = f"Server default {label.lower()} cleared: the built-in default ({builtin}) applies."
+        else:
+            await self.bot.storage.set_guild_default(guild_id, field, value)
+            content = (
+                f"Server default {label.lower()} set to **{display_value(field, value)}**. "
+                f"Members who chose their own {label.lower()} keep it."
+            )
+        await interaction.response.send_message(content, ephemeral=True)
+
+    @server.command(name="voice", description="The voice for members who have not chosen one")
+    @app_commands.describe(voice="Leave empty to go back to the built-in default (Cherry)")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def server_voice(self, interaction: discord.Interaction, voice: str | None = None) -> None:
+        await self._set_default(interaction, "voice", check_voice(voice) if voice else None)
+
+    @server_voice.autocomplete("voice")
+    async def server_voice_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return voice_choice_list(current)
+
+    @server.command(name="style", description="The style for members who have not chosen one")
+    @app_commands.describe(instructions="Leave empty for no default style")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def server_style(self, interaction: discord.Interaction, instructions: str | None = None) -> None:
+        value = check_style(instructions) if instructions and instructions.strip() else None
+        await self._set_default(interaction, "instructions", value)
+
+    @server_style.autocomplete("instructions")
+    async def server_style_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return style_choice_list(current)
+
+    @server.command(name="language", description="The language for members who have not chosen one")
+    @app_commands.describe(language="Leave empty to go back to Auto")
+    @app_commands.choices(language=LANGUAGE_CHOICES)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def server_language(self, interaction: discord.Interaction, language: str | None = None) -> None:
+        await self._set_default(interaction, "language", check_language(language) if language else None)
+
+    @server.command(name="usage", description="Characters spoken today and this week")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def server_usage(self, interaction: discord.Interaction) -> None:
+        guild_id = _guild_id(interaction)
+        storage = self.bot.storage
+        today = await storage.get_usage(guild_id)
+        history = await storage.usage_history(guild_id, USAGE_DAYS)
+        limit = self.bot.settings.guild_chars_per_day
+        share = today.guild_characters / limit if limit else 0.0
+        embed = discord.Embed(title="Speech usage", description=f"UTC day {today.day.isoformat()}")
+        embed.add_field(
+            name="Today",
+            value=(
+                f"{today.guild_characters:,} characters in {today.guild_requests:,} requests\n"
+                f"{share:.0%} of the daily limit ({limit:,} characters)"
+            ),
+            inline=False,
+        )
+        week_chars = sum(d.characters for d in history)
+        week_requests = sum(d.requests for d in history)
+        lines = [f"`{d.day.isoformat()}` {d.characters:>8,} chars · {d.requests:,} req" for d in history]
+        embed.add_field(
+            name=f"Last {USAGE_DAYS} days: {week_chars:,} characters, {week_requests:,} requests",
+            value="\n".join(lines),
+            inline=False,
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def setup(bot: ParlaBot) -> None:
+    await bot.add_cog(ServerCog(bot))

@@ -1,0 +1,290 @@
+"""`/speak` and the message context menu "Read aloud".
+
+Thin: options are checked by bot.speech_service; the `Speaker` here decides between the
+member's voice channel and a file, and talks to Discord. Every failure is raised and answered
+by the bot's `tree.on_error` (bot.discord_bot.reply_error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from collections.abc import Awaitable, Callable
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_bot import ParlaBot
+from bot.errors import InputError, ParlaError
+from bot.player import Utterance
+from bot.request import SpeechRequest
+from bot.speech_service import (
+    PROGRESS_INTERVAL,
+    SPEAK_MAX_CHARS,
+    OpusEncode,
+    OpusEncoderFactory,
+    SpeakOrder,
+    collect_audio,
+    message_text,
+    render_audio_file,
+    resolve_request,
+    shorten,
+    style_choices,
+    voice_choices,
+)
+from bot.voice_adapter import (
+    VoiceBusyError,
+    VoiceConnectError,
+    VoicePermissionError,
+    VoiceUnavailableError,
+)
+from bot.voices import LANGUAGES
+
+log = logging.getLogger(__name__)
+
+VoiceChannel = discord.VoiceChannel | discord.StageChannel
+Sleep = Callable[[float], Awaitable[None]]
+
+LANGUAGE_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=x, value=x) for x in LANGUAGES]
+SPEAK_RATE, SPEAK_PER = 3, 10.0  # /speak and Read aloud: 3 uses per 10 s per member and server
+# Voice errors after which /speak still delivers the audio, as a file.
+_FILE_INSTEAD = (VoiceBusyError, VoiceConnectError, VoicePermissionError, VoiceUnavailableError)
+
+
+def member_key(interaction: discord.Interaction) -> tuple[int | None, int]:
+    return (interaction.guild_id, interaction.user.id)
+
+
+def discord_opus_encoder(kbps: int) -> OpusEncode:
+    """An `OpusEncoderFactory` over discord.py's libopus binding (48 kHz stereo, 20 ms frames),
+    tuned for speech in files: VoIP mode, no in-band FEC."""
+    encoder = discord.opus.Encoder(application="voip", bitrate=max(16, kbps), fec=False, signal_type="voice")
+    frame = encoder.SAMPLES_PER_FRAME
+
+    def encode(pcm: bytes) -> bytes:
+        return encoder.encode(pcm, frame)
+
+    return encode
+
+
+def opus_encoder_factory() -> OpusEncoderFactory | None:
+    """The encoder factory if libopus can be loaded, else None (files are WAV only)."""
+    try:
+        discord.opus.Encoder.get_opus_version()
+    except Exception:
+        return None
+    return discord_opus_encoder
+
+
+def voice_choice_list(current: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=label, value=value) for label, value in voice_choices(current)]
+
+
+def style_choice_list(current: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=label, value=value) for label, value in style_choices(current)]
+
+
+def channel_mention(channel: object) -> str:
+    mention = getattr(channel, "mention", None)
+    return str(mention) if mention else "the voice channel"
+
+
+def queued_message(channel: object, position: int) -> str:
+    where = channel_mention(channel)
+    if position <= 0:
+        return f"🔊 Speaking in {where} now."
+    ahead = "1 message" if position == 1 else f"{position} messages"
+    return f"🔊 Queued in {where}: {ahead} ahead of yours."
+
+
+class Speaker:
+    """Delivers a request: queued in the member's voice channel when the bot can speak there
+    (an ephemeral confirmation), otherwise synthesized and sent as a file."""
+
+    def __init__(self, bot: ParlaBot) -> None:
+        self.bot = bot
+        self.encoder_factory: OpusEncoderFactory | None = opus_encoder_factory()
+        self.progress_interval = PROGRESS_INTERVAL
+        self.sleep: Sleep = asyncio.sleep
+
+    def voice_target(self, user: discord.User | discord.Member) -> tuple[VoiceChannel | None, str]:
+        """The member's voice channel if the bot can speak there, else (None, why not or "")."""
+        if not isinstance(user, discord.Member):
+            return None, ""
+        state = user.voice
+        channel = state.channel if state is not None else None
+        if channel is None:
+            return None, ""
+        if not self.bot.voice.available:
+            return None, "Voice is not available on this bot right now, so here is the audio as a file."
+        perms = channel.permissions_for(user.guild.me)
+        if not (perms.connect and perms.speak):
+            return None, (
+                f"I can't speak in {channel_mention(channel)} (I need the Connect and Speak "
+                "permissions there), so here is the audio as a file."
+            )
+        return channel, ""
+
+    async def deliver(
+        self,
+        interaction: discord.Interaction,
+        request: SpeechRequest,
+        *,
+        attach: bool = False,
+        file_ephemeral: bool = False,
+        tag: object = None,
+        speaker_name: str | None = None,
+    ) -> None:
+        """Defer (if not yet), then queue `request` in the member's channel or send a file."""
+        user = interaction.user
+        channel, note = (None, "") if attach else self.voice_target(user)
+        ephemeral = True if channel is not None else file_ephemeral
+        if not interaction.response.is_done():
+            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+        if channel is not None and isinstance(user, discord.Member):
+            utterance = Utterance(
+                request,
+                requester_id=user.id,
+                requester_name=speaker_name or user.display_name,
+                on_error=self.error_reporter(interaction, user),
+                tag=tag,
+            )
+            try:
+                position = await self.bot.voice.speak(user, utterance)
+            except _FILE_INSTEAD as exc:
+                note = f"{exc.user_message()} Here is the audio as a file instead."
+            else:
+                await interaction.edit_original_response(content=queued_message(channel, position))
+                return
+        await self.send_file(interaction, request, note=note, public=not ephemeral)
+
+    async def send_file(
+        self, interaction: discord.Interaction, request: SpeechRequest, *, note: str = "", public: bool
+    ) -> None:
+        async def progress(seconds: float) -> None:
+            await interaction.edit_original_response(
+                content=f"⏳ Synthesizing… {seconds:.0f} s of audio so far."
+            )
+
+        try:
+            audio = await collect_audio(
+                self.bot.stack.engine,
+                request,
+                on_progress=progress,
+                interval=self.progress_interval,
+                sleep=self.sleep,
+            )
+            rendered = await asyncio.to_thread(
+                render_audio_file, audio, request.text, interaction.filesize_limit, self.encoder_factory
+            )
+        except BaseException:
+            if public:
+                # The error reply must not replace the public "thinking…" message: remove it,
+                # so the (ephemeral) error goes out as a new message only the member sees.
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.delete_original_response()
+            raise
+        summary = f"{request.voice} · {rendered.duration:.1f} s"
+        if rendered.compressed:
+            summary += " · Ogg Opus (the WAV would exceed the upload limit)"
+        content = f"{note}\n{summary}" if note else summary
+        file = discord.File(io.BytesIO(rendered.data), filename=rendered.filename)
+        await interaction.edit_original_response(content=content, attachments=[file])
+
+    @staticmethod
+    def error_reporter(
+        interaction: discord.Interaction, member: discord.Member
+    ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
+        """`on_error` for a queued utterance: tell the member (followup, else in the channel)."""
+
+        async def report(utterance: Utterance, error: ParlaError) -> None:
+            message = error.user_message()
+            try:
+                await interaction.followup.send(message, ephemeral=True)
+                return
+            except discord.HTTPException as exc:  # e.g. the interaction token expired (15 min)
+                log.info("followup for a failed utterance failed: %r", exc)
+            channel = interaction.channel
+            if isinstance(channel, discord.abc.Messageable):
+                with contextlib.suppress(discord.HTTPException):
+                    await channel.send(
+                        f"{member.mention} {message}",
+                        allowed_mentions=discord.AllowedMentions(users=[member]),
+                    )
+
+        return report
+
+
+class SpeechCog(commands.Cog):
+    def __init__(self, bot: ParlaBot) -> None:
+        self.bot = bot
+        self.speaker = Speaker(bot)
+        self.read_aloud_menu = app_commands.ContextMenu(name="Read aloud", callback=self.read_aloud)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.read_aloud_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.read_aloud_menu.name, type=self.read_aloud_menu.type)
+
+    @app_commands.command(name="speak", description="Say something with your voice settings")
+    @app_commands.describe(
+        text="What to say",
+        voice="A voice for this message only",
+        style="How to say it, e.g. 'calm narrator' (this message only)",
+        language="The language of the text (this message only)",
+        attach="Send the audio as a file even if you are in a voice channel",
+    )
+    @app_commands.choices(language=LANGUAGE_CHOICES)
+    @app_commands.checks.cooldown(SPEAK_RATE, SPEAK_PER, key=member_key)
+    async def speak(
+        self,
+        interaction: discord.Interaction,
+        text: app_commands.Range[str, 1, SPEAK_MAX_CHARS],
+        voice: str | None = None,
+        style: str | None = None,
+        language: str | None = None,
+        attach: bool = False,
+    ) -> None:
+        order = SpeakOrder.create(text, voice=voice, style=style, language=language)  # before deferring
+        channel, _ = (None, "") if attach else self.speaker.voice_target(interaction.user)
+        await interaction.response.defer(thinking=True, ephemeral=channel is not None)
+        request = await resolve_request(self.bot.storage, interaction.user.id, interaction.guild_id, order)
+        await self.speaker.deliver(interaction, request, attach=attach)
+
+    @speak.autocomplete("voice")
+    async def speak_voice_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return voice_choice_list(current)
+
+    @speak.autocomplete("style")
+    async def speak_style_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return style_choice_list(current)
+
+    @app_commands.checks.cooldown(SPEAK_RATE, SPEAK_PER, key=member_key)
+    async def read_aloud(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Context menu: speak a message in its author's voice settings (in the member's
+        voice channel, else as a file only the member sees)."""
+        text = shorten(message_text(message.clean_content), SPEAK_MAX_CHARS)
+        if not text:
+            raise InputError("That message has no text I can read.")
+        order = SpeakOrder.create(text)
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        request = await resolve_request(self.bot.storage, message.author.id, interaction.guild_id, order)
+        await self.speaker.deliver(
+            interaction,
+            request,
+            file_ephemeral=True,
+            tag=message.id,
+            speaker_name=message.author.display_name,
+        )
+
+
+async def setup(bot: ParlaBot) -> None:
+    await bot.add_cog(SpeechCog(bot))
