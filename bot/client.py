@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import email.utils
 import json
 import logging
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+import yarl
 
 from .audio import ENDPOINT_RATE, Audio
 from .config import Settings
@@ -108,9 +110,17 @@ class EndpointClient:
 
     async def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
         req = request.validated()
-        for piece in split_text(req.text, self._settings.max_input_chars):
-            async for chunk in self._stream_with_retries(req.with_text(piece)):
-                yield chunk
+        yielded = False
+        try:
+            for piece in split_text(req.text, self._settings.max_input_chars):
+                async with contextlib.aclosing(self._stream_with_retries(req.with_text(piece))) as chunks:
+                    async for chunk in chunks:
+                        yielded = True
+                        yield chunk
+        except TTSError as err:
+            if yielded:
+                err.audio_delivered = True  # earlier pieces were already heard
+            raise
 
     # -- wire format ----------------------------------------------------------------------
     def body(self, req: SpeechRequest) -> dict[str, Any]:
@@ -190,9 +200,10 @@ class EndpointClient:
         while True:
             delivered = False
             try:
-                async for chunk in self._stream_once(req):
-                    delivered = True
-                    yield chunk
+                async with contextlib.aclosing(self._stream_once(req)) as chunks:
+                    async for chunk in chunks:
+                        delivered = True
+                        yield chunk
                 return
             except TTSError as err:
                 if delivered:
@@ -242,8 +253,9 @@ class EndpointClient:
             try:
                 resp = await self._post(req, stream=False)
                 try:
-                    if resp.status in _REDIRECTS and resp.headers.get("Location"):
-                        return await self._download(resp.headers["Location"])
+                    location = _redirect(resp)
+                    if location is not None:
+                        return await self._download(location)
                     body = await self._read_body(resp)
                     if resp.status != 200:
                         raise _error_from_body(resp.status, body, resp.headers)
@@ -303,6 +315,14 @@ class EndpointClient:
             finished = False
             try:
                 resp = await self._post(req, stream=True)
+                location = _redirect(resp)
+                if location is not None:
+                    # A relay that answers with the audio file's location instead of a stream.
+                    audio = await self._download(location)
+                    finished = True
+                    for chunk in _chunks(audio.pcm, 9600):
+                        yield chunk
+                    return
                 if resp.status != 200:
                     raise _error_from_body(resp.status, await self._read_body(resp), resp.headers)
                 if "event-stream" not in resp.content_type:
@@ -318,8 +338,9 @@ class EndpointClient:
                     for chunk in _chunks(audio.pcm, 9600):
                         yield chunk
                     return
-                async for chunk in self._read_events(resp, req):
-                    yield chunk
+                async with contextlib.aclosing(self._read_events(resp, req)) as events:
+                    async for chunk in events:
+                        yield chunk
                 finished = True
             finally:
                 self.stats.in_flight -= 1
@@ -382,6 +403,14 @@ class EndpointClient:
 # -- helpers ------------------------------------------------------------------------------
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _redirect(resp: aiohttp.ClientResponse) -> str | None:
+    """The absolute target of a redirect answer, or None."""
+    location = resp.headers.get("Location")
+    if resp.status not in _REDIRECTS or not location:
+        return None
+    return str(resp.url.join(yarl.URL(location)))
 
 
 def _chunks(data: bytes, size: int) -> list[bytes]:

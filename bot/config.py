@@ -6,6 +6,7 @@ the CLI turns it into one line and exit status 2. Secrets are wrapped in `Secret
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -98,9 +99,9 @@ class Settings:
         """Read settings from `env` (default: os.environ, after loading `.env`)."""
         if env is None:
             if dotenv:
-                from dotenv import load_dotenv
+                from dotenv import find_dotenv, load_dotenv
 
-                load_dotenv(override=False)
+                load_dotenv(find_dotenv(usecwd=True), override=False)
             env = os.environ
         return _parse(env)
 
@@ -146,6 +147,8 @@ def _number(
         value = conv(raw)
     except ValueError:
         raise ConfigError(name, f"{raw!r} is not {what}. Set it to {what}.") from None
+    if not math.isfinite(float(value)):  # type: ignore[arg-type]
+        raise ConfigError(name, f"{raw!r} is not {what}. Set it to {what}.")
     if minimum is not None and float(value) < minimum:  # type: ignore[arg-type]
         raise ConfigError(name, f"{raw!r} is too small. Set it to at least {minimum:g}.")
     return value

@@ -469,9 +469,12 @@ class FakeEndpoint:
                 await resp.write(self._event(n + 1, final))
             await resp.write_eof()
             self.completed_streams += 1
-        except (ConnectionError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             self.disconnects += 1
             raise
+        except ConnectionError:
+            self.disconnects += 1
+            return resp
         except Exception as exc:  # aiohttp's ClientConnectionResetError and friends
             if "closing transport" in str(exc).lower() or "reset" in type(exc).__name__.lower():
                 self.disconnects += 1

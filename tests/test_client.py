@@ -263,11 +263,6 @@ async def test_redirect_to_an_absolute_url(
     assert (await client.synthesize(SpeechRequest(TEXT))).pcm == ODD_PCM[:-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a redirect's Location is used as is; a relative Location (legal HTTP) makes the "
-    "download fail with InvalidUrlClientError, retried as a NetworkError. Resolve it against resp.url",
-)
 async def test_redirect_to_a_relative_url(
     odd_relay: str, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -275,11 +270,6 @@ async def test_redirect_to_a_relative_url(
     assert (await client.synthesize(SpeechRequest(TEXT))).pcm == ODD_PCM[:-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _stream_once handles a relay that ignores X-DashScope-SSE and answers with JSON or "
-    "audio, but not one that answers with a redirect: stream() raises BadResponseError (HTTP 302)",
-)
 async def test_stream_from_a_relay_that_redirects(
     odd_relay: str, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -499,12 +489,6 @@ async def test_closing_a_stream_early_drops_the_connection(
     assert b"".join(await collect(client, SpeechRequest(TEXT))) == fake.expected_pcm(TEXT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stream() iterates _stream_with_retries/_stream_once without aclosing them, so "
-    "aclose() leaves the inner generators to the GC finalizer hook: the response and the "
-    "concurrency slot are released only some loop iterations later",
-)
 async def test_aclose_releases_the_connection_at_once(start_fake: StartFake, make_client: MakeClient) -> None:
     fake = await start_fake(realtime_factor=2.0)
     client = make_client(fake, max_concurrent_requests=1)

@@ -489,12 +489,6 @@ async def test_a_failed_piece_fails_the_whole_synthesis(
     assert fake_endpoint.request_count == 2  # no further pieces are requested
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stream() tracks delivered audio per piece, so an error in a later piece says "
-    "audio_delivered=False although earlier pieces were already yielded; a caller falling back "
-    "to another engine would replay them",
-)
 async def test_error_after_an_earlier_piece_says_audio_was_delivered(
     fake_endpoint: FakeEndpoint, make_client: MakeClient
 ) -> None:

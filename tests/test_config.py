@@ -190,12 +190,6 @@ def test_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.max_input_chars == 450
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Settings.from_env calls load_dotenv() with no path, so python-dotenv looks for .env "
-    "next to bot/config.py (walking up from the installed package), not in the working directory; "
-    "an installed parla (Docker, pip install .) never reads ./.env",
-)
 def test_reads_dot_env_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text(f"TTS_API_KEY={KEY}\nTTS_MAX_INPUT_CHARS=450\n")
     monkeypatch.chdir(tmp_path)
@@ -213,11 +207,6 @@ def test_environment_wins_over_dot_env(tmp_path: Path, monkeypatch: pytest.Monke
     assert Settings.from_env().max_input_chars == 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _number accepts float('nan') (NaN fails the `< minimum` check), so a NaN timeout "
-    "reaches asyncio.timeout and a NaN budget never runs out; reject non-finite values",
-)
 @pytest.mark.parametrize("variable", ["TTS_FIRST_BYTE_TIMEOUT", "TTS_STALL_TIMEOUT", "TTS_RETRY_BUDGET"])
 def test_nan_is_not_a_number_of_seconds(variable: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -387,12 +387,6 @@ async def test_client_leaving_mid_stream_is_counted(session: aiohttp.ClientSessi
         assert fake.disconnects == 1 and fake.completed_streams == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: FakeEndpoint._sse counts a client disconnect and then re-raises the "
-    "ConnectionError, so aiohttp.server logs 'Error handling request' with a traceback at ERROR "
-    "for every stream a client closes early; re-raise only CancelledError",
-)
 async def test_client_leaving_mid_stream_is_not_a_server_error(
     caplog: pytest.LogCaptureFixture, session: aiohttp.ClientSession
 ) -> None:
