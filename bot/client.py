@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -158,9 +158,7 @@ class EndpointClient:
 
     def _timeout(self) -> aiohttp.ClientTimeout:
         s = self._settings
-        return aiohttp.ClientTimeout(
-            total=None, connect=s.connect_timeout, sock_connect=s.connect_timeout
-        )
+        return aiohttp.ClientTimeout(total=None, connect=s.connect_timeout, sock_connect=s.connect_timeout)
 
     # -- retries --------------------------------------------------------------------------
     def retry_delay(self, error: TTSError, attempt: int, started: float) -> float | None:
@@ -194,7 +192,7 @@ class EndpointClient:
                 attempt += 1
                 await self._sleep(delay)
 
-    async def _stream_with_retries(self, req: SpeechRequest) -> AsyncIterator[bytes]:
+    async def _stream_with_retries(self, req: SpeechRequest) -> AsyncGenerator[bytes, None]:
         started = self._clock()
         attempt = 0
         while True:
@@ -273,8 +271,12 @@ class EndpointClient:
     async def _audio_from_result(self, obj: dict[str, Any]) -> Audio:
         output = obj.get("output")
         if not isinstance(output, dict):
-            raise _error_from_json(200, obj) if obj.get("code") else BadResponseError(
-                "the answer has no output", status=200, request_id=_str(obj.get("request_id"))
+            raise (
+                _error_from_json(200, obj)
+                if obj.get("code")
+                else BadResponseError(
+                    "the answer has no output", status=200, request_id=_str(obj.get("request_id"))
+                )
             )
         audio = output.get("audio") if isinstance(output.get("audio"), dict) else {}
         assert isinstance(audio, dict)
@@ -308,7 +310,7 @@ class EndpointClient:
         except aiohttp.ClientError as exc:
             raise NetworkError(f"downloading the audio failed: {type(exc).__name__}") from None
 
-    async def _stream_once(self, req: SpeechRequest) -> AsyncIterator[bytes]:
+    async def _stream_once(self, req: SpeechRequest) -> AsyncGenerator[bytes, None]:
         async with self._limit:
             self.stats.in_flight += 1
             resp: aiohttp.ClientResponse | None = None
@@ -350,7 +352,9 @@ class EndpointClient:
                     else:
                         resp.close()  # drop the connection: the server sees the client leave
 
-    async def _read_events(self, resp: aiohttp.ClientResponse, req: SpeechRequest) -> AsyncIterator[bytes]:
+    async def _read_events(
+        self, resp: aiohttp.ClientResponse, req: SpeechRequest
+    ) -> AsyncGenerator[bytes, None]:
         parser = SSEParser()
         carry = b""
         delivered = False
