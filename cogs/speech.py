@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import discord
 from discord import app_commands
@@ -100,6 +100,20 @@ def queued_message(channel: object, position: int) -> str:
     return f"🔊 Queued in {where}: {ahead} ahead of yours."
 
 
+@contextlib.asynccontextmanager
+async def errors_stay_private(interaction: discord.Interaction, *, public: bool) -> AsyncIterator[None]:
+    """After a public defer, an error reply would replace the public "thinking…" message for
+    everyone to see: on error, delete that message first, so the bot's error handler sends
+    its (ephemeral) reply as a new message only the member sees."""
+    try:
+        yield
+    except Exception:
+        if public:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+        raise
+
+
 class Speaker:
     """Delivers a request: queued in the member's voice channel when the bot can speak there
     (an ephemeral confirmation), otherwise synthesized and sent as a file."""
@@ -139,11 +153,26 @@ class Speaker:
         speaker_name: str | None = None,
     ) -> None:
         """Defer (if not yet), then queue `request` in the member's channel or send a file."""
-        user = interaction.user
-        channel, note = (None, "") if attach else self.voice_target(user)
+        channel, note = (None, "") if attach else self.voice_target(interaction.user)
         ephemeral = True if channel is not None else file_ephemeral
-        if not interaction.response.is_done():
-            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+        if interaction.response.is_done():  # the caller deferred (and guards its reply)
+            await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name)
+            return
+        await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+        async with errors_stay_private(interaction, public=not ephemeral):
+            await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name)
+
+    async def _deliver(
+        self,
+        interaction: discord.Interaction,
+        request: SpeechRequest,
+        channel: VoiceChannel | None,
+        note: str,
+        ephemeral: bool,
+        tag: object,
+        speaker_name: str | None,
+    ) -> None:
+        user = interaction.user
         if channel is not None and isinstance(user, discord.Member):
             utterance = Utterance(
                 request,
@@ -159,34 +188,26 @@ class Speaker:
             else:
                 await interaction.edit_original_response(content=queued_message(channel, position))
                 return
-        await self.send_file(interaction, request, note=note, public=not ephemeral)
+        await self.send_file(interaction, request, note=note)
 
     async def send_file(
-        self, interaction: discord.Interaction, request: SpeechRequest, *, note: str = "", public: bool
+        self, interaction: discord.Interaction, request: SpeechRequest, *, note: str = ""
     ) -> None:
         async def progress(seconds: float) -> None:
             await interaction.edit_original_response(
                 content=f"⏳ Synthesizing… {seconds:.0f} s of audio so far."
             )
 
-        try:
-            audio = await collect_audio(
-                self.bot.stack.engine,
-                request,
-                on_progress=progress,
-                interval=self.progress_interval,
-                sleep=self.sleep,
-            )
-            rendered = await asyncio.to_thread(
-                render_audio_file, audio, request.text, interaction.filesize_limit, self.encoder_factory
-            )
-        except BaseException:
-            if public:
-                # The error reply must not replace the public "thinking…" message: remove it,
-                # so the (ephemeral) error goes out as a new message only the member sees.
-                with contextlib.suppress(discord.HTTPException):
-                    await interaction.delete_original_response()
-            raise
+        audio = await collect_audio(
+            self.bot.stack.engine,
+            request,
+            on_progress=progress,
+            interval=self.progress_interval,
+            sleep=self.sleep,
+        )
+        rendered = await asyncio.to_thread(
+            render_audio_file, audio, request.text, interaction.filesize_limit, self.encoder_factory
+        )
         summary = f"{request.voice} · {rendered.duration:.1f} s"
         if rendered.compressed:
             summary += " · Ogg Opus (the WAV would exceed the upload limit)"
@@ -251,9 +272,13 @@ class SpeechCog(commands.Cog):
     ) -> None:
         order = SpeakOrder.create(text, voice=voice, style=style, language=language)  # before deferring
         channel, _ = (None, "") if attach else self.speaker.voice_target(interaction.user)
-        await interaction.response.defer(thinking=True, ephemeral=channel is not None)
-        request = await resolve_request(self.bot.storage, interaction.user.id, interaction.guild_id, order)
-        await self.speaker.deliver(interaction, request, attach=attach)
+        public = channel is None  # a file for everyone; a voice confirmation for the member only
+        await interaction.response.defer(thinking=True, ephemeral=not public)
+        async with errors_stay_private(interaction, public=public):
+            request = await resolve_request(
+                self.bot.storage, interaction.user.id, interaction.guild_id, order
+            )
+            await self.speaker.deliver(interaction, request, attach=attach)
 
     @speak.autocomplete("voice")
     async def speak_voice_autocomplete(

@@ -114,6 +114,7 @@ class MockVoiceState(CustomMockMixin, unittest.mock.Mock):
 
 class MockMember(CustomMockMixin, unittest.mock.Mock):
     spec_set = discord.Member
+    voice: Any
 
     def __init__(self, **kwargs: Any) -> None:
         name = kwargs.get("name", "ann")
@@ -132,7 +133,8 @@ class MockMember(CustomMockMixin, unittest.mock.Mock):
 
     def join_voice(self, channel: MockVoiceChannel | None) -> None:
         """Put the member in `channel` (None: leave voice)."""
-        old = self.voice.channel if self.voice is not None else None
+        state: Any = self.voice
+        old = state.channel if state is not None else None
         if old is not None and self in old.members:
             old.members.remove(self)
         self.voice = MockVoiceState(channel=channel) if channel is not None else None
@@ -146,7 +148,9 @@ class MockVoiceChannel(CustomMockMixin, unittest.mock.Mock):
 
     spec_set = discord.VoiceChannel
 
-    def __init__(self, guild: MockGuild, *, bot_permissions: discord.Permissions | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, guild: MockGuild, *, bot_permissions: discord.Permissions | None = None, **kwargs: Any
+    ) -> None:
         channel_id = kwargs.pop("id", None) or next_id()
         name = kwargs.pop("name", "General")
         defaults: dict[str, Any] = {
@@ -164,7 +168,8 @@ class MockVoiceChannel(CustomMockMixin, unittest.mock.Mock):
 
     def _permissions_for(self, obj: Any) -> discord.Permissions:
         if obj is self.guild.me:
-            return self.bot_permissions
+            perms: discord.Permissions = self.bot_permissions
+            return perms
         return permissions(**VOICE_PERMS)
 
     async def _connect(self, **kwargs: Any) -> StandinVoiceClient:
@@ -242,8 +247,13 @@ class StandinVoiceClient:
     def is_paused(self) -> bool:
         return self.source is not None and self.paused
 
-    def play(self, source: discord.AudioSource, *, after: Callable[[Exception | None], Any] | None = None,
-             **kwargs: Any) -> None:
+    def play(
+        self,
+        source: discord.AudioSource,
+        *,
+        after: Callable[[Exception | None], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not self.connected:
             raise discord.ClientException("Not connected to voice.")
         if self.source is not None:
@@ -490,6 +500,7 @@ class MockInteraction(CustomMockMixin, unittest.mock.MagicMock):
     """
 
     spec_set = discord.Interaction
+    log: ReplyLog  # what the member saw (set in __dict__: not a discord attribute)
 
     def __init__(
         self,
@@ -538,29 +549,38 @@ class MockInteraction(CustomMockMixin, unittest.mock.MagicMock):
 AnyCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu
 
 
-async def run_command(bot: ParlaBot, command: AnyCommand, interaction: MockInteraction, /, **options: Any) -> None:
+async def run_command(
+    bot: ParlaBot,
+    command: AnyCommand,
+    interaction: MockInteraction,
+    /,
+    *,
+    checks: bool = True,
+    **options: Any,
+) -> None:
     """Checks (cooldown, permissions) then the callback; an error goes to `bot.tree.on_error`
-    wrapped as discord.py wraps it (CheckFailure as is, anything else in CommandInvokeError)."""
-    interaction.command = command  # type: ignore[assignment]
+    wrapped as discord.py wraps it (CheckFailure as is, anything else in CommandInvokeError).
+    `checks=False` skips the checks (e.g. to call /speak more often than its cooldown allows)."""
+    interaction.command = command
     try:
-        for check in command.checks:
+        for check in command.checks if checks else ():
             result = check(interaction)
             if inspect.isawaitable(result):
                 result = await result
             if not result:
                 raise app_commands.CheckFailure(f"the check functions for {command.name} failed")
         if isinstance(command, app_commands.ContextMenu):
-            await command.callback(interaction, *options.values())  # type: ignore[call-arg]
+            await command.callback(interaction, *options.values())
         else:
             binding = command.binding
             if binding is not None:
-                await command.callback(binding, interaction, **options)  # type: ignore[arg-type]
+                await command.callback(binding, interaction, **options)
             else:
                 await command.callback(interaction, **options)  # type: ignore[call-arg]
     except app_commands.AppCommandError as exc:
-        await bot.tree.on_error(interaction, exc)  # type: ignore[arg-type]
+        await bot.tree.on_error(interaction, exc)
     except Exception as exc:
-        await bot.tree.on_error(interaction, app_commands.CommandInvokeError(command, exc))  # type: ignore[arg-type]
+        await bot.tree.on_error(interaction, app_commands.CommandInvokeError(command, exc))
 
 
 # --------------------------------------------------------------------------------------------
@@ -592,10 +612,14 @@ class BotRig:
             member.join_voice(self.voice_channel)
         return member
 
-    def interaction(self, user: MockMember | None = None, *, dm: bool = False, **kwargs: Any) -> MockInteraction:
+    def interaction(
+        self, user: MockMember | None = None, *, dm: bool = False, **kwargs: Any
+    ) -> MockInteraction:
         if dm:
             return MockInteraction(user=user or MockMember(), guild=None, **kwargs)
-        return MockInteraction(user=user or self.member(), guild=self.guild, channel=self.text_channel, **kwargs)
+        return MockInteraction(
+            user=user or self.member(), guild=self.guild, channel=self.text_channel, **kwargs
+        )
 
     def add_guild(self) -> MockGuild:
         guild = MockGuild()
@@ -610,8 +634,9 @@ class BotRig:
 
 
 @contextlib.asynccontextmanager
-async def open_bot_rig(settings: Settings, session: aiohttp.ClientSession, *, voice_ok: bool = True
-                       ) -> AsyncIterator[BotRig]:
+async def open_bot_rig(
+    settings: Settings, session: aiohttp.ClientSession, *, voice_ok: bool = True
+) -> AsyncIterator[BotRig]:
     from bot.player import PlayerManager, PlayerOptions
     from bot.speech_stack import open_speech_stack
     from bot.storage import SqliteStorage
@@ -621,7 +646,7 @@ async def open_bot_rig(settings: Settings, session: aiohttp.ClientSession, *, vo
 
     bot = ParlaBot(settings)
     guilds: dict[int, MockGuild] = {}
-    bot.get_guild = guilds.get  # type: ignore[method-assign,assignment]
+    bot.get_guild = guilds.get  # type: ignore[method-assign]
     async with contextlib.AsyncExitStack() as exits:
         storage = await SqliteStorage.open(settings.database_path)
         exits.push_async_callback(storage.close)

@@ -141,7 +141,9 @@ def test_pre_skip_lines_the_decoded_audio_up_with_the_input(application: str) ->
     resampled = np.frombuffer(converter.convert(pcm) + converter.flush(), dtype="<i2")[0::2].astype(float)
     encoder = discord.opus.Encoder(application=application, bitrate=64, fec=False)  # type: ignore[arg-type]
     ogg = read_ogg_opus(encode_ogg_opus(Audio(pcm, 24_000), lambda frame: encoder.encode(frame, 960)))
-    decoded = np.frombuffer(opus_decode(ogg.packets), dtype="<i2")[0::2][ogg.head.pre_skip : ogg.final_granule]
+    decoded = np.frombuffer(opus_decode(ogg.packets), dtype="<i2")[0::2][
+        ogg.head.pre_skip : ogg.final_granule
+    ]
     assert decoded.size == resampled.size
     middle = slice(4800, 4800 + 48_000)
 
@@ -175,7 +177,9 @@ def test_ogg_opus_when_the_wav_would_exceed_the_limit() -> None:
     assert out.content_type == "audio/ogg" and out.filename == "a_long_story.ogg"
     assert len(out.data) <= limit
     ogg = read_ogg_opus(out.data)
-    trimmed = np.frombuffer(opus_decode(ogg.packets), dtype="<i2")[0::2][ogg.head.pre_skip : ogg.final_granule]
+    trimmed = np.frombuffer(opus_decode(ogg.packets), dtype="<i2")[0::2][
+        ogg.head.pre_skip : ogg.final_granule
+    ]
     assert trimmed.size == 4 * 48_000
     assert abs(dominant_hz(trimmed.tobytes(), 48_000) - 600.0) < 5
 
@@ -272,11 +276,10 @@ async def test_collect_audio_reports_progress_while_it_streams() -> None:
 async def test_a_failing_progress_report_does_not_fail_the_speech() -> None:
     engine = GatedEngine()
     ticks = Ticks()
-    calls = 0
+    called = asyncio.Event()
 
     async def on_progress(seconds: float) -> None:
-        nonlocal calls
-        calls += 1
+        called.set()
         raise RuntimeError("edit failed")
 
     task = asyncio.create_task(
@@ -284,8 +287,7 @@ async def test_a_failing_progress_report_does_not_fail_the_speech() -> None:
     )
     await engine.first_sent.wait()
     ticks.queue.put_nowait(None)
-    while calls == 0:
-        await asyncio.sleep(0)
+    await called.wait()
     engine.gate.set()
     assert (await task).duration == 1.5
 
