@@ -31,8 +31,10 @@ class PcmConverter:
         self._carry = b""
         self._flushed = False
         self._same_rate = in_rate == DISCORD_RATE
-        self._stream = None if self._same_rate else soxr.ResampleStream(
-            in_rate, DISCORD_RATE, 1, dtype="int16", quality=quality
+        self._stream = (
+            None
+            if self._same_rate
+            else soxr.ResampleStream(in_rate, DISCORD_RATE, 1, dtype="int16", quality=quality)
         )
 
     def convert(self, chunk: bytes) -> bytes:

@@ -45,7 +45,8 @@ class VoiceSupport:
         if self.ok:
             return "voice support: OK (libopus, PyNaCl, davey)"
         return (
-            "voice support missing: " + "; ".join(self.missing)
+            "voice support missing: "
+            + "; ".join(self.missing)
             + " - the bot runs without voice channels and answers with audio files only"
         )
 

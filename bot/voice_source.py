@@ -103,7 +103,8 @@ class StreamingOpusSource(discord.AudioSource):
 
     @property
     def finished(self) -> bool:
-        return self._finished
+        """Played to the end of the audio (not stopped, not cancelled)."""
+        return self._finished and not self.buffer.cancelled
 
     def read(self) -> bytes:
         if self._finished or self._cleaned:

@@ -85,8 +85,9 @@ async def eventually(condition: Callable[[], bool], limit: float = 3.0) -> None:
     assert condition()
 
 
-def make_player(engine: CachedEngine, cache: AudioCache, idle: asyncio.Event, guild_id: int = 1,
-                **options: Any) -> GuildPlayer:
+def make_player(
+    engine: CachedEngine, cache: AudioCache, idle: asyncio.Event, guild_id: int = 1, **options: Any
+) -> GuildPlayer:
     def on_idle_change(is_idle: bool) -> None:
         if is_idle:
             idle.set()
@@ -95,8 +96,9 @@ def make_player(engine: CachedEngine, cache: AudioCache, idle: asyncio.Event, gu
 
     values = {"preroll_ms": 100, "lookahead": 2, "queue_max": 5, "reconnect_poll": 0.05, **options}
     opts = PlayerOptions(**values)
-    return GuildPlayer(guild_id, engine, OpusSourceFactory(), store=cache, options=opts,
-                       on_idle_change=on_idle_change)
+    return GuildPlayer(
+        guild_id, engine, OpusSourceFactory(), store=cache, options=opts, on_idle_change=on_idle_change
+    )
 
 
 @pytest.fixture
@@ -157,7 +159,7 @@ async def test_underrun_sends_silence_and_playback_continues(rig: Rig) -> None:
     frames = [p for p in rig.vc.packets_of(first) if p.scheduled]
     silent = [i for i, p in enumerate(frames) if p.silence]
     assert silent, "an underrun must send silence packets, not end the utterance"
-    assert any(not p.silence for p in frames[silent[-1]:]), "audio resumes after the underrun"
+    assert any(not p.silence for p in frames[silent[-1] :]), "audio resumes after the underrun"
     assert len(rig.audio(first)) == frames_for(slow, rig.fake)
     assert abs(dominant_hz(decode(rig.audio(first))) - rig.fake.tone_hz(slow, "Cherry")) < 8
     assert abs(dominant_hz(decode(rig.audio(second))) - rig.fake.tone_hz(after, "Cherry")) < 8

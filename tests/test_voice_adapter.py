@@ -141,8 +141,13 @@ class Client:
 
 
 def member(mid: int, guild: Guild, channel: Channel | None, *, bot: bool = False) -> Any:
-    m = SimpleNamespace(id=mid, bot=bot, guild=guild, display_name=f"m{mid}",
-                        voice=SimpleNamespace(channel=channel) if channel else None)
+    m = SimpleNamespace(
+        id=mid,
+        bot=bot,
+        guild=guild,
+        display_name=f"m{mid}",
+        voice=SimpleNamespace(channel=channel) if channel else None,
+    )
     if channel is not None:
         channel.members.append(m)
     return m

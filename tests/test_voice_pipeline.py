@@ -198,8 +198,15 @@ def test_profile_key_names_discord_defaults() -> None:
     assert OpusProfile(application="voip", bitrate_kbps=64, fec=False).key == "opus:voip:64k:nofec"
 
 
-async def feed(buf: FrameBuffer, pcm: bytes, ready: asyncio.Event, *, chunk: int = 4800,
-               pause_at: int | None = None, pause: float = 0.0) -> None:
+async def feed(
+    buf: FrameBuffer,
+    pcm: bytes,
+    ready: asyncio.Event,
+    *,
+    chunk: int = 4800,
+    pause_at: int | None = None,
+    pause: float = 0.0,
+) -> None:
     for n, i in enumerate(range(0, len(pcm), chunk)):
         if pause_at is not None and n == pause_at:
             await asyncio.sleep(pause)

@@ -107,9 +107,18 @@ class RecordingVoiceClient:
             self.loop.call_soon_threadsafe(_set_done, fut)
 
     # -- what VoiceClient.play() does, minus the network
-    def play(self, source: discord.AudioSource, *, after: Any = None, application: Any = "audio",
-             bitrate: int = 128, fec: bool = True, expected_packet_loss: float = 0.15,
-             bandwidth: Any = "full", signal_type: Any = "auto") -> None:
+    def play(
+        self,
+        source: discord.AudioSource,
+        *,
+        after: Any = None,
+        application: Any = "audio",
+        bitrate: int = 128,
+        fec: bool = True,
+        expected_packet_loss: float = 0.15,
+        bandwidth: Any = "full",
+        signal_type: Any = "auto",
+    ) -> None:
         if not self.is_connected():
             raise discord.ClientException("Not connected to voice.")
         if self.is_playing():
@@ -118,8 +127,12 @@ class RecordingVoiceClient:
             raise TypeError("source must be an AudioSource")
         if not source.is_opus():
             self.encoder = discord.opus.Encoder(
-                application=application, bitrate=bitrate, fec=fec, expected_packet_loss=expected_packet_loss,
-                bandwidth=bandwidth, signal_type=signal_type,
+                application=application,
+                bitrate=bitrate,
+                fec=fec,
+                expected_packet_loss=expected_packet_loss,
+                bandwidth=bandwidth,
+                signal_type=signal_type,
             )
         self.plays += 1
         self._player = AudioPlayer(source, self, after=after)  # type: ignore[arg-type]

@@ -1,0 +1,665 @@
+"""Voice playback benchmark: `.venv/bin/python -m benchmarks.bench_voice [--quick]`.
+
+Bot side (this process): the real EndpointClient -> CachedEngine -> GuildPlayer -> DiscordVoiceLink
+-> discord.py's real AudioPlayer threads and Opus, sending into a stand-in voice client that,
+like VoiceClient.send_audio_packet, builds the RTP header, encrypts each packet with PyNaCl's
+AEAD XChaCha20-Poly1305 and sends it over UDP to 127.0.0.1 (DAVE's extra layer is not
+simulated). The fake endpoint runs in a separate process, so the CPU figures are the bot's own:
+streaming responses start after `--first-chunk-delay` (0.3 s) and then come `--realtime-factor`
+times faster than real time; the fake's non-streaming (whole file) answers take what generating
+the whole audio would (first-chunk delay + duration / factor).
+
+Figures:
+1. enqueue -> first packet sent, minus the endpoint's first-chunk delay (p50/p95): cache miss.
+2. the same on a cache hit (stored Opus packets; no endpoint involved, nothing subtracted).
+3. CPU per second of audio: first play (resample + encode) vs replay of stored packets.
+4. simultaneous streams one process sustains without a late frame (late: a packet sent more
+   than 20 ms after its slot in discord's player schedule).
+5. the common alternative: wait for the whole file (non-streaming synthesize), write a WAV, play
+   it with discord's FFmpegPCMAudio (needs the ffmpeg binary; skipped with a message if missing),
+   through the same cases, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+import discord
+import nacl.secret
+from discord.player import AudioPlayer
+
+from bot.cache import AudioCache, CachedEngine
+from bot.client import EndpointClient
+from bot.config import Settings
+from bot.frame_buffer import FrameBuffer
+from bot.player import GuildPlayer, PlayerOptions, Utterance
+from bot.request import SpeechRequest
+from bot.secrets import Secret
+from bot.voice_adapter import DiscordVoiceLink
+from bot.voice_source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
+from bot.wav import to_wav
+from tests.fake_api import FakeEndpoint
+from tests.test_voice_standin import Packet, RecordingVoiceClient
+
+API_KEY = "bench-key-0123456789"
+LATE = 0.020
+
+
+# --------------------------------------------------------------------------- the endpoint
+def serve_fake(port: int, first_chunk_delay: float, realtime_factor: float) -> None:
+    async def run() -> None:
+        fake = FakeEndpoint(
+            api_key=API_KEY, first_chunk_delay=first_chunk_delay, realtime_factor=realtime_factor, port=port
+        )
+        await fake.start()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# --------------------------------------------------------------------------- voice side
+class UdpVoiceClient(RecordingVoiceClient):
+    """Records packets like the test stand-in, and pays what VoiceClient pays to send one."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: tuple[str, int]) -> None:
+        super().__init__(loop)
+        self._box = nacl.secret.Aead(os.urandom(32))
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+        self._sink = sink
+        self._seq = 0
+        self._ts = 0
+        self._nonce = 0
+
+    def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
+        super().send_audio_packet(data, encode=encode)
+        payload = self.packets[-1].data  # this thread's packet, encoded if it had to be
+        header = bytearray(12)
+        header[0], header[1] = 0x80, 0x78
+        struct.pack_into(">HII", header, 2, self._seq, self._ts, 0x1234)
+        nonce = bytearray(24)
+        nonce[:4] = struct.pack(">I", self._nonce)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._ts = (self._ts + 960) & 0xFFFFFFFF
+        self._nonce = (self._nonce + 1) & 0xFFFFFFFF
+        packet = (
+            bytes(header) + self._box.encrypt(payload, bytes(header), bytes(nonce)).ciphertext + nonce[:4]
+        )
+        with contextlib.suppress(OSError):
+            self._sock.sendto(packet, self._sink)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class CpuMeter:
+    """Thread CPU spent inside read() of the sources it builds (resampling and encoding)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds
+
+
+class MeteredStreaming(StreamingOpusSource):
+    meter: CpuMeter
+
+    def read(self) -> bytes:
+        t = time.thread_time()
+        try:
+            return super().read()
+        finally:
+            self.meter.add(time.thread_time() - t)
+
+
+class MeteredStored(StoredOpusSource):
+    meter: CpuMeter
+
+    def read(self) -> bytes:
+        t = time.thread_time()
+        try:
+            return super().read()
+        finally:
+            self.meter.add(time.thread_time() - t)
+
+
+class MeteredFactory(OpusSourceFactory):
+    def __init__(self, meter: CpuMeter) -> None:
+        super().__init__()
+        self.meter = meter
+
+    def streaming(self, buffer: FrameBuffer, *, on_complete: Any, on_abort: Any) -> StreamingOpusSource:
+        src = MeteredStreaming(
+            buffer, on_complete=on_complete, on_abort=on_abort, record=on_complete is not None
+        )
+        src.meter = self.meter
+        return src
+
+    def stored(self, packets: Sequence[bytes]) -> StoredOpusSource:
+        src = MeteredStored(packets)
+        src.meter = self.meter
+        return src
+
+
+@dataclass
+class Guild:
+    vc: UdpVoiceClient
+    player: GuildPlayer
+    idle: asyncio.Event
+
+
+@dataclass
+class Bench:
+    settings: Settings
+    session: aiohttp.ClientSession
+    client: EndpointClient
+    cache: AudioCache
+    engine: CachedEngine
+    meter: CpuMeter
+    sink: socket.socket
+    first_chunk_delay: float
+    guilds: list[Guild] = field(default_factory=list)
+    devnull: IO[bytes] = field(default_factory=lambda: open(os.devnull, "wb"))
+
+    def guild(self) -> Guild:
+        loop = asyncio.get_running_loop()
+        vc = UdpVoiceClient(loop, self.sink.getsockname())
+        idle = asyncio.Event()
+        idle.set()
+
+        def on_idle(is_idle: bool) -> None:
+            (idle.set if is_idle else idle.clear)()
+
+        player = GuildPlayer(
+            len(self.guilds) + 1,
+            self.engine,
+            MeteredFactory(self.meter),
+            store=self.cache,
+            options=PlayerOptions.from_settings(self.settings),
+            on_idle_change=on_idle,
+        )
+        player.attach(DiscordVoiceLink(vc))  # type: ignore[arg-type]
+        g = Guild(vc, player, idle)
+        self.guilds.append(g)
+        return g
+
+    async def close(self) -> None:
+        for g in self.guilds:
+            await g.player.close()
+            g.vc.close()
+        await self.engine.close()
+        await self.cache.close()
+        await self.session.close()
+        self.devnull.close()
+
+
+def text_for(tag: str, seconds: float) -> str:
+    """A distinct text that the fake speaks for about `seconds`."""
+    base = f"{tag} "
+    return base + "x" * max(1, int(seconds / 0.02) - len(base))
+
+
+def pct(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def ms(x: float) -> str:
+    return f"{1000 * x:7.1f} ms"
+
+
+async def first_packet_after(vc: RecordingVoiceClient, start_count: int, limit: float = 30.0) -> float:
+    await vc.wait_for(lambda ps: any(p.scheduled for p in ps[start_count:]), limit)
+    return next(p.t for p in vc.snapshot()[start_count:] if p.scheduled)
+
+
+def say(player: GuildPlayer, text: str) -> Utterance:
+    u = Utterance(SpeechRequest(text), requester_id=1, requester_name="bench")
+    player.enqueue(u)
+    return u
+
+
+async def until_idle(g: Guild, limit: float = 60.0) -> None:
+    async with asyncio.timeout(limit):
+        await g.idle.wait()
+
+
+# --------------------------------------------------------------------------- measurements
+async def latency(bench: Bench, trials: int, seconds: float) -> tuple[list[float], list[float], list[str]]:
+    """Miss then hit, `trials` times each, one at a time."""
+    g = bench.guild()
+    texts = [text_for(f"latency {i}", seconds) for i in range(trials)]
+    miss: list[float] = []
+    for text in texts:
+        n = len(g.vc.snapshot())
+        t0 = time.perf_counter()
+        say(g.player, text)
+        miss.append(await first_packet_after(g.vc, n) - t0 - bench.first_chunk_delay)
+        await until_idle(g)
+    await asyncio.sleep(0.2)  # let the last packets be stored
+    hit: list[float] = []
+    for text in texts:
+        n = len(g.vc.snapshot())
+        t0 = time.perf_counter()
+        say(g.player, text)
+        hit.append(await first_packet_after(g.vc, n) - t0)
+        await until_idle(g)
+    sources = g.vc.audio_sources()
+    assert all(isinstance(s, StoredOpusSource) for s in sources[trials:]), "hits must replay stored packets"
+    return miss, hit, texts
+
+
+def by_source(packets: Iterable[Packet]) -> list[list[Packet]]:
+    """Packets grouped by the source (one playback) that sent them, in order."""
+    groups: dict[int, list[Packet]] = {}
+    for p in packets:
+        groups.setdefault(id(p.source), []).append(p)
+    return list(groups.values())
+
+
+def slot_lateness(sent: Sequence[Packet]) -> list[float]:
+    """How late each packet of one playback was against its 20 ms slot.
+
+    Slots follow discord's AudioPlayer schedule anchored at the playback's first packet: packet
+    0 at t0, then packet i at t0 + 20 ms * (i + 1) (the player sleeps 40 ms after the first).
+    Anchoring at the first packet leaves the time to the first packet to figures 1-2 and counts
+    only stalls after playback started; packets sent early (a catch-up burst) are not late.
+    """
+    if not sent:
+        return []
+    t0 = sent[0].t
+    return [p.t - (t0 + AudioPlayer.DELAY * (i + 1 if i else 0)) for i, p in enumerate(sent)]
+
+
+@dataclass
+class RoundResult:
+    streams: int
+    audio_seconds: float
+    packets: int
+    late: int
+    worst_late: float
+    underrun_silence: int
+    cpu_process: float
+    cpu_read: float
+    wall: float
+
+
+async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> RoundResult:
+    """`n` servers each play one utterance at the same time (same texts again = replay)."""
+    while len(bench.guilds) < n:
+        bench.guild()
+    guilds = bench.guilds[:n]
+    starts = [len(g.vc.snapshot()) for g in guilds]
+    cpu0, read0, t0 = time.process_time(), bench.meter.seconds, time.perf_counter()
+    for i, g in enumerate(guilds):
+        say(g.player, text_for(f"{tag} {i}", seconds))
+    await asyncio.sleep(0)
+    for g in guilds:
+        await until_idle(g, 120)
+    wall = time.perf_counter() - t0
+    cpu, read = time.process_time() - cpu0, bench.meter.seconds - read0
+    late = 0
+    worst = 0.0
+    packets = 0
+    silence = 0
+    audio = 0.0
+    for g, start in zip(guilds, starts, strict=True):
+        for sent in by_source(p for p in g.vc.snapshot()[start:] if p.scheduled):
+            packets += len(sent)
+            silence += sum(1 for p in sent if p.silence)
+            audio += sum(1 for p in sent if not p.silence) * 0.020
+            lateness = slot_lateness(sent)
+            late += sum(1 for x in lateness if x > LATE)
+            worst = max([worst, *lateness])
+    return RoundResult(n, audio, packets, late, worst, silence, cpu, read, wall)
+
+
+def report(r: RoundResult, attempt: int) -> None:
+    again = " (retry)" if attempt else ""
+    print(
+        f"    {r.streams:4d} streams{again}: late frames {r.late:5d} (worst {ms(r.worst_late)}), "
+        f"underrun silence {r.underrun_silence:4d}, CPU {r.cpu_process / r.audio_seconds * 1000:5.1f} ms/s",
+        flush=True,
+    )
+
+
+async def ramp(counts: Sequence[int], attempt_round: Callable[[int, int], Any]) -> list[RoundResult]:
+    """Try each count (a second time if the first run had a late frame: the machine is shared);
+    stop after two counts in a row failed."""
+    results: list[RoundResult] = []
+    failures = 0
+    for n in counts:
+        for attempt in range(2):
+            r: RoundResult = await attempt_round(n, attempt)
+            report(r, attempt)
+            if not r.late:
+                break
+        results.append(r)
+        failures = failures + 1 if r.late else 0
+        if failures >= 2:
+            break
+    return results
+
+
+async def capacity(bench: Bench, counts: Sequence[int], seconds: float, *, replay: bool) -> list[RoundResult]:
+    async def attempt_round(n: int, attempt: int) -> RoundResult:
+        tag = f"cap{n}"
+        if replay:
+            if attempt == 0:
+                await concurrent_round(bench, n, seconds, tag)  # first play stores the packets
+                await asyncio.sleep(0.3)
+            return await concurrent_round(bench, n, seconds, tag)
+        return await concurrent_round(bench, n, seconds, f"{tag}-{time.time_ns()}")
+
+    return await ramp(counts, attempt_round)
+
+
+def sustained(results: Sequence[RoundResult]) -> int:
+    """The largest count played without a late frame."""
+    return max((r.streams for r in results if not r.late), default=0)
+
+
+# --------------------------------------------------------------------------- the alternative
+@dataclass
+class FfmpegGuild:
+    vc: UdpVoiceClient
+    done: asyncio.Event
+
+
+async def ffmpeg_play(bench: Bench, g: FfmpegGuild, text: str, workdir: Path, *, cached: bool) -> float:
+    """Whole file, WAV on disk, FFmpegPCMAudio. Returns enqueue -> first packet."""
+    path = workdir / f"{abs(hash(text))}.wav"
+    n = len(g.vc.snapshot())
+    t0 = time.perf_counter()
+    if not cached or not path.exists():
+        audio = await bench.client.synthesize(SpeechRequest(text))
+        await asyncio.to_thread(path.write_bytes, to_wav(audio))
+    loop = asyncio.get_running_loop()
+    g.done.clear()
+    source = discord.FFmpegPCMAudio(str(path), stderr=bench.devnull)
+    g.vc.play(source, after=lambda e: loop.call_soon_threadsafe(g.done.set))
+    first = await first_packet_after(g.vc, n)
+    return first - t0
+
+
+async def ffmpeg_latency(
+    bench: Bench, texts: Sequence[str], workdir: Path
+) -> tuple[list[float], list[float]]:
+    g = FfmpegGuild(UdpVoiceClient(asyncio.get_running_loop(), bench.sink.getsockname()), asyncio.Event())
+    miss, hit = [], []
+    try:
+        for text in texts:
+            miss.append(await ffmpeg_play(bench, g, text, workdir, cached=False) - bench.first_chunk_delay)
+            await g.done.wait()
+        for text in texts:
+            hit.append(await ffmpeg_play(bench, g, text, workdir, cached=True))
+            await g.done.wait()
+    finally:
+        g.vc.close()
+    return miss, hit
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+async def ffmpeg_round(
+    bench: Bench, n: int, seconds: float, workdir: Path, tag: str, *, cached: bool
+) -> RoundResult:
+    loop = asyncio.get_running_loop()
+    guilds = [FfmpegGuild(UdpVoiceClient(loop, bench.sink.getsockname()), asyncio.Event()) for _ in range(n)]
+    cpu0, kids0, t0 = time.process_time(), children_cpu(), time.perf_counter()
+    try:
+        await asyncio.gather(
+            *(
+                ffmpeg_play(bench, g, text_for(f"{tag} {i}", seconds), workdir, cached=cached)
+                for i, g in enumerate(guilds)
+            )
+        )
+        for g in guilds:
+            async with asyncio.timeout(120):
+                await g.done.wait()
+        await asyncio.sleep(0.1)  # ffmpeg processes are reaped by cleanup()
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0 + children_cpu() - kids0
+        late = packets = silence = 0
+        worst = audio = 0.0
+        for g in guilds:
+            sent = [p for p in g.vc.snapshot() if p.scheduled]  # one playback per client here
+            packets += len(sent)
+            audio += len(sent) * 0.020
+            lateness = slot_lateness(sent)
+            late += sum(1 for x in lateness if x > LATE)
+            worst = max([worst, *lateness])
+        return RoundResult(n, audio, packets, late, worst, silence, cpu, 0.0, wall)
+    finally:
+        for g in guilds:
+            g.vc.close()
+
+
+async def ffmpeg_capacity(
+    bench: Bench, counts: Sequence[int], seconds: float, workdir: Path
+) -> list[RoundResult]:
+    async def attempt_round(n: int, attempt: int) -> RoundResult:
+        tag = f"ffcap{n}"
+        if attempt == 0:  # make the WAV files (not measured as a replay)
+            await ffmpeg_round(bench, n, seconds, workdir, tag, cached=True)
+        return await ffmpeg_round(bench, n, seconds, workdir, tag, cached=True)
+
+    return await ramp(counts, attempt_round)
+
+
+# --------------------------------------------------------------------------- main
+def cpu_ms(r: RoundResult) -> float:
+    """Milliseconds of CPU per second of audio played."""
+    return r.cpu_process / r.audio_seconds * 1000 if r.audio_seconds else float("nan")
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:6.1f}x" if b > 0 else "   n/a"
+
+
+def percentiles(name: str, values: Sequence[float]) -> None:
+    print(f"    {name:50s} p50 {ms(pct(values, 50))}  p95 {ms(pct(values, 95))}")
+
+
+async def start_fake(args: argparse.Namespace, port: int) -> asyncio.subprocess.Process:
+    fake = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.bench_voice",
+        "--serve-fake",
+        str(port),
+        "--first-chunk-delay",
+        str(args.first_chunk_delay),
+        "--realtime-factor",
+        str(args.realtime_factor),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert fake.stdout is not None
+    async with asyncio.timeout(30):
+        line = await fake.stdout.readline()
+    if line.strip() != b"ready":
+        raise RuntimeError(f"the fake endpoint did not start: {line!r}")
+    return fake
+
+
+async def make_bench(args: argparse.Namespace, port: int, sink: socket.socket) -> Bench:
+    settings = Settings(
+        api_key=Secret(API_KEY),
+        api_url=f"http://127.0.0.1:{port}/v1/audio/speech",
+        max_concurrent_requests=1024,
+        first_byte_timeout=30,
+        stall_timeout=30,
+        total_timeout=300,
+        data_dir=Path(tempfile.gettempdir()) / "parla-bench",
+    )
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    client = EndpointClient(settings, session)
+    cache = AudioCache(512 * 1024 * 1024, None, 0)
+    return Bench(
+        settings,
+        session,
+        client,
+        cache,
+        CachedEngine(client, cache),
+        CpuMeter(),
+        sink,
+        args.first_chunk_delay,
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    port = free_port()
+    fake = await start_fake(args, port)
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    bench = await make_bench(args, port, sink)
+    try:
+        await measure_all(args, bench)
+    finally:
+        await bench.close()
+        sink.close()
+        fake.terminate()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await fake.wait()
+
+
+async def measure_all(args: argparse.Namespace, bench: Bench) -> None:
+    settings = bench.settings
+    print(
+        f"Parla voice benchmark - {discord.opus.Encoder.get_opus_version()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}; fake endpoint in another process: first chunk after "
+        f"{args.first_chunk_delay:.2f} s, then {args.realtime_factor:g}x real time; "
+        f"pre-roll {settings.preroll_ms} ms, look-ahead {settings.lookahead}"
+    )
+
+    print(f"\n[1-2] enqueue -> first packet sent ({args.trials} utterances of {args.seconds:g} s, in turn)")
+    miss, hit, texts = await latency(bench, args.trials, args.seconds)
+    percentiles("streaming, cache miss (minus the first-chunk delay):", miss)
+    percentiles("stored Opus packets, cache hit:", hit)
+
+    print(
+        f"\n[3] CPU per second of audio ({args.cpu_streams} servers x {args.long_seconds:g} s at once; "
+        "process = everything in the bot process)"
+    )
+    first = await concurrent_round(bench, args.cpu_streams, args.long_seconds, "cpu")
+    await asyncio.sleep(0.3)
+    replay = await concurrent_round(bench, args.cpu_streams, args.long_seconds, "cpu")
+    for name, r in (("first play (resample + encode)", first), ("replay of stored packets", replay)):
+        in_read = r.cpu_read / r.audio_seconds * 1000
+        print(
+            f"    {name:32s}: process {cpu_ms(r):5.1f} ms/s, in read() {in_read:5.2f} ms/s"
+            f" ({r.audio_seconds:.0f} audio-s, late frames {r.late})"
+        )
+
+    counts = [c for c in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256) if c <= args.max_streams]
+    print(
+        f"\n[4] simultaneous streams without a late frame (> {LATE * 1000:.0f} ms after its slot), "
+        f"{args.long_seconds:g} s each"
+    )
+    print("  first play (streamed from the endpoint, encoded here):")
+    s_first = sustained(await capacity(bench, counts, args.long_seconds, replay=False))
+    print("  replay (stored Opus packets):")
+    s_replay = sustained(await capacity(bench, counts, args.long_seconds, replay=True))
+    print(f"    sustained: first play {s_first}, replay {s_replay} (largest count tried: {counts[-1]})")
+
+    print("\n[5] the common alternative: whole file (non-streaming), WAV file, discord.FFmpegPCMAudio")
+    if shutil.which("ffmpeg") is None:
+        print("    skipped: the ffmpeg binary is not installed (Debian: apt-get install -y ffmpeg)")
+        return
+    with tempfile.TemporaryDirectory(prefix="parla-bench-ff-") as tmp:
+        workdir = Path(tmp)
+        ff_miss, ff_hit = await ffmpeg_latency(bench, [t + " ff" for t in texts], workdir)
+        percentiles("whole file, cache miss (minus the first-chunk delay):", ff_miss)
+        percentiles("WAV already on disk, cache hit:", ff_hit)
+        ff_first = await ffmpeg_round(
+            bench, args.cpu_streams, args.long_seconds, workdir, "ffcpu", cached=False
+        )
+        ff_replay = await ffmpeg_round(
+            bench, args.cpu_streams, args.long_seconds, workdir, "ffcpu", cached=True
+        )
+        print(
+            f"    CPU first play (incl. the ffmpeg processes): {cpu_ms(ff_first):5.1f} ms/s "
+            f"(late frames {ff_first.late})"
+        )
+        print(
+            f"    CPU replay from the WAV (incl. ffmpeg):      {cpu_ms(ff_replay):5.1f} ms/s "
+            f"(late frames {ff_replay.late})"
+        )
+        print("    simultaneous streams (WAV already on disk):")
+        s_ff = sustained(await ffmpeg_capacity(bench, counts, args.long_seconds, workdir))
+        print(f"    sustained: {s_ff} (largest count tried: {counts[-1]})")
+
+    print("\n[ratios] alternative / Parla (how many times better Parla is)")
+    print(
+        f"    enqueue -> first packet, miss: p50 {ratio(pct(ff_miss, 50), pct(miss, 50))}  "
+        f"p95 {ratio(pct(ff_miss, 95), pct(miss, 95))}"
+    )
+    print(
+        f"    enqueue -> first packet, hit:  p50 {ratio(pct(ff_hit, 50), pct(hit, 50))}  "
+        f"p95 {ratio(pct(ff_hit, 95), pct(hit, 95))}"
+    )
+    print(
+        f"    CPU per audio-second: first play {ratio(cpu_ms(ff_first), cpu_ms(first))}  "
+        f"replay {ratio(cpu_ms(ff_replay), cpu_ms(replay))}"
+    )
+    print(f"    simultaneous streams: Parla first play {s_first}, replay {s_replay}; alternative {s_ff}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--serve-fake", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--first-chunk-delay", type=float, default=0.3)
+    parser.add_argument("--realtime-factor", type=float, default=3.0)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of the latency utterances")
+    parser.add_argument("--long-seconds", type=float, default=3.0, help="length of the concurrent utterances")
+    parser.add_argument("--cpu-streams", type=int, default=8)
+    parser.add_argument("--max-streams", type=int, default=256)
+    parser.add_argument("--quick", action="store_true", help="fewer trials and streams")
+    args = parser.parse_args(argv)
+    if args.serve_fake:
+        serve_fake(args.serve_fake, args.first_chunk_delay, args.realtime_factor)
+        return
+    if args.quick:
+        args.trials, args.max_streams, args.long_seconds = 6, 16, 2.0
+    discord.opus.Encoder.get_opus_version()  # fail early without libopus
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
