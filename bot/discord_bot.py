@@ -33,7 +33,6 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.preferences",
     "cogs.playback",
     "cogs.server",
-    "cogs.readaloud",
 )
 HEARTBEAT_SECONDS = 30.0
 
@@ -47,6 +46,20 @@ def make_intents() -> discord.Intents:
     return intents
 
 
+PERMISSION_NAMES = {
+    "manage_guild": "Manage Server",
+    "view_channel": "View Channels",
+    "move_members": "Move Members",
+    "send_messages": "Send Messages",
+    "attach_files": "Attach Files",
+    "use_voice_activation": "Use Voice Activity",
+}
+
+
+def permission_names(permissions: list[str]) -> str:
+    return ", ".join(PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in permissions)
+
+
 def error_reply(error: BaseException) -> tuple[str, bool]:
     """The short sentence a member sees for `error`, and whether it was unexpected."""
     original = error
@@ -57,10 +70,10 @@ def error_reply(error: BaseException) -> tuple[str, bool]:
     if isinstance(original, app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {original.retry_after:.0f} s.", False
     if isinstance(original, app_commands.MissingPermissions):
-        names = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
+        names = permission_names(original.missing_permissions)
         return f"You need the {names} permission for this command.", False
     if isinstance(original, app_commands.BotMissingPermissions):
-        names = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
+        names = permission_names(original.missing_permissions)
         return f"I need the {names} permission here. Ask a server admin to grant it.", False
     if isinstance(original, app_commands.NoPrivateMessage):
         return "This command only works in a server.", False
