@@ -397,7 +397,7 @@ _NOT_LANGUAGE_RE = re.compile(r"https?://\S+|<[^<>\s]*>|```.*?```|`[^`]*`", re.S
 
 _STOPWORDS: dict[str, frozenset[str]] = {
     "English": frozenset(
-        "the and is are was to you it not that of in this for with what i my me have do just "
+        "a the and is are was to you it not that of in this for with what i my me have do just "
         "but be so can on at your they we he she".split()
     ),
     "German": frozenset(
@@ -788,6 +788,7 @@ _GENERIC_MARKS = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u2
 _ANY_MARK = re.compile(f"[{_GENERIC_MARKS}]")
 _ZALGO_RUN = re.compile(f"[{_GENERIC_MARKS}]{{3,}}")
 _MARKS_AFTER_ASCII = re.compile(f"(?<=[A-Za-z])[{_GENERIC_MARKS}]+")
+_STRAY_MARKS = re.compile(f"(?:^|(?<=[A-Za-z\\s]))[{_GENERIC_MARKS}]+")
 _OVERLAY_MARKS = re.compile("[\u0334-\u0338\u20d2-\u20d6\u20d8-\u20da\u20e5-\u20ea]")
 _FANCY = re.compile(
     "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff61-\uff9f\u2460-\u24ff\U0001d400-\U0001d7ff]+"
@@ -872,7 +873,7 @@ _URL_RUN = re.compile(f"{_URL_PART}(?:\\s+{_URL_PART})*", re.IGNORECASE)
 _BARE_SCHEME = re.compile(r"(?<![^\W_])https?://", re.IGNORECASE)
 _HOST = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)*[^\W_](?:[\w-]{0,61}[^\W_])?")
 _TRAILING_URL_PUNCT = ".,:;!?'\"*_~|"
-_MENTION_RUN = re.compile(r"(?:<@[!&]?\d{1,20}>[\s,]*){6,}")
+_MENTION_RUN = re.compile(r"<@[!&]?\d{1,20}>(?:[\s,]*<@[!&]?\d{1,20}>)+")
 _MENTION_IDS = re.compile(r"<@([!&]?)(\d{1,20})>")
 _ANGLE = re.compile(
     r"<@!?(?P<user>\d{1,20})>"
@@ -882,7 +883,7 @@ _ANGLE = re.compile(
     r"|</(?P<cmd>[^\s:<>/][^:<>]{0,100}):\d{1,20}>"
     r"|<id:(?P<nav>[a-z_]{1,20})>"
 )
-_EVERYONE = re.compile(r"@(everyone|here)\b")
+_EVERYONE = re.compile(r"(?<![^\W_])@(everyone|here)(?![^\W_])")  # "_" is markdown, not a letter
 
 
 def _domain(url: str) -> str:
@@ -1010,16 +1011,20 @@ class _Context:
         return _links_text(m.group(0), self.ph)
 
     def mention_run(self, m: re.Match[str]) -> str:
-        seen: list[str] = []
+        """Adjacent mentions: "A, B and C"; more than five: "A, B, C and 497 others"."""
+        ids: list[str] = []
         for marker, ident in _MENTION_IDS.findall(m.group(0)):
             key = marker.replace("!", "") + ident
-            if key not in seen:
-                seen.append(key)
-        names = [self.role(int(k[1:])) if k.startswith("&") else self.user(int(k)) for k in seen]
+            if key not in ids:
+                ids.append(key)
+        names = [self.role(int(k[1:])) if k.startswith("&") else self.user(int(k)) for k in ids]
         if len(names) <= 5:
             return " " + _join(names, self.ph) + " "
-        shown = self.ph.list_sep.join(names[:3])
-        return " " + self.ph.others.format(names=shown, n=len(names) - 3) + " "
+        unknown = (self.ph.someone, self.ph.a_role)
+        shown = [n for n in dict.fromkeys(names) if n not in unknown][:3] or [names[0]]
+        return (
+            " " + self.ph.others.format(names=self.ph.list_sep.join(shown), n=len(names) - len(shown)) + " "
+        )
 
     def angle(self, m: re.Match[str]) -> str:
         kind = m.lastgroup
@@ -1053,10 +1058,10 @@ class _Context:
 
 _LINE_MARKERS = re.compile(r"^[ \t]*(?:(?:#{1,3}|-#|>>>|>|[-+•])[ \t]+)+", re.MULTILINE)
 _LEADING_MARKERS = re.compile(r"^(?:(?:#{1,3}|-#|>>>|>|[-+•])(?: |$))+")
-_ESCAPES = re.compile(r"\\(?=[^\w\s])")
+_ESCAPES = re.compile(r"\\(?=[!-/:-@\[-`{-~])")  # Discord escapes ASCII punctuation
 _INLINE_MARKERS = re.compile(r"[*_~|`\\]+")  # backslashes left after escapes: paths
-_RULE_CHARS = re.compile("[-=+#—–]{2}|[-=+#—–] [-=+#—–]")
-_RULE_LINES = re.compile(r"(?:[-=+#—–]\s?){3,}")
+_RULE_CHARS = re.compile("[-=+#—–][ \t]*[-=+#—–]")
+_RULE_LINES = re.compile(r"[-=+#—–](?:[ \t]*[-=+#—–]){2,}")  # "-----", "= = =", "# # #"
 _SENTENCE_END = frozenset(".!?…。！？,;:、，；：")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;…。、，！？；])")
 _DUP_SEPARATORS = re.compile(r"([,、，;])(?:\s*[,、，;])+")
@@ -1091,7 +1096,9 @@ def _repeat_phrase_re(cap: int) -> re.Pattern[str]:
 @lru_cache(maxsize=16)
 def _cap_words(cap: int) -> Callable[[re.Match[str]], str]:
     def replace(m: re.Match[str]) -> str:
-        return " ".join([m.group(1)] * cap)
+        """The first `cap` repetitions, as written (case kept)."""
+        unit = len(m.group(1).split())
+        return " ".join(m.group(0).split()[: unit * cap])
 
     return replace
 
@@ -1129,16 +1136,24 @@ def _has_repeats(text: str, cap: int) -> bool:
 
 
 def _tidy(text: str, options: CleanOptions) -> str:
-    """Repetition caps, whitespace and punctuation spacing; "" if nothing speakable is left."""
+    """Repetition caps, whitespace and punctuation spacing; "" if nothing speakable is left.
+
+    The order matters for idempotence: spacing before punctuation is fixed first (it can
+    join runs, "word... ." -> "word...."), then runs are capped.
+    """
+    if not text.isascii() and _ANY_MARK.search(text):
+        text = _STRAY_MARKS.sub("", text)  # marks left on a letter or space by earlier steps
+    if _RULE_CHARS.search(text):
+        text = _RULE_LINES.sub(" ", text)
+    if "(" in text or "[" in text:
+        text = _EMPTY_BRACKETS.sub(" ", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _repeat_char_re(options.repeat_char_cap).sub(_cap_chars(options.repeat_char_cap), text)
     cap = options.repeat_word_cap
     if _has_repeats(text, cap):
         text = _WS.sub(" ", text)
         text = _repeat_word_re(cap).sub(_cap_words(cap), text)
         text = _repeat_phrase_re(cap).sub(_cap_words(cap), text)
-    if "(" in text or "[" in text:
-        text = _EMPTY_BRACKETS.sub(" ", text)
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _DUP_SEPARATORS.sub(r"\1", text)
     text = " ".join(text.split())
     previous = None
@@ -1147,6 +1162,8 @@ def _tidy(text: str, options: CleanOptions) -> str:
         text = text.strip(_EDGE_CHARS)
         if text[:1] in _MARKER_STARTS:
             text = _LEADING_MARKERS.sub("", text)
+        if _ANY_MARK.match(text):
+            text = _STRAY_MARKS.sub("", text)
     if not _HAS_WORD.search(text):
         return ""
     return text
@@ -1185,7 +1202,7 @@ def _clean_body(info: MessageInfo, options: CleanOptions, language: str) -> str:
     text = _INLINE_MARKERS.sub(" ", text)
     text = _LINE_MARKERS.sub("", text)
     if _RULE_CHARS.search(text):
-        text = _RULE_LINES.sub(" ", text)
+        text = _RULE_LINES.sub(" ", text)  # again in _tidy, for rules exposed by later steps
     if "\n" in text:
         text = _join_lines(text)
     return _tidy(text, options)
@@ -1230,7 +1247,12 @@ def _cut(text: str, limit: int) -> str:
 
 def truncate(text: str, limit: int, language: str = "Auto") -> str:
     """`text` if it fits in `limit` characters, else cut at a word boundary with "and so on"
-    (in `language`; "Auto" guesses from the text) appended. Never longer than `limit`."""
+    (in `language`; "Auto" guesses from the text) appended. Never longer than `limit`.
+
+    When the phrase would take more than half of a small limit (under 20 characters or so),
+    the text is only cut, without the phrase. A single word longer than the limit (or CJK
+    text without spaces) is cut between characters, after punctuation when there is some.
+    """
     if limit <= 0:
         return ""
     text = text.strip()
@@ -1239,7 +1261,7 @@ def truncate(text: str, limit: int, language: str = "Auto") -> str:
     ph = _PHRASES[_resolve_language(language, text)]
     suffix = ph.and_so_on_sep + ph.and_so_on
     budget = limit - len(suffix)
-    if budget < min(10, limit // 2) or budget < 1:
+    if budget < min(10, limit // 2) or budget < 1:  # the phrase would crowd out the text
         return _cut(text, limit)
     head = _cut(text, budget)
     if not head or not _HAS_WORD.search(head):
