@@ -14,7 +14,8 @@ Figures:
 2. the same on a cache hit (stored Opus packets; no endpoint involved, nothing subtracted).
 3. CPU per second of audio: first play (resample + encode) vs replay of stored packets.
 4. simultaneous streams one process sustains without a late frame (late: a packet sent more
-   than 20 ms after its slot in discord's player schedule).
+   than 20 ms after its slot; slots follow discord's 20 ms player schedule from the playback's
+   first packet, so a listener would hear a late packet as a gap).
 5. the common alternative: wait for the whole file (non-streaming synthesize), write a WAV, play
    it with discord's FFmpegPCMAudio (needs the ffmpeg binary; skipped with a message if missing),
    through the same cases, and the ratios.
@@ -355,15 +356,15 @@ def report(r: RoundResult, attempt: int) -> None:
 
 
 async def ramp(counts: Sequence[int], attempt_round: Callable[[int, int], Any]) -> list[RoundResult]:
-    """Try each count (a second time if the first run had a late frame: the machine is shared);
-    stop after two counts in a row failed."""
+    """Try each count (a second time if the first run had a few late frames: the machine may be
+    shared); stop after two counts in a row failed."""
     results: list[RoundResult] = []
     failures = 0
     for n in counts:
         for attempt in range(2):
             r: RoundResult = await attempt_round(n, attempt)
             report(r, attempt)
-            if not r.late:
+            if not r.late or r.late > r.packets / 100:  # clean, or plainly overloaded: no retry
                 break
         results.append(r)
         failures = failures + 1 if r.late else 0
