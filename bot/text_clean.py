@@ -699,7 +699,6 @@ _EMOJI_ELEMENT = re.compile(f"{_CUSTOM_EMOJI}|(?P<uni>{_UNICODE_EMOJI})")
 _EMOJI_RUN = re.compile(
     f"(?:{_CUSTOM_EMOJI}|{_UNICODE_EMOJI})(?:\\s*(?:<a?:\\w{{1,64}}:\\d{{1,20}}>|{_UNICODE_EMOJI}))*"
 )
-_UNICODE_EMOJI_RE = re.compile(_UNICODE_EMOJI)
 _BAD_NAME_PREFIXES = ("emoji modifier", "regional indicator", "variation selector", "emoji component")
 
 
@@ -922,26 +921,27 @@ def _split_url(token: str) -> tuple[str, str]:
 
 
 def _links_text(run: str, ph: _Phrases) -> str:
-    groups: list[tuple[str, int]] = []
-    tail = ""
+    """Links separated only by spaces: "a link to a.com, 2 links to b.org"."""
+    groups: list[tuple[str, int, str]] = []  # (domain, count, text after the last one)
     for m in _URL.finditer(run):
         url, tail = _split_url(m.group(0))
         domain = _domain(url)
-        if groups and domain and groups[-1][0] == domain:
-            groups[-1] = (domain, groups[-1][1] + 1)
+        if groups and domain and groups[-1][0] == domain and not groups[-1][2]:
+            groups[-1] = (domain, groups[-1][1] + 1, tail)
         else:
-            groups.append((domain, 1))
-        if tail:
-            break  # trailing punctuation ends the run
-    parts = []
-    for domain, n in groups:
+            groups.append((domain, 1, tail))
+    out = ""
+    for domain, n, tail in groups:
+        if out:
+            out += " " if out[-1] in _TRAILING_URL_PUNCT + ")" else ph.list_sep
         if not domain:
-            parts.append(ph.link_plain)
+            out += ph.link_plain
         elif n == 1:
-            parts.append(ph.link.format(domain=domain))
+            out += ph.link.format(domain=domain)
         else:
-            parts.append(ph.links.format(n=n, domain=domain))
-    return " " + ph.list_sep.join(parts) + tail + " "
+            out += ph.links.format(n=n, domain=domain)
+        out += tail
+    return f" {out} "
 
 
 def _relative_time(seconds: float, ph: _Phrases, language: str) -> str:
@@ -1011,20 +1011,33 @@ class _Context:
         return _links_text(m.group(0), self.ph)
 
     def mention_run(self, m: re.Match[str]) -> str:
-        """Adjacent mentions: "A, B and C"; more than five: "A, B, C and 497 others"."""
+        """Adjacent mentions: "A, B and C"; more than five: "A, B, C and 497 others".
+        Unknown members and roles are counted, not listed ("Alice and 2 others")."""
         ids: list[str] = []
         for marker, ident in _MENTION_IDS.findall(m.group(0)):
             key = marker.replace("!", "") + ident
             if key not in ids:
                 ids.append(key)
-        names = [self.role(int(k[1:])) if k.startswith("&") else self.user(int(k)) for k in ids]
-        if len(names) <= 5:
-            return " " + _join(names, self.ph) + " "
-        unknown = (self.ph.someone, self.ph.a_role)
-        shown = [n for n in dict.fromkeys(names) if n not in unknown][:3] or [names[0]]
-        return (
-            " " + self.ph.others.format(names=self.ph.list_sep.join(shown), n=len(names) - len(shown)) + " "
-        )
+        known: list[str] = []
+        for key in ids:
+            if key.startswith("&"):
+                name = self.info.role_names.get(int(key[1:]))
+                spoken = self.role(int(key[1:])) if name else ""
+            else:
+                spoken = self.user(int(key))
+                spoken = "" if spoken == self.ph.someone else spoken
+            if spoken and spoken not in known:
+                known.append(spoken)
+        total = len(ids)
+        shown = known[:3] if total > 5 else known
+        if not shown:
+            shown = [self.ph.someone]
+        rest = total - len(shown)
+        if rest <= 0:
+            return f" {_join(shown, self.ph)} "
+        if rest == 1:
+            return f" {_join([*shown, self.ph.someone], self.ph)} "
+        return f" {self.ph.others.format(names=self.ph.list_sep.join(shown), n=rest)} "
 
     def angle(self, m: re.Match[str]) -> str:
         kind = m.lastgroup
@@ -1046,7 +1059,8 @@ class _Context:
         return f" {self.ph.a_channel} "
 
     def everyone(self, m: re.Match[str]) -> str:
-        return self.ph.everyone if m.group(1) == "everyone" else self.ph.here
+        # A leading space: an "@" just before must not make "@everyone" again.
+        return " " + (self.ph.everyone if m.group(1) == "everyone" else self.ph.here)
 
     def emoji(self, m: re.Match[str]) -> str:
         return _emoji_run_text(m.group(0), self.options.emoji_mode)
@@ -1141,12 +1155,15 @@ def _tidy(text: str, options: CleanOptions) -> str:
     The order matters for idempotence: spacing before punctuation is fixed first (it can
     join runs, "word... ." -> "word...."), then runs are capped.
     """
+    if "(" in text or "[" in text:
+        for _ in range(8):  # "([])" needs two passes
+            text, found = _EMPTY_BRACKETS.subn(" ", text)
+            if not found:
+                break
     if not text.isascii() and _ANY_MARK.search(text):
         text = _STRAY_MARKS.sub("", text)  # marks left on a letter or space by earlier steps
     if _RULE_CHARS.search(text):
         text = _RULE_LINES.sub(" ", text)
-    if "(" in text or "[" in text:
-        text = _EMPTY_BRACKETS.sub(" ", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _repeat_char_re(options.repeat_char_cap).sub(_cap_chars(options.repeat_char_cap), text)
     cap = options.repeat_word_cap
@@ -1182,7 +1199,10 @@ def _clean_body(info: MessageInfo, options: CleanOptions, language: str) -> str:
         text = _MASKED_LINK.sub(ctx.masked_link, text)
     if "http" in text or "HTTP" in text or "www." in text.lower():
         text = _URL_RUN.sub(ctx.links, text)
-        text = _BARE_SCHEME.sub(" ", text)
+        for _ in range(3):  # a scheme that is not a link is dropped; what follows may be one
+            if not _BARE_SCHEME.search(text):
+                break
+            text = _URL_RUN.sub(ctx.links, _BARE_SCHEME.sub(" ", text))
     if "<" in text:
         if "<@" in text:
             text = _MENTION_RUN.sub(ctx.mention_run, text)
@@ -1307,7 +1327,7 @@ def _describe(info: MessageInfo, ph: _Phrases, language: str, has_text: bool) ->
     return _join(items, ph)
 
 
-def describe_extras(info: MessageInfo, language: str = "English") -> str:
+def describe_extras(info: MessageInfo, language: str = "Auto") -> str:
     """What the message carries besides text: "an image and 2 files", "the sticker Wave",
     "an embed" (embeds only when there is nothing else); "" if nothing."""
     lang = _resolve_language(language, info.content)

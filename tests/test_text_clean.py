@@ -90,6 +90,7 @@ CASES: dict[str, Case] = {
     "here": Case("@here anyone?", "here anyone?"),
     "everyone-italic": Case("_@everyone_ look", "everyone look"),
     "everyone-not-in-address": Case("mail me@everyone.org", "mail me@everyone.org"),
+    "everyone-after-at": Case("\\@@everyone's", "@ everyone's"),
     "slash-command": Case("use </help:123> or </ban user:456>", "use help or ban user"),
     "guild-navigation": Case("check <id:customize>", "check a channel"),
     "mass-mentions-500": Case(" ".join(f"<@{i}>" for i in range(1000, 1500)), "someone and 499 others"),
@@ -97,6 +98,9 @@ CASES: dict[str, Case] = {
         "<@111> <@222> <@333> <@1> <@2> <@3> <@4> hi", "Alice, Bobby, ゆき and 4 others hi"
     ),
     "few-mentions-listed": Case("<@111> <@222> <@333>", "Alice, Bobby and ゆき"),
+    "mentions-unknown-counted": Case("<@111>, <@998> <@999> hi", "Alice and 2 others hi"),
+    "mentions-one-unknown": Case("<@111> <@&8>", "Alice and someone"),
+    "mentions-repeated-once": Case("<@111> <@111> <@!111>", "Alice"),
     # --- emoji -----------------------------------------------------------------------------
     "custom-emoji": Case("nice <:pepe_laugh:123>", "nice pepe laugh"),
     "animated-custom-emoji": Case("<a:PartyBlob:55> yay", "party blob yay"),
@@ -125,6 +129,8 @@ CASES: dict[str, Case] = {
     "link-www-only": Case("go www.example.org today", "go a link to example.org today"),
     "links-same-domain": Case("https://x.com/a https://x.com/b", "2 links to x.com"),
     "only-links": Case("https://a.com https://b.org", "a link to a.com, a link to b.org"),
+    "links-with-commas": Case("https://a.com, https://b.org.", "a link to a.com, a link to b.org."),
+    "link-invalid-host": Case("http://-bad-.com/x ok", "a link ok"),
     "masked-link": Case("[click here](https://example.com/very/long)", "click here"),
     "masked-link-url-text": Case("[https://evil.com](https://good.com)", "a link to good.com"),
     "link-port-and-auth": Case("http://user:pw@Example.COM:8080/x", "a link to example.com"),
@@ -149,6 +155,7 @@ CASES: dict[str, Case] = {
     "list": Case("shopping:\n- milk\n- eggs\n* bread", "shopping: milk. eggs. bread"),
     "escaped-markdown": Case(r"\*not bold\*", "not bold"),
     "underscores-in-words": Case("snake_case_name", "snake case name"),
+    "empty-brackets": Case("look ([ ]) here", "look here"),
     "rule-line": Case("above\n-----\nbelow", "above. below"),
     # --- timestamps ------------------------------------------------------------------------
     "timestamp-future": Case("starts <t:1700003600:R>", "starts in an hour"),
@@ -450,7 +457,7 @@ TOKENS = st.sampled_from(
         "word", "hello", " ", " ", "\n", ".", ",", "!", "?", "*", "**", "_", "~~", "`", "```", "||",
         "> ", "# ", "- ", "<@1>", "<@&2>", "<#3>", "<t:1700000000:R>", "<:kek:4>", "@everyone",
         "https://example.com/path", "www.site.org", "[text](https://a.b)", "😂", "👍🏽", "🇯🇵",
-        "\u200d", "\u0301", "\u0336", "草", "ありがとう", "안녕", "привет", "مرحبا", "ooooo", "\\",
+        "\u200d", "\u0301", "\u0336", "草", "ありがとう", "안녕", "привет", "مرحبا", "ooooo", "\\", "@", "[]", ":", "(", ")", "/",
     ]
 )  # fmt: skip
 CHAT = st.one_of(st.lists(TOKENS, max_size=80).map("".join), st.text(max_size=300))
