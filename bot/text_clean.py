@@ -1417,8 +1417,8 @@ class SpeakerPrefixer:
 
     State is kept per server (the bot speaks in one voice channel per server): the name is
     omitted only if the last message read in that server came from the same member in the same
-    channel, at most `window_seconds` earlier. Each call records the message, so call it once
-    per message that will be read.
+    channel, at most `window_seconds` earlier (so Alice, Bob, Alice names Alice twice).
+    `should_name`/`prefix` record the message by default: call them once per message read.
     """
 
     def __init__(
@@ -1435,8 +1435,18 @@ class SpeakerPrefixer:
         self._max = max_servers
         self._last: dict[int, tuple[int, int, float]] = {}
 
-    def should_name(self, guild_id: int, channel_id: int, author_id: int, now: float | None = None) -> bool:
-        """True if the name should be said for this message; records it as the last one."""
+    def should_name(
+        self,
+        guild_id: int,
+        channel_id: int,
+        author_id: int,
+        now: float | None = None,
+        *,
+        record: bool = True,
+    ) -> bool:
+        """True if the name should be said for this message. With `record` (the default) the
+        message becomes the server's last one; with `record=False` nothing changes (call
+        `remember` once the message is known to be read, e.g. its cleaned text is not empty)."""
         if now is None:
             now = self._clock()
         last = self._last.get(guild_id)
@@ -1446,10 +1456,17 @@ class SpeakerPrefixer:
             and last[1] == author_id
             and 0 <= now - last[2] <= self.window_seconds
         )
+        if record:
+            self.remember(guild_id, channel_id, author_id, now)
+        return not same
+
+    def remember(self, guild_id: int, channel_id: int, author_id: int, now: float | None = None) -> None:
+        """Record a message that will be read as the server's last one."""
+        if now is None:
+            now = self._clock()
         self._last[guild_id] = (channel_id, author_id, now)
         if len(self._last) > self._max:
             self._prune(now)
-        return not same
 
     def prefix(
         self,

@@ -636,6 +636,18 @@ def test_prefixer_names_again_after_someone_else_or_elsewhere() -> None:
     assert p.should_name(1, 11, 100)
 
 
+def test_prefixer_check_without_recording() -> None:
+    clock = FakeClock()
+    p = SpeakerPrefixer(clock=clock)
+    assert p.should_name(1, 10, 100, record=False)
+    assert p.should_name(1, 10, 100, record=False)  # nothing was read: still named
+    p.remember(1, 10, 100)
+    clock.now += 5
+    assert not p.should_name(1, 10, 100, record=False)
+    assert p.should_name(1, 10, 200, record=False)  # a check does not change the last speaker
+    assert not p.should_name(1, 10, 100)
+
+
 def test_prefixer_explicit_now_and_language() -> None:
     p = SpeakerPrefixer(window_seconds=5, clock=lambda: 0.0)
     assert p.prefix(1, 1, 1, "太郎", now=100.0, language="Japanese") == "太郎さん、"
