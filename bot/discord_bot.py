@@ -19,11 +19,13 @@ from discord.ext import commands
 
 from .config import Settings
 from .errors import ParlaError, TTSError
+from .limits import UsageLimiter
 from .metrics import METRICS, Sample
 from .player import PlayerManager, PlayerOptions
+from .request import SpeechRequest
 from .speech_stack import SpeechStack, open_speech_stack
-from .storage import SqliteStorage
-from .voice_adapter import VoiceOptions, VoiceService
+from .storage import SqliteStorage, utc_today
+from .voice_adapter import VoiceOptions, VoiceService, VoiceSupport
 from .voice_source import OpusSourceFactory
 
 log = logging.getLogger("parla.bot")
@@ -108,6 +110,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._storage: SqliteStorage | None = None
         self._stack: SpeechStack | None = None
         self._voice: VoiceService | None = None
+        self._limiter: UsageLimiter | None = None
         self._exits = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
@@ -128,6 +131,17 @@ class ParlaBot(commands.AutoShardedBot):
         assert self._voice is not None, "setup_hook has not run"
         return self._voice
 
+    @property
+    def limiter(self) -> UsageLimiter:
+        assert self._limiter is not None, "setup_hook has not run"
+        return self._limiter
+
+    async def admit(self, guild_id: int | None, user_id: int, request: SpeechRequest) -> None:
+        """Apply the cost and abuse limits to one request (raises LimitExceeded). Audio that is
+        cached, or made by the local engine, is not charged to the daily character budgets."""
+        free = self.stack.client is None or await self.stack.lookup(request) is not None
+        await self.limiter.admit(guild_id, user_id, len(request.text), cached=free)
+
     def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         """Start a task the bot owns (cancelled on close)."""
         task = asyncio.create_task(coro, name=name)
@@ -136,23 +150,37 @@ class ParlaBot(commands.AutoShardedBot):
         return task
 
     # -- lifecycle -----------------------------------------------------------------------
-    async def setup_hook(self) -> None:
+    async def open_services(
+        self, *, session: aiohttp.ClientSession | None = None, voice_support: VoiceSupport | None = None
+    ) -> None:
+        """Open the HTTP session (unless given), the database, the limits, the speech stack and
+        the voice service; `close_services()` releases them in reverse order."""
         s = self.settings
-        self.http_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max(16, s.max_concurrent_requests * 2)),
-        )
-        self._exits.push_async_callback(self.http_session.close)
+        if session is None:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=max(16, s.max_concurrent_requests * 2)),
+            )
+            self._exits.push_async_callback(session.close)
+        self.http_session = session
         self._storage = await SqliteStorage.open(s.database_path)
         self._exits.push_async_callback(self._storage.close)
-        self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=self.http_session))
+        self._limiter = UsageLimiter(s, self._storage)
+        self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
         manager = PlayerManager(
             self._stack.engine,  # type: ignore[arg-type]
             OpusSourceFactory(),
             store=self._stack.cache,
             options=PlayerOptions.from_settings(s),
         )
-        self._voice = VoiceService(self, manager, VoiceOptions.from_settings(s))
+        self._voice = VoiceService(self, manager, VoiceOptions.from_settings(s), support=voice_support)
         self._exits.push_async_callback(self._voice.close)
+
+    async def close_services(self) -> None:
+        await self._exits.aclose()  # voice (players, streams) → speech stack → storage → HTTP
+
+    async def setup_hook(self) -> None:
+        s = self.settings
+        await self.open_services()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.sync_only:
@@ -200,15 +228,26 @@ class ParlaBot(commands.AutoShardedBot):
             *(t for t in self._tasks if t is not asyncio.current_task()), return_exceptions=True
         )
         try:
-            await self._exits.aclose()  # voice (players, streams) → speech stack → storage → HTTP
+            await self.close_services()
         finally:
             await super().close()
 
     async def _heartbeat(self) -> None:
+        """Touch the heartbeat file (Docker's healthcheck) and log the daily usage total."""
         beat = self.settings.data_dir / "heartbeat"
+        day = utc_today()
         while True:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(beat.touch)
+            if utc_today() != day:
+                usage = await self.storage.get_usage(None, day)
+                log.info(
+                    "daily usage day=%s characters=%d requests=%d",
+                    day,
+                    usage.global_characters,
+                    usage.global_requests,
+                )
+                day = utc_today()
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     # -- events --------------------------------------------------------------------------

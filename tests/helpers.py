@@ -637,30 +637,16 @@ class BotRig:
 async def open_bot_rig(
     settings: Settings, session: aiohttp.ClientSession, *, voice_ok: bool = True
 ) -> AsyncIterator[BotRig]:
-    from bot.player import PlayerManager, PlayerOptions
-    from bot.speech_stack import open_speech_stack
-    from bot.storage import SqliteStorage
-    from bot.voice_adapter import VoiceOptions, VoiceService, VoiceSupport
-    from bot.voice_source import OpusSourceFactory
+    from bot.voice_adapter import VoiceSupport
     from cogs import playback, preferences, server, speech
 
     bot = ParlaBot(settings)
     guilds: dict[int, MockGuild] = {}
     bot.get_guild = guilds.get  # type: ignore[method-assign]
     async with contextlib.AsyncExitStack() as exits:
-        storage = await SqliteStorage.open(settings.database_path)
-        exits.push_async_callback(storage.close)
-        stack = await exits.enter_async_context(open_speech_stack(settings, session=session))
-        manager = PlayerManager(
-            stack.engine,  # type: ignore[arg-type]
-            OpusSourceFactory(),
-            store=stack.cache,
-            options=PlayerOptions.from_settings(settings),
-        )
         support = VoiceSupport(() if voice_ok else ("libopus not found (test)",))
-        voice = VoiceService(bot, manager, VoiceOptions.from_settings(settings), support=support)
-        exits.push_async_callback(voice.close)
-        bot._storage, bot._stack, bot._voice = storage, stack, voice
+        await bot.open_services(session=session, voice_support=support)
+        exits.push_async_callback(bot.close_services)
         for module in (speech, preferences, playback, server):
             await module.setup(bot)
         guild = MockGuild()
