@@ -1,0 +1,547 @@
+"""Read-aloud mode: the message listeners and `/readaloud …`, `/dictionary …`.
+
+Thin: the rules and the text are in bot.readaloud (and bot.text_clean); this module translates
+`discord.Message` into plain data (`message_facts`, `message_info`), queues the result on the
+server's player, and talks to Discord.
+
+- `on_message`: accepted messages are queued in arrival order per server (an `OrderedLine`
+  ticket is taken before the first await), in the author's voice, style and language.
+- `on_raw_message_edit`: a message whose content changed before it was spoken is dropped from
+  the queue (not re-read: that would repeat it out of order); one already playing finishes.
+- `on_raw_message_delete` / `on_raw_bulk_message_delete`: a deleted message is never read —
+  dropped from the queue, or stopped if it is playing (its endpoint stream is closed).
+- Notices (too fast, queue full, could not join, usage limits) are plain channel messages that
+  delete themselves after `NOTICE_LIFETIME` seconds, at most one per window; endpoint errors
+  are reported once per error code per server per 5 minutes, with the code and request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_bot import ParlaBot
+from bot.errors import InputError, ParlaError
+from bot.limits import LimitExceeded
+from bot.player import PlayerClosedError, QueueFullError, Utterance
+from bot.readaloud import (
+    NOTICE_LIFETIME,
+    SETTING_OPTIONS,
+    Decision,
+    MessageFacts,
+    ReadAloudCore,
+    ReadAloudTag,
+    Verdict,
+    decide,
+    deleted_predicate,
+    describe_read_aloud,
+    display_setting,
+    edited_predicate,
+    parse_setting,
+    setting_option,
+    value_hints,
+)
+from bot.storage import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
+from bot.text_clean import Attachment, MessageInfo
+from bot.voice_adapter import VoiceError
+
+from .speech import channel_mention
+
+log = logging.getLogger(__name__)
+
+VoiceChannel = discord.VoiceChannel | discord.StageChannel
+BindableChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel
+DICTIONARY_SHOWN = 60  # entries listed by /dictionary list (the embed's size limit)
+_ROLE_MENTION = re.compile(r"<@&(\d{15,25})>")
+
+SETTING_CHOICES = [
+    app_commands.Choice(name=f"{o.name} — {o.description}"[:100], value=o.name) for o in SETTING_OPTIONS
+]
+MODE_CHOICES = [
+    app_commands.Choice(name="on — read my messages (the server's rules apply)", value="on"),
+    app_commands.Choice(name="off — never read my messages", value="off"),
+    app_commands.Choice(name="auto — read me in every channel while I'm in voice with the bot", value="auto"),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# discord.Message → plain data
+# --------------------------------------------------------------------------------------------
+
+
+def message_facts(message: discord.Message, bot_channel: VoiceChannel | None) -> MessageFacts:
+    """What the acceptance rules need, read from `message` and the voice states now."""
+    author = message.author
+    role_ids: frozenset[int] = frozenset()
+    author_voice_id: int | None = None
+    if isinstance(author, discord.Member):
+        role_ids = frozenset(r.id for r in author.roles)
+        state = author.voice
+        if state is not None and state.channel is not None:
+            author_voice_id = state.channel.id
+    return MessageFacts(
+        channel_id=message.channel.id,
+        author_id=author.id,
+        content=message.content,
+        author_is_bot=bool(author.bot),
+        webhook=message.webhook_id is not None,
+        system=bool(message.is_system()),
+        silent=bool(message.flags.suppress_notifications),
+        role_ids=role_ids,
+        author_voice_id=author_voice_id,
+        bot_voice_id=bot_channel.id if bot_channel is not None else None,
+    )
+
+
+def _name_of(user: discord.abc.User, nicknames: Mapping[int, str]) -> str:
+    return nicknames.get(user.id) or user.display_name
+
+
+def message_info(message: discord.Message, nicknames: Mapping[int, str]) -> MessageInfo:
+    """The message as the cleaner needs it: mentions resolved to display names (the server's
+    spoken nicknames passed separately: they win), attachments, stickers, embeds, the author
+    and the member replied to."""
+    guild = message.guild
+    channel_names = {c.id: c.name for c in message.channel_mentions}
+    if guild is not None:
+        for channel_id in message.raw_channel_mentions:
+            if channel_id not in channel_names:
+                found = guild.get_channel_or_thread(channel_id)
+                if found is not None:
+                    channel_names[channel_id] = found.name
+    reply_to: str | None = None
+    if message.type is discord.MessageType.reply and message.reference is not None:
+        resolved = message.reference.resolved
+        if isinstance(resolved, discord.Message):
+            reply_to = _name_of(resolved.author, nicknames)
+    return MessageInfo(
+        content=message.content,
+        author_name=_name_of(message.author, nicknames),
+        user_names={u.id: u.display_name for u in message.mentions},
+        spoken_names=nicknames,
+        role_names={r.id: r.name for r in message.role_mentions},
+        channel_names=channel_names,
+        attachments=tuple(
+            Attachment(a.filename, a.content_type, bool(a.is_voice_message())) for a in message.attachments
+        ),
+        stickers=tuple(s.name for s in message.stickers),
+        embeds=len(message.embeds),
+        reply_to_name=reply_to,
+        created_at=message.created_at.timestamp(),
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `handle_message` did with a message (for logs and tests)."""
+
+    verdict: Verdict
+    utterance: Utterance | None = None
+    position: int | None = None
+    notice: str | None = None
+
+
+def _guild_id(interaction: discord.Interaction) -> int:
+    if interaction.guild_id is None or interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
+
+
+def role_finder(guild: discord.Guild) -> Callable[[str], int | None]:
+    """Find a role by mention, id or name (case-insensitive)."""
+
+    def find(text: str) -> int | None:
+        mention = _ROLE_MENTION.fullmatch(text.strip())
+        wanted = mention.group(1) if mention else text.strip()
+        if wanted.isdigit():
+            role = guild.get_role(int(wanted))
+            return role.id if role is not None else None
+        folded = wanted.removeprefix("@").casefold()
+        for role in guild.roles:
+            if role.name.casefold() == folded:
+                return role.id
+        return None
+
+    return find
+
+
+def role_label(guild: discord.Guild) -> Callable[[int], str]:
+    def label(role_id: int) -> str:
+        role = guild.get_role(role_id)
+        return role.mention if role is not None else f"a deleted role ({role_id})"
+
+    return label
+
+
+def channel_label(guild: discord.Guild) -> Callable[[int], str]:
+    def label(channel_id: int) -> str:
+        channel = guild.get_channel(channel_id)
+        return channel.mention if channel is not None else f"a deleted channel ({channel_id})"
+
+    return label
+
+
+# --------------------------------------------------------------------------------------------
+# The cog
+# --------------------------------------------------------------------------------------------
+
+
+class ReadAloudCog(commands.Cog):
+    readaloud = app_commands.Group(
+        name="readaloud", description="Read messages aloud in the voice channel", guild_only=True
+    )
+    channel = app_commands.Group(
+        name="channel", description="Which text channels are read aloud (Manage Server)", parent=readaloud
+    )
+    dictionary = app_commands.Group(
+        name="dictionary", description="How words are pronounced in this server", guild_only=True
+    )
+
+    def __init__(self, bot: ParlaBot, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.bot = bot
+        self.core = ReadAloudCore(clock=clock)
+        self.notice_lifetime: float | None = NOTICE_LIFETIME
+
+    # ------------------------------------------------------------------ listeners
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        await self.handle_message(message)
+
+    async def handle_message(self, message: discord.Message) -> Outcome:
+        """Read `message` aloud if the server's rules accept it; see bot.readaloud."""
+        guild = message.guild
+        if guild is None:
+            return Outcome(Verdict.CHANNEL)
+        me = self.bot.user
+        if me is not None and message.author.id == me.id:
+            return Outcome(Verdict.SELF)
+        ticket = self.core.line.ticket(guild.id)  # before any await: keeps the order of arrival
+        try:
+            outcome = await self._handle(message, guild, ticket.wait)
+        except Exception:
+            log.exception("read-aloud failed for a message in guild %s", guild.id)
+            return Outcome(Verdict.FAILED)
+        finally:
+            ticket.done()
+        if outcome.notice:
+            mention = outcome.verdict in (Verdict.RATE_LIMITED, Verdict.LIMIT)
+            await self._send(message.channel, outcome.notice, mention=message.author if mention else None)
+        return outcome
+
+    async def _handle(
+        self, message: discord.Message, guild: discord.Guild, my_turn: Callable[[], Awaitable[None]]
+    ) -> Outcome:
+        storage = self.bot.storage
+        author = message.author
+        settings = await storage.get_read_aloud(guild.id)
+        voice = self.bot.voice
+        if voice.connected_channel(guild) is None and not settings.autojoin:
+            return Outcome(Verdict.BOT_NOT_IN_VOICE)  # the common case: nothing else to look up
+        member = await storage.get_member(guild.id, author.id)
+        decision = decide(message_facts(message, voice.connected_channel(guild)), settings, member)
+        if not decision.accepted:
+            return Outcome(decision.verdict)
+        # Everything the text needs, looked up concurrently with other messages...
+        voice_settings = await storage.resolve_voice_settings(author.id, guild.id)
+        nicknames = await storage.get_nicknames(guild.id)
+        entries = await storage.list_dictionary(guild.id)
+        info = message_info(message, nicknames)
+        # ...then queued in the order the messages arrived.
+        await my_turn()
+        decision = decide(message_facts(message, voice.connected_channel(guild)), settings, member)
+        if not decision.accepted:  # the voice states changed meanwhile
+            return Outcome(decision.verdict)
+        allowed, notify = self.core.allow_rate(guild.id, author.id)
+        if not allowed:
+            return Outcome(
+                Verdict.RATE_LIMITED, notice=self.core.rate_notice(author.mention) if notify else None
+            )
+        dictionary = self.core.dictionaries.get(guild.id, entries)
+        channel_id = message.channel.id
+        text = self.core.compose(
+            guild.id, channel_id, author.id, info, settings, voice_settings.language, dictionary
+        )
+        if not text:
+            return Outcome(Verdict.EMPTY)
+        try:
+            request = voice_settings.request(text).validated()
+        except InputError:
+            return Outcome(Verdict.EMPTY)
+        try:
+            await self.bot.admit(guild.id, author.id, request)
+        except LimitExceeded as exc:
+            return Outcome(Verdict.LIMIT, notice=self.core.limit_notice(guild.id, author.id, exc))
+        joined = await self._join_if_needed(decision, author)
+        if joined is not None:
+            return joined
+        utterance = Utterance(
+            request,
+            requester_id=author.id,
+            requester_name=info.author_name,
+            on_error=self._error_reporter(message.channel, guild.id),
+            tag=ReadAloudTag(message.id, channel_id, message.content),
+        )
+        try:
+            position = voice.enqueue(guild.id, utterance)
+        except QueueFullError as exc:
+            self.core.forget_speaker(guild.id)
+            return Outcome(Verdict.QUEUE_FULL, notice=self.core.queue_full_notice(guild.id, exc.limit))
+        except PlayerClosedError:
+            return Outcome(Verdict.BOT_NOT_IN_VOICE)
+        self.core.remember(guild.id, channel_id, author.id)
+        return Outcome(Verdict.READ, utterance, position)
+
+    async def _join_if_needed(self, decision: Decision, author: discord.abc.User) -> Outcome | None:
+        """Autojoin: connect to the author's voice channel. None when done (or not needed)."""
+        if decision.join_channel_id is None or not isinstance(author, discord.Member):
+            return None
+        try:
+            await self.bot.voice.join(author)
+        except VoiceError as exc:
+            log.info("guild %s: autojoin failed: %s", author.guild.id, exc.user_message())
+            return Outcome(Verdict.JOIN_FAILED, notice=self.core.join_notice(author.guild.id, exc))
+        return None
+
+    def _error_reporter(
+        self, channel: discord.abc.Messageable, guild_id: int
+    ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
+        async def report(utterance: Utterance, error: ParlaError) -> None:
+            notice = self.core.error_notice(guild_id, error)
+            if notice is not None:
+                await self._send(channel, notice, temporary=False)
+
+        return report
+
+    async def _send(
+        self,
+        channel: Any,
+        content: str,
+        *,
+        mention: discord.abc.User | None = None,
+        temporary: bool = True,
+    ) -> None:
+        """A notice in `channel`; a temporary one deletes itself after `notice_lifetime`."""
+        delete_after = self.notice_lifetime if temporary else None
+        allowed = (
+            discord.AllowedMentions(users=[mention])
+            if mention is not None
+            else discord.AllowedMentions.none()
+        )
+        try:
+            if delete_after is not None:
+                await channel.send(content, delete_after=delete_after, allowed_mentions=allowed)
+            else:
+                await channel.send(content, allowed_mentions=allowed)
+        except discord.HTTPException as exc:
+            log.info("could not send a read-aloud notice: %r", exc)
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        if payload.guild_id is not None:
+            content = payload.message.content if payload.message is not None else None
+            self.drop_edited(payload.guild_id, payload.message_id, content)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            self.drop_deleted(payload.guild_id, frozenset({payload.message_id}))
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            self.drop_deleted(payload.guild_id, frozenset(payload.message_ids))
+
+    def drop_edited(self, guild_id: int, message_id: int, content: str | None) -> list[Utterance]:
+        """An edited message that has not started playing is dropped (its content changed)."""
+        player = self.bot.voice.manager.get(guild_id)
+        if player is None:
+            return []
+        predicate = edited_predicate(message_id, content)
+        removed = player.remove(lambda u: predicate(u.tag), include_current=not player.is_playing)
+        if removed:
+            self.core.forget_speaker(guild_id)
+        return removed
+
+    def drop_deleted(self, guild_id: int, message_ids: frozenset[int]) -> list[Utterance]:
+        """Deleted messages are never read: dropped from the queue, or stopped while playing."""
+        predicate = deleted_predicate(message_ids)
+        removed = self.bot.voice.remove(guild_id, lambda u: predicate(u.tag), include_current=True)
+        if removed:
+            self.core.forget_speaker(guild_id)
+        return removed
+
+    # ------------------------------------------------------------------ /readaloud channel
+    @channel.command(name="add", description="Read this channel (or another) aloud")
+    @app_commands.describe(channel="The channel to read (default: this one)")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def channel_add(
+        self, interaction: discord.Interaction, channel: BindableChannel | None = None
+    ) -> None:
+        guild_id = _guild_id(interaction)
+        target = channel or interaction.channel
+        if target is None:
+            raise InputError("Pick a channel to read aloud.")
+        added = await self.bot.storage.add_bound_channel(guild_id, target.id)
+        where = channel_mention(target)
+        if not added:
+            content = f"{where} is already read aloud."
+        else:
+            content = f"I will read messages in {where} aloud while I'm in a voice channel."
+            if interaction.guild is not None and self.bot.voice.connected_channel(interaction.guild) is None:
+                content += " Bring me into your voice channel with /tts join."
+        await interaction.response.send_message(content, ephemeral=True)
+
+    @channel.command(name="remove", description="Stop reading a channel aloud")
+    @app_commands.describe(channel="The channel to stop reading (default: this one)")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def channel_remove(
+        self, interaction: discord.Interaction, channel: BindableChannel | None = None
+    ) -> None:
+        guild_id = _guild_id(interaction)
+        target = channel or interaction.channel
+        if target is None:
+            raise InputError("Pick a channel.")
+        removed = await self.bot.storage.remove_bound_channel(guild_id, target.id)
+        where = channel_mention(target)
+        content = f"I no longer read {where} aloud." if removed else f"{where} was not read aloud."
+        await interaction.response.send_message(content, ephemeral=True)
+
+    # ------------------------------------------------------------------ /readaloud settings|set
+    @readaloud.command(name="settings", description="Show this server's read-aloud settings")
+    async def settings_show(self, interaction: discord.Interaction) -> None:
+        guild_id = _guild_id(interaction)
+        guild = interaction.guild
+        assert guild is not None
+        settings = await self.bot.storage.get_read_aloud(guild_id)
+        lines = describe_read_aloud(settings, role_name=role_label(guild), channel_name=channel_label(guild))
+        embed = discord.Embed(title="Read-aloud settings")
+        for label, value in lines:
+            embed.add_field(name=label, value=value[:1024], inline=label != "channels")
+        embed.set_footer(text="Change with /readaloud set and /readaloud channel add (Manage Server)")
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @readaloud.command(name="set", description="Change a read-aloud setting (Manage Server)")
+    @app_commands.describe(option="The setting", value="on/off, a role, a prefix, a number…")
+    @app_commands.choices(option=SETTING_CHOICES)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def settings_set(self, interaction: discord.Interaction, option: str, value: str) -> None:
+        guild_id = _guild_id(interaction)
+        guild = interaction.guild
+        assert guild is not None
+        chosen = setting_option(option)
+        parsed = parse_setting(chosen, value, role_finder(guild))
+        settings = await self.bot.storage.update_read_aloud(guild_id, **{chosen.field: parsed})
+        shown = display_setting(chosen, getattr(settings, chosen.field), role_label(guild))
+        await interaction.response.send_message(f"{chosen.name} set to **{shown}**.", ephemeral=True)
+
+    @settings_set.autocomplete("value")
+    async def settings_set_value_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        name = getattr(interaction.namespace, "option", None)
+        try:
+            chosen = setting_option(str(name or ""))
+        except InputError:
+            return []
+        hints = value_hints(chosen)
+        if chosen.field.endswith("_role_id") and interaction.guild is not None:
+            hints += [r.name for r in interaction.guild.roles if not r.is_default()]
+        typed = current.casefold()
+        return [app_commands.Choice(name=h[:100], value=h[:100]) for h in hints if typed in h.casefold()][:25]
+
+    # ------------------------------------------------------------------ /readaloud me|nickname
+    @readaloud.command(name="me", description="Whether your messages are read aloud")
+    @app_commands.describe(mode="on, off, or auto (read in every channel while you are in voice)")
+    @app_commands.choices(mode=MODE_CHOICES)
+    async def me(self, interaction: discord.Interaction, mode: str) -> None:
+        guild_id = _guild_id(interaction)
+        if mode not in READ_MODES:
+            raise InputError(f"Mode must be one of: {', '.join(READ_MODES)}.")
+        read_mode: ReadMode = mode
+        await self.bot.storage.set_read_mode(guild_id, interaction.user.id, read_mode)
+        content = {
+            "on": "I will read your messages aloud in the read-aloud channels (the server's rules apply).",
+            "off": "I will not read your messages aloud in this server.",
+            "auto": (
+                "I will read your messages aloud in every channel of this server while you are in "
+                "my voice channel."
+            ),
+        }[mode]
+        await interaction.response.send_message(content, ephemeral=True)
+
+    @readaloud.command(name="nickname", description="The name I say for you (“NAME said”)")
+    @app_commands.describe(
+        name=f"At most {MAX_NICKNAME_CHARS} characters; leave empty to use your display name",
+        member="Someone else's spoken name (Manage Server)",
+    )
+    async def nickname(
+        self,
+        interaction: discord.Interaction,
+        name: str | None = None,
+        member: discord.Member | None = None,
+    ) -> None:
+        guild_id = _guild_id(interaction)
+        target: discord.abc.User = member or interaction.user
+        other = target.id != interaction.user.id
+        if other and not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        saved = await self.bot.storage.set_nickname(guild_id, target.id, name)
+        whose = f"{target.display_name}'s" if other else "Your"
+        if saved.nickname is None:
+            content = f"{whose} spoken name is cleared: I say the display name ({target.display_name})."
+        else:
+            content = f"{whose} spoken name is now **{saved.nickname}**."
+        await interaction.response.send_message(content, ephemeral=True)
+
+    # ------------------------------------------------------------------ /dictionary
+    @dictionary.command(name="add", description="Say a word differently (Manage Server)")
+    @app_commands.describe(word="The word as written", reading="How to say it")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def dictionary_add(self, interaction: discord.Interaction, word: str, reading: str) -> None:
+        guild_id = _guild_id(interaction)
+        new = await self.bot.storage.add_dictionary_entry(guild_id, word, reading)
+        verb = "Added" if new else "Updated"
+        shown = " ".join(word.split())
+        await interaction.response.send_message(
+            f"{verb}: **{shown}** is read as “{' '.join(reading.split())}”.", ephemeral=True
+        )
+
+    @dictionary.command(name="remove", description="Remove a word from the dictionary (Manage Server)")
+    @app_commands.describe(word="The word to remove")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def dictionary_remove(self, interaction: discord.Interaction, word: str) -> None:
+        guild_id = _guild_id(interaction)
+        removed = await self.bot.storage.remove_dictionary_entry(guild_id, word)
+        shown = " ".join(word.split())
+        content = f"Removed **{shown}**." if removed else f"**{shown}** is not in the dictionary."
+        await interaction.response.send_message(content, ephemeral=True)
+
+    @dictionary.command(name="list", description="The words this server pronounces its own way")
+    async def dictionary_list(self, interaction: discord.Interaction) -> None:
+        guild_id = _guild_id(interaction)
+        entries = await self.bot.storage.list_dictionary(guild_id)
+        if not entries:
+            await interaction.response.send_message(
+                "The dictionary is empty. Add words with /dictionary add.", ephemeral=True
+            )
+            return
+        items = list(entries.items())
+        lines = [f"**{word}** → {reading}" for word, reading in items[:DICTIONARY_SHOWN]]
+        if len(items) > DICTIONARY_SHOWN:
+            lines.append(f"… and {len(items) - DICTIONARY_SHOWN} more")
+        embed = discord.Embed(
+            title=f"Pronunciation dictionary ({len(items)})", description="\n".join(lines)[:4096]
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def setup(bot: ParlaBot) -> None:
+    await bot.add_cog(ReadAloudCog(bot))
