@@ -35,6 +35,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.preferences",
     "cogs.playback",
     "cogs.server",
+    "cogs.readaloud",
 )
 HEARTBEAT_SECONDS = 30.0
 
