@@ -87,6 +87,7 @@ class Verdict(enum.StrEnum):
     QUEUE_FULL = "the server's speech queue is full"
     JOIN_FAILED = "could not join the voice channel"
     LIMIT = "a usage limit was reached"
+    GONE = "deleted or edited before it was queued"
     FAILED = "failed (see the log)"
 
 
@@ -292,6 +293,38 @@ class OrderedLine:
         return len(self._tails)
 
 
+class InFlight:
+    """Messages being prepared (accepted, not yet queued): a deletion or a content edit that
+    arrives meanwhile finds nothing in the queue, so it is noted here and checked before
+    queueing."""
+
+    def __init__(self) -> None:
+        self._content: dict[int, str] = {}
+        self._gone: set[int] = set()
+
+    def start(self, message_id: int, content: str) -> None:
+        self._content[message_id] = content
+        self._gone.discard(message_id)
+
+    def deleted(self, message_ids: frozenset[int]) -> None:
+        self._gone.update(m for m in message_ids if m in self._content)
+
+    def edited(self, message_id: int, content: str | None) -> None:
+        original = self._content.get(message_id)
+        if original is not None and (content is None or content != original):
+            self._gone.add(message_id)
+
+    def gone(self, message_id: int) -> bool:
+        return message_id in self._gone
+
+    def finish(self, message_id: int) -> None:
+        self._content.pop(message_id, None)
+        self._gone.discard(message_id)
+
+    def __len__(self) -> int:
+        return len(self._content)
+
+
 # --------------------------------------------------------------------------------------------
 # Text
 # --------------------------------------------------------------------------------------------
@@ -354,6 +387,7 @@ class ReadAloudCore:
         self.limit_notices = NoticeGate(queue_window, clock=clock)
         self.dictionaries = DictionaryCache()
         self.line = OrderedLine()
+        self.inflight = InFlight()
 
     # -- limits ---------------------------------------------------------------------------
     def allow_rate(self, guild_id: int, author_id: int) -> tuple[bool, bool]:
@@ -382,12 +416,16 @@ class ReadAloudCore:
             return None
         return f"I could not join your voice channel to read aloud: {error.user_message()}"
 
-    def limit_notice(self, guild_id: int, author_id: int, error: ParlaError) -> str | None:
+    def limit_notice(self, guild_id: int, author_id: int, error: ParlaError, mention: str) -> str | None:
+        """A usage limit (bot.limits) refused a message: one notice per member (member limits)
+        or per server (server and global budgets) per window."""
         scope = getattr(error, "scope", "member")
         key = (guild_id, author_id) if scope == "member" else (guild_id, scope)
         if not self.limit_notices.allow(key):
             return None
-        return f"I skipped a message: {error.user_message()}"
+        if scope == "member":
+            return f"{mention} I skipped your message: {error.user_message()}"
+        return f"I skip messages for now: {error.user_message()}"
 
     def error_notice(self, guild_id: int, error: ParlaError) -> str | None:
         """The notice for a failed read-aloud utterance: once per error code per server per

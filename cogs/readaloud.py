@@ -224,20 +224,26 @@ class ReadAloudCog(commands.Cog):
         if me is not None and message.author.id == me.id:
             return Outcome(Verdict.SELF)
         ticket = self.core.line.ticket(guild.id)  # before any await: keeps the order of arrival
+        self.core.inflight.start(message.id, message.content)
         try:
-            outcome = await self._handle(message, guild, ticket.wait)
+            outcome = await self._handle(message, guild, message.content, ticket.wait)
         except Exception:
             log.exception("read-aloud failed for a message in guild %s", guild.id)
             return Outcome(Verdict.FAILED)
         finally:
+            self.core.inflight.finish(message.id)
             ticket.done()
         if outcome.notice:
-            mention = outcome.verdict in (Verdict.RATE_LIMITED, Verdict.LIMIT)
+            mention = outcome.notice.startswith(message.author.mention)
             await self._send(message.channel, outcome.notice, mention=message.author if mention else None)
         return outcome
 
     async def _handle(
-        self, message: discord.Message, guild: discord.Guild, my_turn: Callable[[], Awaitable[None]]
+        self,
+        message: discord.Message,
+        guild: discord.Guild,
+        content: str,
+        my_turn: Callable[[], Awaitable[None]],
     ) -> Outcome:
         storage = self.bot.storage
         author = message.author
@@ -278,16 +284,20 @@ class ReadAloudCog(commands.Cog):
         try:
             await self.bot.admit(guild.id, author.id, request)
         except LimitExceeded as exc:
-            return Outcome(Verdict.LIMIT, notice=self.core.limit_notice(guild.id, author.id, exc))
+            return Outcome(
+                Verdict.LIMIT, notice=self.core.limit_notice(guild.id, author.id, exc, author.mention)
+            )
         joined = await self._join_if_needed(decision, author)
         if joined is not None:
             return joined
+        if self.core.inflight.gone(message.id):  # deleted or edited while being prepared
+            return Outcome(Verdict.GONE)
         utterance = Utterance(
             request,
             requester_id=author.id,
             requester_name=info.author_name,
             on_error=self._error_reporter(message.channel, guild.id),
-            tag=ReadAloudTag(message.id, channel_id, message.content),
+            tag=ReadAloudTag(message.id, channel_id, content),
         )
         try:
             position = voice.enqueue(guild.id, utterance)
@@ -361,6 +371,7 @@ class ReadAloudCog(commands.Cog):
 
     def drop_edited(self, guild_id: int, message_id: int, content: str | None) -> list[Utterance]:
         """An edited message that has not started playing is dropped (its content changed)."""
+        self.core.inflight.edited(message_id, content)
         player = self.bot.voice.manager.get(guild_id)
         if player is None:
             return []
@@ -372,6 +383,7 @@ class ReadAloudCog(commands.Cog):
 
     def drop_deleted(self, guild_id: int, message_ids: frozenset[int]) -> list[Utterance]:
         """Deleted messages are never read: dropped from the queue, or stopped while playing."""
+        self.core.inflight.deleted(message_ids)
         predicate = deleted_predicate(message_ids)
         removed = self.bot.voice.remove(guild_id, lambda u: predicate(u.tag), include_current=True)
         if removed:

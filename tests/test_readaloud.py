@@ -662,3 +662,74 @@ async def test_end_to_end_three_messages_are_spoken_in_order_in_the_members_voic
     assert [r.text for r in fake_endpoint.requests] == expected
     assert all(r.voice == "Serena" for r in fake_endpoint.requests)
     assert not any("tomorrow" in r.text for r in fake_endpoint.requests)
+
+
+# ----------------------------------------------------------------------------- while preparing
+async def hold_lookups(rr: ReadRig, monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make the next voice-settings lookup wait: (entered, release)."""
+    storage = rr.bot.storage
+    real = storage.resolve_voice_settings
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def resolve(user_id: int, guild_id: int | None) -> Any:
+        entered.set()
+        await release.wait()
+        return await real(user_id, guild_id)
+
+    monkeypatch.setattr(storage, "resolve_voice_settings", resolve)
+    return entered, release
+
+
+@pytest.mark.parametrize("change", ["delete", "bulk delete", "edit"])
+async def test_a_message_deleted_or_edited_while_being_prepared_is_not_read(
+    rr: ReadRig, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    await rr.bind()
+    await rr.bring_bot()
+    entered, release = await hold_lookups(rr, monkeypatch)
+    message = chat_message(rr.text, rr.member("alice"), "oops, wrong channel")
+    task = asyncio.create_task(rr.cog.handle_message(message))
+    await entered.wait()
+    if change == "delete":
+        await rr.cog.on_raw_message_delete(raw_delete(message))
+    elif change == "bulk delete":
+        await rr.cog.on_raw_bulk_message_delete(raw_bulk_delete(message))
+    else:
+        await rr.cog.on_raw_message_edit(raw_edit(message, "oops"))
+    release.set()
+    outcome = await task
+    assert outcome.verdict is Verdict.GONE and rr.pending() == []
+    assert len(rr.cog.core.inflight) == 0
+
+
+async def test_an_embed_added_while_being_prepared_keeps_the_message(
+    rr: ReadRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await rr.bind()
+    await rr.bring_bot()
+    entered, release = await hold_lookups(rr, monkeypatch)
+    message = chat_message(rr.text, rr.member("alice"), "look https://example.com")
+    task = asyncio.create_task(rr.cog.handle_message(message))
+    await entered.wait()
+    await rr.cog.on_raw_message_edit(raw_edit(message, message.content))
+    release.set()
+    assert (await task).verdict is READ
+
+
+async def test_usage_limits_drop_quietly_with_one_notice(
+    fake_endpoint: FakeEndpoint, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    settings = make_settings(fake_endpoint, tmp_path, engine="api", member_requests_per_minute=2)
+    async with open_readaloud_rig(settings, session) as rr:
+        await rr.bind()
+        await rr.bring_bot()
+        alice = rr.member("alice")
+        verdicts = [
+            (await rr.cog.handle_message(chat_message(rr.text, alice, f"line {i}"))).verdict for i in range(4)
+        ]
+        assert verdicts == [READ, READ, Verdict.LIMIT, Verdict.LIMIT]
+        notices = sent_notices(rr.text)
+        assert len(notices) == 1 and "2 requests per minute" in notices[0][0]
+        assert notices[0][0].startswith(f"{alice.mention} I skipped your message")
+        assert notices[0][1]["allowed_mentions"].users == [alice]
+        assert rr.texts() == ["Alice said, line 0", "line 1"]

@@ -308,10 +308,19 @@ async def test_commands_are_registered_and_valid_for_discord(rr: ReadRig) -> Non
     assert len(choices) == 11 and all(len(c.name) <= 100 for c in choices)
 
 
-async def test_the_extension_loads_through_its_setup(rr: ReadRig) -> None:
-    from cogs import readaloud
+async def test_the_extension_loads_as_the_bot_loads_it(rr: ReadRig) -> None:
+    from bot.discord_bot import EXTENSIONS
 
+    assert "cogs.readaloud" in EXTENSIONS
     await rr.bot.remove_cog("ReadAloudCog")
-    await readaloud.setup(rr.bot)
-    assert rr.bot.get_cog("ReadAloudCog") is not None
-    assert "on_message" in {name for name, _ in rr.bot.get_cog("ReadAloudCog").get_listeners()}  # type: ignore[union-attr]
+    await rr.bot.load_extension("cogs.readaloud")
+    cog = rr.bot.get_cog("ReadAloudCog")
+    assert cog is not None
+    listeners = {name for name, _ in cog.get_listeners()}
+    assert listeners == {
+        "on_message",
+        "on_raw_message_edit",
+        "on_raw_message_delete",
+        "on_raw_bulk_message_delete",
+    }
+    await rr.bot.unload_extension("cogs.readaloud")
