@@ -300,7 +300,7 @@ class GuildPlayer:
     def skip(self) -> Utterance | None:
         """Stop the current utterance (the next one starts); returns it, or None if nothing played."""
         job = self._current
-        if job is None:
+        if job is None or job.stopped:
             return None
         self._stop_job(job)
         self._wake.set()
@@ -312,7 +312,7 @@ class GuildPlayer:
         while self._queue:
             self._queue.popleft().cancel()
             dropped += 1
-        if self._current is not None:
+        if self._current is not None and not self._current.stopped:
             self._stop_job(self._current)
             dropped += 1
         self._wake.set()
@@ -332,7 +332,7 @@ class GuildPlayer:
                 kept.append(job)
         self._queue = kept
         current = self._current
-        if include_current and current is not None and predicate(current.utterance):
+        if include_current and current is not None and not current.stopped and predicate(current.utterance):
             self._stop_job(current)
             removed.insert(0, current.utterance)
         if removed:
