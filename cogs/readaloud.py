@@ -281,6 +281,10 @@ class ReadAloudCog(commands.Cog):
             request = voice_settings.request(text).validated()
         except InputError:
             return Outcome(Verdict.EMPTY)
+        player = voice.manager.get(guild.id)
+        if player is not None and player.pending >= player.options.queue_max:  # before charging
+            limit = player.options.queue_max
+            return Outcome(Verdict.QUEUE_FULL, notice=self.core.queue_full_notice(guild.id, limit))
         try:
             await self.bot.admit(guild.id, author.id, request)
         except LimitExceeded as exc:
@@ -302,7 +306,6 @@ class ReadAloudCog(commands.Cog):
         try:
             position = voice.enqueue(guild.id, utterance)
         except QueueFullError as exc:
-            self.core.forget_speaker(guild.id)
             return Outcome(Verdict.QUEUE_FULL, notice=self.core.queue_full_notice(guild.id, exc.limit))
         except PlayerClosedError:
             return Outcome(Verdict.BOT_NOT_IN_VOICE)
