@@ -176,6 +176,7 @@ async def test_skip_stops_within_one_frame_and_closes_the_endpoint_stream(rig: R
     t_skip = time.perf_counter()
     skipped = rig.player.skip()
     assert skipped is not None and skipped.text == long_text
+    assert rig.player.skip() is None  # a second skip does not skip the next one
     await rig.until_idle()
     late = [p for p in rig.vc.packets_of(first) if not p.silence and p.t > t_skip + FRAME]
     assert late == []
