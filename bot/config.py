@@ -70,7 +70,7 @@ class Settings:
     # Engine
     engine: EngineChoice = "auto"
     # Cost and abuse limits
-    member_requests_per_minute: int = 20
+    member_requests_per_minute: int = 30
     member_chars_per_minute: int = 2000
     guild_chars_per_day: int = 50_000
     global_chars_per_day: int = 500_000
@@ -216,7 +216,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         shard_count=shard_count,
         shard_ids=shard_ids,
         engine=engine,  # type: ignore[arg-type]
-        member_requests_per_minute=_number(env, "LIMIT_MEMBER_RPM", 20, int, minimum=1, what=integer),
+        member_requests_per_minute=_number(env, "LIMIT_MEMBER_RPM", 30, int, minimum=1, what=integer),
         member_chars_per_minute=_number(env, "LIMIT_MEMBER_CPM", 2000, int, minimum=1, what=integer),
         guild_chars_per_day=_number(env, "LIMIT_GUILD_CHARS_DAY", 50_000, int, minimum=1, what=integer),
         global_chars_per_day=_number(env, "LIMIT_GLOBAL_CHARS_DAY", 500_000, int, minimum=1, what=integer),
