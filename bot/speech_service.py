@@ -157,28 +157,8 @@ def preview_request(voice: str) -> SpeechRequest:
 
 
 # --------------------------------------------------------------------------------------------
-# Message text for "Read aloud"
+# Text helpers
 # --------------------------------------------------------------------------------------------
-
-_CUSTOM_EMOJI = re.compile(r"<a?:([A-Za-z0-9_]{2,32}):\d{15,25}>")
-_TIMESTAMP = re.compile(r"<t:-?\d{1,13}(?::[tTdDfFR])?>")
-_SPOILER = re.compile(r"\|\|.+?\|\|", re.DOTALL)
-_CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
-_URL = re.compile(r"https?://([^\s/<>]+)[^\s<>]*")
-_MARKDOWN = re.compile(r"(\*\*|__|~~|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|`)")
-
-
-def message_text(content: str) -> str:
-    """Plain text to read from a message's (mention-resolved) content: code blocks, spoilers,
-    links, custom emoji and markdown markers become words or disappear."""
-    text = _CODE_BLOCK.sub(" code block ", content)
-    text = _SPOILER.sub(" spoiler ", text)
-    text = _URL.sub(lambda m: f" a link to {m.group(1).removeprefix('www.')} ", text)
-    text = _CUSTOM_EMOJI.sub(lambda m: f" {m.group(1).replace('_', ' ')} ", text)
-    text = _TIMESTAMP.sub(" a time ", text)
-    text = _MARKDOWN.sub("", text)
-    lines = [line.lstrip("#> -").strip() for line in text.splitlines()]
-    return " ".join(" ".join(line for line in lines if line).split())
 
 
 def shorten(text: str, limit: int, ellipsis: str = "…") -> str:

@@ -28,13 +28,12 @@ from bot.speech_service import (
     OpusEncoderFactory,
     SpeakOrder,
     collect_audio,
-    message_text,
     render_audio_file,
     resolve_request,
-    shorten,
     style_choices,
     voice_choices,
 )
+from bot.text_clean import CleanOptions, clean_message
 from bot.voice_adapter import (
     VoiceBusyError,
     VoiceConnectError,
@@ -42,6 +41,8 @@ from bot.voice_adapter import (
     VoiceUnavailableError,
 )
 from bot.voices import LANGUAGES
+
+from .messages import message_info
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,9 @@ class SpeechCog(commands.Cog):
     async def read_aloud(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: speak a message in its author's voice settings (in the member's
         voice channel, else as a file only the member sees)."""
-        text = shorten(message_text(message.clean_content), SPEAK_MAX_CHARS)
+        nicknames = await self.bot.storage.get_nicknames(interaction.guild_id) if interaction.guild_id else {}
+        options = CleanOptions(max_length=SPEAK_MAX_CHARS)
+        text = clean_message(message_info(message, nicknames), options)
         if not text:
             raise InputError("That message has no text I can read.")
         order = SpeakOrder.create(text)
