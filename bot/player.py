@@ -3,8 +3,9 @@
 Core module: nothing here imports discord. The player talks to
 
 - the voice connection through `VoiceLink` (implemented over discord.py by bot/voice_adapter.py);
-- the audio through a `KeyedEngine` (a `CachedEngine`), an optional `OpusStore` (the
-  `AudioCache`) and a `SourceFactory` that builds the playable sources (bot/voice_source.py).
+- the audio through a `StreamEngine` (ideally a `KeyedEngine`: a `CachedEngine`), an optional
+  `OpusStore` (the `AudioCache`) and a `SourceFactory` that builds the playable sources
+  (bot/voice_source.py).
 
 Behaviour:
 - Synthesis of an utterance starts as soon as it is queued, for the one playing and up to
@@ -71,8 +72,8 @@ class VoiceLink(Protocol):
     def resume(self) -> None: ...
 
 
-class KeyedEngine(Protocol):
-    """A SpeechEngine that names its sounds (bot.cache.CachedEngine)."""
+class StreamEngine(Protocol):
+    """What the player needs of a SpeechEngine (bot.engine.SpeechEngine has it)."""
 
     @property
     def name(self) -> str: ...
@@ -82,7 +83,17 @@ class KeyedEngine(Protocol):
 
     def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]: ...
 
-    def key_for(self, request: SpeechRequest) -> str: ...
+
+class KeyedEngine(StreamEngine, Protocol):
+    """An engine that names its sounds (bot.cache.CachedEngine), so their Opus packets can be
+    stored and replayed. `key_for` may return None when it cannot tell which sound the engine
+    would produce (then nothing is looked up or stored). The player asks again once an
+    utterance has played and stores its packets only if the answer is unchanged, so an engine
+    that switched sources mid-way (a fallback) can say so by answering differently (or None).
+    Engines without `key_for` play normally, with no Opus caching.
+    """
+
+    def key_for(self, request: SpeechRequest) -> str | None: ...
 
 
 class OpusStore(Protocol):
@@ -220,7 +231,7 @@ class GuildPlayer:
     def __init__(
         self,
         guild_id: int,
-        engine: KeyedEngine,
+        engine: StreamEngine,
         sources: SourceFactory,
         *,
         store: OpusStore | None = None,
@@ -466,8 +477,8 @@ class GuildPlayer:
         request = job.utterance.request
         buffer: FrameBuffer | None = None
         try:
-            job.key = self._engine.key_for(request)
-            if self._store is not None:
+            job.key = self._key_for(request)
+            if self._store is not None and job.key is not None:
                 try:
                     packets = await self._store.get_opus(job.key, self._sources.profile)
                 except Exception:
@@ -624,13 +635,29 @@ class GuildPlayer:
         if store is not None and key is not None:
 
             def store_packets(packets: list[bytes]) -> None:  # player thread
-                _call_soon(loop, self._store_packets, store, key, profile, packets)
+                _call_soon(loop, self._store_packets, store, key, profile, packets, job.utterance.request)
 
             on_complete = store_packets
         return self._sources.streaming(job.buffer, on_complete=on_complete, on_abort=on_abort)
 
-    def _store_packets(self, store: OpusStore, key: str, profile: str, packets: list[bytes]) -> None:
+    def _key_for(self, request: SpeechRequest) -> str | None:
+        key_for = getattr(self._engine, "key_for", None)
+        if key_for is None:
+            return None
+        key: str | None = key_for(request)
+        return key
+
+    def _store_packets(
+        self, store: OpusStore, key: str, profile: str, packets: list[bytes], request: SpeechRequest
+    ) -> None:
         if self._closed:
+            return
+        try:
+            still = self._key_for(request)
+        except Exception:
+            still = None
+        if still != key:
+            log.info("guild %s: the engine changed its sound mid-way; packets not stored", self.guild_id)
             return
 
         async def put() -> None:
@@ -659,7 +686,7 @@ class PlayerManager:
 
     def __init__(
         self,
-        engine: KeyedEngine,
+        engine: StreamEngine,
         sources: SourceFactory,
         *,
         store: OpusStore | None = None,

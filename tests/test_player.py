@@ -357,3 +357,60 @@ async def test_manager_keeps_one_player_per_guild_and_closes_all(rig: Rig) -> No
     assert seen == [(10, False)]
     await manager.close_all()
     assert a.closed and len(manager) == 0
+
+
+class _Wrapped:
+    """The rig's engine seen through another engine's eyes (e.g. a FallbackEngine)."""
+
+    def __init__(self, inner: CachedEngine, keys: list[str | None] | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.sample_rate = inner.sample_rate
+        self.keys = keys
+
+    def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
+        return self.inner.stream(request)
+
+
+class _ChangingKey(_Wrapped):
+    def key_for(self, request: SpeechRequest) -> str | None:
+        assert self.keys
+        return self.keys.pop(0)
+
+
+async def test_an_engine_without_keys_plays_without_opus_caching(rig: Rig) -> None:
+    idle = asyncio.Event()
+    player = make_player(rig.engine, rig.cache, idle, guild_id=3)
+    player._engine = _Wrapped(rig.engine)  # type: ignore[assignment]
+    vc = RecordingVoiceClient(asyncio.get_running_loop())
+    player.attach(DiscordVoiceLink(vc))  # type: ignore[arg-type]
+    try:
+        (text,) = distinct_texts(1, 16)
+        rig.say(text, player=player)
+        async with asyncio.timeout(5):
+            await idle.wait()
+        (source,) = vc.audio_sources()
+        audio = [p for p in vc.packets_of(source) if p.scheduled and not p.silence]
+        assert abs(dominant_hz(decode(audio)) - rig.fake.tone_hz(text, "Cherry")) < 8
+        assert rig.cache.stats.opus_puts == 0
+    finally:
+        await player.close()
+
+
+async def test_packets_are_not_stored_when_the_engine_changed_its_sound_mid_way(rig: Rig) -> None:
+    idle = asyncio.Event()
+    player = make_player(rig.engine, rig.cache, idle, guild_id=4)
+    (text,) = distinct_texts(1, 16)
+    key = rig.engine.key_for(SpeechRequest(text))
+    player._engine = _ChangingKey(rig.engine, [key, None])  # type: ignore[assignment]
+    vc = RecordingVoiceClient(asyncio.get_running_loop())
+    player.attach(DiscordVoiceLink(vc))  # type: ignore[arg-type]
+    try:
+        rig.say(text, player=player)
+        async with asyncio.timeout(5):
+            await idle.wait()
+        assert len(vc.audio_sources()) == 1
+        await asyncio.sleep(0.05)  # a store task would have run by now
+        assert rig.cache.stats.opus_puts == 0
+    finally:
+        await player.close()
