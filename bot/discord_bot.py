@@ -168,7 +168,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._limiter = UsageLimiter(s, self._storage)
         self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
         manager = PlayerManager(
-            self._stack.engine,  # type: ignore[arg-type]
+            self._stack.engine,
             OpusSourceFactory(),
             store=self._stack.cache,
             options=PlayerOptions.from_settings(s),

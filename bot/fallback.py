@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from cachetools import LRUCache
 import soxr
 
 from .audio import Audio
@@ -113,6 +114,9 @@ class FallbackEngine:
         self._consecutive = 0
         self._open_until = 0.0
         self._open_reason: TTSError | None = None
+        # Requests whose latest audio came from the backup: their stored Opus packets must not
+        # be filed under the primary's cache key (see key_for).
+        self._backup_spoke: LRUCache[SpeechRequest, bool] = LRUCache(maxsize=1024)
         self.stats = FallbackStats()
 
     @property
@@ -133,6 +137,18 @@ class FallbackEngine:
     @property
     def sample_rate(self) -> int:
         return self._primary.sample_rate
+
+    def key_for(self, request: SpeechRequest) -> str | None:
+        """The primary's cache key for `request` while the primary serves it; None when the
+        audio may come (or came) from the backup, so that nothing made by the backup is ever
+        stored under the primary's key. The player asks before and after playback."""
+        key_for = getattr(self._primary, "key_for", None)
+        if key_for is None or self._skip_reason() is not None:
+            return None
+        if self._backup_spoke.get(request.validated()) is not None:
+            return None
+        key: str = key_for(request)
+        return key
 
     @property
     def primary_down(self) -> bool:
@@ -155,6 +171,7 @@ class FallbackEngine:
                 reason = err
             else:
                 self._record_success()
+                self._backup_spoke.pop(request.validated(), None)
                 return audio
         else:
             self.stats.primary_skipped += 1
@@ -164,6 +181,7 @@ class FallbackEngine:
             log.error("backup engine failed too: %s", backup_err.log_form())
             raise reason from None
         self.stats.backup_served += 1
+        self._backup_spoke[request.validated()] = True
         self._notify(reason)
         return audio
 
@@ -192,6 +210,7 @@ class FallbackEngine:
                 reason = err
             else:
                 self._record_success()
+                self._backup_spoke.pop(request.validated(), None)
                 return
         else:
             self.stats.primary_skipped += 1
@@ -213,6 +232,7 @@ class FallbackEngine:
                         continue
                     if not announced:
                         announced = True
+                        self._backup_spoke[request.validated()] = True
                         self.stats.backup_served += 1
                         self._notify(reason)
                     yield out

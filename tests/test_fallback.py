@@ -537,3 +537,33 @@ async def test_a_fallback_utterance_never_shadows_the_real_voice(
     streamed = b"".join([c async for c in engine.stream(req)])
     assert streamed == after.pcm  # now a cache hit of the real voice
     assert len(told.errors) == 1
+
+
+class KeyedStandIn(StandIn):
+    def key_for(self, request: SpeechRequest) -> str:
+        return f"{self.name}:{request.validated().text}"
+
+
+async def test_key_for_is_withheld_while_the_backup_speaks_a_request() -> None:
+    """The player stores Opus packets under `key_for`: audio the backup made must never be
+    filed under the primary's key, and the primary's key comes back once it speaks again."""
+    primary = KeyedStandIn("api:relay:m", 24000, 440.0, error=ServerError("boom", status=500))
+    engine = FallbackEngine(primary, local_backup(), cooldown=0)
+    request = SpeechRequest("hello there")
+    assert engine.key_for(request) == "api:relay:m:hello there"
+    chunks = [c async for c in engine.stream(request)]
+    assert chunks
+    assert engine.key_for(request) is None  # this request's audio came from the backup
+    assert engine.key_for(SpeechRequest("another")) == "api:relay:m:another"
+    primary.error = None
+    [c async for c in engine.stream(request)]
+    assert engine.key_for(request) == "api:relay:m:hello there"
+
+
+async def test_key_for_is_withheld_while_the_breaker_is_open() -> None:
+    clock = Clock()
+    primary = KeyedStandIn("api:relay:m", 24000, 440.0, error=BillingError("credit", code="Arrearage"))
+    engine = FallbackEngine(primary, local_backup(), cooldown=30, clock=clock)
+    await engine.synthesize(SpeechRequest("one"))
+    assert engine.primary_down
+    assert engine.key_for(SpeechRequest("two")) is None
