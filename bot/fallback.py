@@ -48,8 +48,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from cachetools import LRUCache
 import soxr
+from cachetools import LRUCache
 
 from .audio import Audio
 from .config import ConfigError, Settings
