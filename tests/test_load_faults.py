@@ -17,8 +17,7 @@ The breaker is also checked step by step against the fake with a fake clock: a b
 failures opens it, 50 concurrent requests then go to the backup without touching the endpoint,
 and after the cooldown one probe reaches the endpoint and its success closes the breaker.
 
-Players are given the endpoint's CachedEngine (as with TTS_ENGINE=api): with the FallbackEngine
-they cannot play at all (see the xfail test at the end).
+Players get the breaker's FallbackEngine, as ParlaBot.open_services wires them.
 """
 
 from __future__ import annotations
@@ -89,8 +88,8 @@ COMMON_LINES = ("good morning everyone", "lol", "brb")
 ARRIVALS = 50  # synth requests outstanding at once
 COOLDOWN = 30.0  # the breaker's; its clock is jumped past it
 # Peak RSS growth over the run (the fake endpoint, the local engine, playback threads and the
-# bot together; the test keeps no audio): measured 36 MiB, and 45 MiB at twice the load.
-RSS_GROWTH_LIMIT = 80 * 1024 * 1024
+# bot together; the test keeps no audio): measured 47-64 MiB, and 78 MiB at four times the load.
+RSS_GROWTH_LIMIT = 120 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,7 +134,7 @@ class LoadFake(FakeEndpoint):
 
 
 class RecordingEngine:
-    """Wraps the backup engine and remembers which texts it was asked to speak."""
+    """Wraps an engine and remembers which texts it was asked to speak (in order)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -164,6 +163,10 @@ class RecordingEngine:
         self._record(request)
         stream: AsyncIterator[bytes] = self.inner.stream(request)
         return stream
+
+    def key_for(self, request: SpeechRequest) -> str:
+        key: str = self.inner.key_for(request)  # the CachedEngine's (for the player's Opus cache)
+        return key
 
 
 @dataclass
@@ -394,8 +397,8 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
         failure_threshold=3,
         clock=clock,
     )
-    manager = PlayerManager(
-        primary,
+    manager = PlayerManager(  # wired as ParlaBot.open_services does: the breaker's engine
+        fallback,
         OpusSourceFactory(),
         store=cache,
         options=PlayerOptions(preroll_ms=100, lookahead=2, queue_max=50, reconnect_poll=0.05),
@@ -502,12 +505,12 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
         else:
             assert job.rate == 24_000, what  # the backup's stream is resampled to the primary's rate
         served_by_backup += 1
-    assert served_by_backup == fallback.stats.backup_served
+    assert served_by_backup <= fallback.stats.backup_served  # players use the same engine
     # The run really met every kind of outcome.
     assert served_by_backup > 0 and errors > 0 and from_fake > 50
 
     # -- every utterance was played or reported --------------------------------------------
-    played_total = reported_total = 0
+    played_total = reported_total = utterances_by_backup = 0
     for guild, us in utterances.items():
         for u in us:
             assert len(reports.get(u.id, [])) <= 1, f"{u.text!r} reported twice"
@@ -523,29 +526,34 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
         for u, playback in zip(audible, playbacks, strict=True):
             assert playback.error is None
             assert playback.frames, f"{u.text!r}: nothing was heard"
-            heard = playback.heard_hz
-            assert abs(heard - FakeEndpoint.tone_hz(u.text, u.voice)) < 15, (u.text, heard)
+            fake_tone = abs(playback.heard_hz - FakeEndpoint.tone_hz(u.text, u.voice)) < 15
             if u.id in reports:
+                # Cut after audio: only the endpoint's stream can be cut (the backup takes over
+                # only before any audio); what arrived was played.
                 reported_total += 1
-                assert playback.frames < frames_for(u.text, fake), u.text  # partial
-            else:
-                played_total += 1
-                assert playback.finished, u.text
-                assert playback.frames == frames_for(u.text, fake), u.text
+                assert fake_tone and playback.frames < frames_for(u.text, fake), u.text
+                continue
+            played_total += 1
+            assert playback.finished, u.text
+            if fake_tone and playback.frames == frames_for(u.text, fake):
+                continue  # the endpoint's audio, whole
+            # Otherwise the backup spoke it (the endpoint failed, or the breaker was open).
+            assert u.text in backup_recorder.texts, (u.text, playback.heard_hz, playback.frames)
+            utterances_by_backup += 1
         reported_total += sum(1 for u in us if u.id in reports and u not in audible)
         played, failed = players[guild]
         assert played == len(audible)
         assert failed == sum(1 for u in us if u.id in reports)
     assert played_total + reported_total == N_GUILDS * PER_GUILD
-    assert played_total > 100 and reported_total > 0
+    assert played_total > 100 and reported_total > 0 and utterances_by_backup > 0
 
     # -- the breaker opened under the outage and closed after it ------------------------------
     assert marks.get("opened"), "the breaker did not open during the outage"
     assert marks.get("skipped"), "no request was sent straight to the backup"
     assert marks["left_at_probe"] > 20, "too few requests after the outage to probe"
-    fallback_texts = {j.request.text for j in jobs if j.via == "fallback"}
-    skipped = (backup_recorder.texts - primary_recorder.texts) & fallback_texts
-    assert len(skipped) == fallback.stats.primary_skipped
+    # What the breaker sent straight to the backup never reached the endpoint.
+    skipped = backup_recorder.texts - primary_recorder.texts
+    assert 0 < len(skipped) <= fallback.stats.primary_skipped
     assert skipped.isdisjoint(r.text for r in fake.requests), "a skipped request reached the endpoint"
     # After the cooldown the breaker lets requests through again (the first is the probe), and
     # the endpoint serves them.
@@ -566,7 +574,8 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
         f"\nload: {len(jobs)} requests + {N_GUILDS * PER_GUILD} utterances in {elapsed:.1f}s; "
         f"fake requests {fake.request_count}, max concurrency {fake.max_concurrency}; "
         f"retries {client.stats.retries}; from fake {from_fake}, backup {served_by_backup}, "
-        f"errors {errors}; utterances played {played_total}, reported {reported_total}; "
+        f"errors {errors}; utterances played {played_total} ({utterances_by_backup} by the backup), "
+        f"reported {reported_total}; "
         f"breaker skipped {fallback.stats.primary_skipped}; RSS growth {growth / 2**20:.0f} MiB"
     )
 
@@ -741,11 +750,6 @@ async def test_only_one_probe_reaches_the_endpoint_after_the_cooldown(tmp_path: 
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ParlaBot.open_services gives PlayerManager the FallbackEngine, which has no "
-    "key_for(): with TTS_ENGINE=auto and the local engine installed every utterance fails",
-)
 async def test_read_aloud_plays_with_the_default_auto_engine(tmp_path: Path) -> None:
     from tests.helpers import open_bot_rig
 
@@ -774,3 +778,75 @@ async def test_read_aloud_plays_with_the_default_auto_engine(tmp_path: Path) -> 
             assert abs(heard - FakeEndpoint.tone_hz("Hello voice channel", "Cherry")) < 15
     finally:
         await fake.stop()
+
+
+class HeldLink(FastLink):
+    """A FastLink whose playbacks wait until the test releases them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.held: list[tuple[PlayableSource, Callable[[BaseException | None], None]]] = []
+        self.started = asyncio.Event()
+
+    def play(self, source: PlayableSource, on_end: Callable[[BaseException | None], None]) -> None:
+        if self._busy:
+            raise RuntimeError("already playing")
+        self._busy = True
+        self.held.append((source, on_end))
+        self.started.set()
+
+    def release(self) -> None:
+        source, on_end = self.held.pop(0)
+        self._busy = False
+        super().play(source, on_end)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: FallbackEngine.key_for forgets that the backup spoke a request as soon as the "
+    "primary serves the same request elsewhere; the backup's packets are then stored under the "
+    "primary's key and every later replay is the backup voice",
+)
+async def test_backup_audio_is_never_stored_as_the_real_voice(tmp_path: Path) -> None:
+    """Two servers read the same message. In the first, the endpoint fails and the backup speaks
+    it; while that is still playing, the second gets the endpoint's audio. When the first
+    playback ends, its (backup) packets must not be filed under the endpoint's cache key: a third
+    server reading the message later must hear the real voice."""
+    async with open_stack(tmp_path, cache_memory_mb=16.0) as s:
+        loop = asyncio.get_running_loop()
+        cache = s.primary.inner.cache
+        manager = PlayerManager(s.engine, OpusSourceFactory(), store=cache)
+        text = "good morning everyone"
+        request = SpeechRequest(text)
+        tone = FakeEndpoint.tone_hz(text, "Cherry")
+        try:
+            first = manager.get_or_create(1)
+            held = HeldLink(loop)
+            first.attach(held)
+            s.fake.faults.extend(["error:InternalError"] * 3)  # its three attempts fail
+            first.enqueue(Utterance(request, 1, "ann"))
+            async with asyncio.timeout(10):
+                await held.started.wait()
+            assert text in s.backup.texts and s.fake.request_count == 3
+
+            second = manager.get_or_create(2)
+            fast = FastLink(loop)
+            second.attach(fast)
+            second.enqueue(Utterance(request, 2, "bob"))
+            assert await until(lambda: second.is_idle and bool(fast.playbacks), 10)
+            assert abs(fast.playbacks[0].heard_hz - tone) < 15  # the endpoint's voice
+
+            held.release()  # the first server's (backup) playback ends now
+            assert await until(lambda: first.is_idle, 10)
+            for _ in range(10):  # let a packet store (its own task) finish
+                await asyncio.sleep(0)
+
+            third = manager.get_or_create(3)
+            later = FastLink(loop)
+            third.attach(later)
+            third.enqueue(Utterance(request, 3, "cy"))
+            assert await until(lambda: third.is_idle and bool(later.playbacks), 10)
+            heard = later.playbacks[0].heard_hz
+            assert abs(heard - tone) < 15, f"heard {heard:.0f} Hz (the backup's), not the {tone:.0f} Hz voice"
+        finally:
+            await manager.close_all()
