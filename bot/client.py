@@ -360,19 +360,27 @@ class EndpointClient:
         delivered = False
         request_id: str | None = None
         s = self._settings
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        last_audio = started
+        # Deadlines count from the last *audio*: comments, keep-alives or empty events do not
+        # keep a stream alive, and no stream outlives the total timeout.
+        total_deadline = started + s.total_timeout
         while True:
             wait = s.stall_timeout if delivered else s.first_byte_timeout
+            deadline = min(last_audio + wait, total_deadline)
             try:
-                async with asyncio.timeout(wait):
+                async with asyncio.timeout_at(deadline):
                     data = await resp.content.readany()
             except TimeoutError:
+                what = (
+                    f"the stream passed the total timeout ({s.total_timeout:g}s)"
+                    if deadline >= total_deadline
+                    else f"no audio for {wait:g}s"
+                )
                 if delivered:
-                    raise StreamStalledError(
-                        f"no audio for {wait:g}s mid-stream", request_id=request_id, audio_delivered=True
-                    ) from None
-                raise FirstByteTimeoutError(
-                    "no audio before the first-byte timeout", request_id=request_id
-                ) from None
+                    raise StreamStalledError(what, request_id=request_id, audio_delivered=True) from None
+                raise FirstByteTimeoutError(f"{what} before the first audio", request_id=request_id) from None
             except aiohttp.ClientError as exc:
                 raise _cut(delivered, request_id, type(exc).__name__) from None
             events = parser.feed(data) if data else parser.close()
@@ -389,6 +397,7 @@ class EndpointClient:
                     if cut:
                         delivered = True
                         yield pcm[:cut]
+                        last_audio = loop.time()
                 finish = output.get("finish_reason") if isinstance(output, dict) else None
                 if finish not in (None, "null", ""):
                     self._count_usage(payload, req)
@@ -459,7 +468,7 @@ def _decode_audio(body: bytes, content_type: str) -> Audio:
 def _json_object(body: bytes, status: int) -> dict[str, Any]:
     try:
         obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadResponseError(
             f"the answer is not valid JSON (HTTP {status})", status=status, retryable=status >= 500
         ) from None
@@ -502,7 +511,7 @@ def _error_from_body(status: int, body: bytes, headers: Any) -> TTSError:
     retry_after = _retry_after(headers)
     try:
         obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         obj = None
     if isinstance(obj, dict) and (obj.get("code") or obj.get("message")):
         return _error_from_json(status, obj, retry_after)
@@ -520,7 +529,7 @@ def _error_from_body(status: int, body: bytes, headers: Any) -> TTSError:
 def _event_payload(event: SSEEvent) -> dict[str, Any]:
     try:
         obj = json.loads(event.data) if event.data else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadResponseError("a stream event is not valid JSON") from None
     if not isinstance(obj, dict):
         raise BadResponseError("a stream event is not a JSON object")
