@@ -271,10 +271,13 @@ class AudioCache:
 
     @property
     def stats(self) -> CacheStats:
+        """Counters and sizes. Never waits on the disk tier's lock (held during its start-up
+        scan): every disk figure is a lock-free read, so a metrics scrape cannot block the loop."""
         disk = self._disk
-        keys: set[tuple[str, str]] = set(self._memory.keys())
+        distinct = self._memory.entries
         if disk is not None:
-            keys |= disk.keys()
+            # Distinct entries in either tier: the disk's, plus memory entries not on disk.
+            distinct = disk.entries + sum(1 for kind, name in self._memory.keys() if not disk.has(kind, name))
         return CacheStats(
             hits_memory=self._hits_memory,
             hits_disk=self._hits_disk,
@@ -290,7 +293,7 @@ class AudioCache:
             limit_disk=disk.max_bytes if disk is not None else 0,
             entries_memory=self._memory.entries,
             entries_disk=disk.entries if disk is not None else 0,
-            entries=len(keys),
+            entries=distinct,
             evictions_memory=self._memory.evictions,
             evictions_disk=disk.evictions if disk is not None else 0,
             corrupt_removed=disk.corrupt_removed if disk is not None else 0,
@@ -412,10 +415,15 @@ class CachedEngine:
     def flights_in_progress(self) -> int:
         return len(self._flights)
 
-    async def lookup(self, request: SpeechRequest) -> Audio | None:
+    async def lookup(self, request: SpeechRequest, *, count: bool = True) -> Audio | None:
         """The cached audio for `request`, without calling the engine (a miss is not counted;
-        a hit counts as an API call saved: the caller is expected to use it)."""
+        a hit counts as a hit and an API call saved: the caller is expected to use it).
+
+        With `count=False` no counter is touched: for a caller that only asks whether the
+        sound is cached (e.g. admission) and plays it through `stream()`, which counts it."""
         key = self.key_for(request)
+        if not count:
+            return self.cache.peek(key) or await self.cache._get_disk(key, count=False)
         audio = self.cache._get_memory(key) or await self.cache._get_disk(key)
         if audio is not None:
             self.cache.record_saved()
@@ -497,9 +505,13 @@ class CachedEngine:
             self.cache.record_saved()
             return audio, None, False
         flight = self._flights.get(key)
-        if flight is not None:
+        if flight is not None and not (streamable_only and self._unstreamable(flight)):
             flight.consumers += 1
             return None, flight, True
+        # No flight, or one that already ended with audio this stream cannot yield (a
+        # synthesize() flight at another rate, still writing to disk): rejoining it would give
+        # the same audio again, forever, without awaiting. Start our own; the finished one
+        # only drops itself from `_flights` (see `_drop`).
         flight = _Flight(key, mode)
         flight.consumers = 1
         self._flights[key] = flight
@@ -507,6 +519,11 @@ class CachedEngine:
             self._fly(flight, req, use_disk=audio is None), name=f"parla-cache-flight-{key[:12]}"
         )
         return None, flight, False
+
+    def _unstreamable(self, flight: _Flight) -> bool:
+        """`flight` ended with whole audio that stream() cannot yield as is."""
+        audio = flight.audio
+        return flight.finished and not flight.live and audio is not None and not self._streamable(audio)
 
     async def _leave(self, flight: _Flight, joined: bool) -> None:
         """A consumer is done with `flight`: count its outcome; the last one to leave before
