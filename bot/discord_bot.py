@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from .config import Settings
 from .errors import ParlaError, TTSError
-from .limits import UsageLimiter
+from .limits import NoticeGate, UsageLimiter
 from .metrics import METRICS, Sample
 from .player import PlayerManager, PlayerOptions
 from .request import SpeechRequest
@@ -38,6 +38,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.readaloud",
 )
 HEARTBEAT_SECONDS = 30.0
+BACKUP_NOTICE_SECONDS = 600.0
+BACKUP_NOTICE = "The main voice service is unavailable right now, so a backup voice is speaking."
 
 
 def make_intents() -> discord.Intents:
@@ -112,6 +114,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._stack: SpeechStack | None = None
         self._voice: VoiceService | None = None
         self._limiter: UsageLimiter | None = None
+        self._backup_notices = NoticeGate(BACKUP_NOTICE_SECONDS)
         self._exits = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
@@ -142,6 +145,13 @@ class ParlaBot(commands.AutoShardedBot):
         cached, or made by the local engine, is not charged to the daily character budgets."""
         free = self.stack.client is None or await self.stack.lookup(request) is not None
         await self.limiter.admit(guild_id, user_id, len(request.text), cached=free)
+
+    def backup_notice(self, key: object) -> str | None:
+        """The sentence telling `key` (a member or a server) that the backup voice is in use,
+        once per window; None when the endpoint is speaking or they were told already."""
+        if self._stack is None or not self._stack.backup_active():
+            return None
+        return BACKUP_NOTICE if self._backup_notices.allow(key) else None
 
     def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         """Start a task the bot owns (cancelled on close)."""

@@ -65,6 +65,7 @@ from .errors import (
 from .request import SpeechRequest
 
 log = logging.getLogger(__name__)
+_CACHED_CHUNK = 4800  # bytes of 24 kHz PCM per chunk (100 ms) when replaying cached audio
 
 FallbackCallback = Callable[[TTSError], None]
 
@@ -114,8 +115,10 @@ class FallbackEngine:
         self._consecutive = 0
         self._open_until = 0.0
         self._open_reason: TTSError | None = None
-        # Requests whose latest audio came from the backup: their stored Opus packets must not
-        # be filed under the primary's cache key (see key_for).
+        # Requests the backup spoke (recently): Opus packets played for them may be the
+        # backup's, so they are never filed under the primary's cache key (see key_for). An
+        # entry stays until evicted, even if the primary later speaks the same request: a
+        # playback of the backup's audio may still be finishing elsewhere.
         self._backup_spoke: LRUCache[SpeechRequest, bool] = LRUCache(maxsize=1024)
         self.stats = FallbackStats()
 
@@ -171,10 +174,12 @@ class FallbackEngine:
                 reason = err
             else:
                 self._record_success()
-                self._backup_spoke.pop(request.validated(), None)
                 return audio
         else:
             self.stats.primary_skipped += 1
+            cached = await self._primary_cached(request)
+            if cached is not None:
+                return cached
         try:
             audio = await backup.synthesize(request)
         except TTSError as backup_err:
@@ -210,15 +215,32 @@ class FallbackEngine:
                 reason = err
             else:
                 self._record_success()
-                self._backup_spoke.pop(request.validated(), None)
                 return
         else:
             self.stats.primary_skipped += 1
+            cached = await self._primary_cached(request)
+            if cached is not None and cached.rate == self.sample_rate:
+                for start in range(0, len(cached.pcm), _CACHED_CHUNK):
+                    yield cached.pcm[start : start + _CACHED_CHUNK]
+                return
         async with _opened(self._backup_stream(backup, request, reason)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
     # -- internals ----------------------------------------------------------------------------
+    async def _primary_cached(self, request: SpeechRequest) -> Audio | None:
+        """While the primary is skipped, audio it made earlier (its cache) still speaks in the
+        real voice, at no cost."""
+        lookup = getattr(self._primary, "lookup", None)
+        if lookup is None:
+            return None
+        try:
+            audio: Audio | None = await lookup(request)
+        except Exception:
+            log.exception("looking up the primary's cache failed")
+            return None
+        return audio
+
     async def _backup_stream(
         self, backup: SpeechEngine, request: SpeechRequest, reason: TTSError
     ) -> AsyncIterator[bytes]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -46,25 +47,20 @@ def describe_engine(settings: Settings) -> str:
     return "local espeak-ng (no TTS_API_KEY set)" if local else "none: set TTS_API_KEY or install '.[local]'"
 
 
-def _user_message(exc: TTSError) -> str:
-    return exc.user_message()
-
-
 @dataclass
 class SpeechStack:
     engine: SpeechEngine
     cache: AudioCache | None
     client: EndpointClient | None = None
-    primary: SpeechEngine | None = None
+    primary: SpeechEngine | None = None  # the engine that speaks unless it fails
     backup: SpeechEngine | None = None
     fallbacks: int = 0
-    _closers: list[Callable[[], object]] = field(default_factory=list)
+    last_fallback_at: float | None = None
 
     async def lookup(self, request: SpeechRequest) -> Audio | None:
         """The cached audio for the engine that would serve `request`, without synthesizing."""
-        front = self.primary or self.backup
-        if isinstance(front, CachedEngine):
-            return await front.lookup(request)
+        if isinstance(self.primary, CachedEngine):
+            return await self.primary.lookup(request)
         return None
 
     def served_by(self, request: SpeechRequest) -> str:
@@ -74,7 +70,14 @@ class SpeechStack:
 
     def note_fallback(self, error: TTSError) -> None:
         self.fallbacks += 1
+        self.last_fallback_at = time.monotonic()
         log.warning("using the local engine: %s", error.log_form())
+
+    def backup_active(self, window: float = 120.0) -> bool:
+        """Whether the backup voice is (or was just) speaking instead of the endpoint."""
+        if getattr(self.engine, "primary_down", False):
+            return True
+        return self.last_fallback_at is not None and time.monotonic() - self.last_fallback_at < window
 
 
 @contextlib.asynccontextmanager
@@ -85,37 +88,42 @@ async def open_speech_stack(
     use_cache: bool = True,
     on_fallback: Callable[[TTSError], None] | None = None,
 ) -> AsyncIterator[SpeechStack]:
-    """Open the stack for `settings`; closes what it opened on exit."""
+    """Open the stack for `settings` (engines chosen by `fallback.plan_engines`); closes what
+    it opened on exit: the cached engines (cancelling flights) first, then the cache and the
+    local engine, then the HTTP session if it opened one."""
+    from .fallback import FallbackEngine, plan_engines
+
+    plan = plan_engines(settings, local_available=local_engine_available())
     async with contextlib.AsyncExitStack() as exits:
         cache: AudioCache | None = None
         if use_cache:
             cache = AudioCache.from_settings(settings)
             exits.push_async_callback(cache.close)
-        primary: SpeechEngine | None = None
-        backup: SpeechEngine | None = None
+
+        def cached(engine: SpeechEngine) -> SpeechEngine:
+            if cache is None:
+                return engine
+            front = CachedEngine(engine, cache)
+            exits.push_async_callback(front.close)
+            return front
+
+        engines: dict[str, SpeechEngine] = {}
         client: EndpointClient | None = None
-        if settings.use_api:
+        if "api" in (plan.primary, plan.backup):
             if session is None:
                 session = await exits.enter_async_context(aiohttp.ClientSession())
             client = EndpointClient(settings, session)
-            primary = CachedEngine(client, cache) if cache is not None else client
-        elif settings.engine == "api":
-            settings.require_api_key()
-        want_local = settings.engine == "local" or (settings.engine == "auto")
-        if want_local and local_engine_available():
+            engines["api"] = cached(client)
+        if "local" in (plan.primary, plan.backup):
             from .local_engine import LocalEngine
 
             local = LocalEngine()
             exits.callback(local.close)
-            backup = CachedEngine(local, cache) if cache is not None else local
-        elif settings.engine == "local" or primary is None:
-            raise TTSError(
-                "no speech engine: set TTS_API_KEY, or install the local engine with pip install '.[local]'"
-            )
-        stack = SpeechStack(engine=primary or backup, cache=cache, client=client)  # type: ignore[arg-type]
-        stack.primary, stack.backup = primary, backup
-        if primary is not None and backup is not None:
-            from .fallback import FallbackEngine
+            engines["local"] = cached(local)
+        primary = engines[plan.primary]
+        backup = engines[plan.backup] if plan.backup is not None else None
+        stack = SpeechStack(engine=primary, cache=cache, client=client, primary=primary, backup=backup)
+        if backup is not None:
 
             def fallback_seen(error: TTSError) -> None:
                 stack.note_fallback(error)

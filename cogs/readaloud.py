@@ -272,7 +272,7 @@ class ReadAloudCog(commands.Cog):
         except PlayerClosedError:
             return Outcome(Verdict.BOT_NOT_IN_VOICE)
         self.core.remember(guild.id, channel_id, author.id)
-        return Outcome(Verdict.READ, utterance, position)
+        return Outcome(Verdict.READ, utterance, position, notice=self.bot.backup_notice(("guild", guild.id)))
 
     async def _join_if_needed(self, decision: Decision, author: discord.abc.User) -> Outcome | None:
         """Autojoin: connect to the author's voice channel. None when done (or not needed)."""

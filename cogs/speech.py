@@ -188,7 +188,11 @@ class Speaker:
             except _FILE_INSTEAD as exc:
                 note = f"{exc.user_message()} Here is the audio as a file instead."
             else:
-                await interaction.edit_original_response(content=queued_message(channel, position))
+                content = queued_message(channel, position)
+                backup = self.bot.backup_notice(("member", user.id))
+                if backup:
+                    content = f"{content}\n{backup}"
+                await interaction.edit_original_response(content=content)
                 return
         await self.send_file(interaction, request, note=note)
 
@@ -210,6 +214,8 @@ class Speaker:
         rendered = await asyncio.to_thread(
             render_audio_file, audio, request.text, interaction.filesize_limit, self.encoder_factory
         )
+        backup = self.bot.backup_notice(("member", interaction.user.id))
+        note = " ".join(x for x in (note, backup) if x)
         summary = f"{request.voice} · {rendered.duration:.1f} s"
         if rendered.compressed:
             summary += " · Ogg Opus (the WAV would exceed the upload limit)"
