@@ -154,7 +154,6 @@ class Speaker:
         speaker_name: str | None = None,
     ) -> None:
         """Defer (if not yet), then queue `request` in the member's channel or send a file."""
-        await self.bot.admit(interaction.guild_id, interaction.user.id, request)
         channel, note = (None, "") if attach else self.voice_target(interaction.user)
         ephemeral = True if channel is not None else file_ephemeral
         if interaction.response.is_done():  # the caller deferred (and guards its reply)
@@ -175,6 +174,7 @@ class Speaker:
         speaker_name: str | None,
     ) -> None:
         user = interaction.user
+        await self.bot.admit(interaction.guild_id, user.id, request)  # after the defer: it may wait
         if channel is not None and isinstance(user, discord.Member):
             utterance = Utterance(
                 request,
