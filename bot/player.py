@@ -13,7 +13,15 @@ Behaviour:
   is queue order whatever order the audio arrives in.
 - Playback of an utterance starts once its pre-roll is buffered (or its audio is complete).
 - An engine error ends that utterance only (what arrived still plays); it is reported to the
-  requester through the utterance's `on_error` callback, and the queue continues.
+  requester through the utterance's `on_error` callback, and the queue continues. So is an
+  engine stream that ends with no audio at all (`NoAudioError`), and a playback the voice link
+  refuses while connected. Unexpected (non-Parla) errors reach the requester as an
+  `UnexpectedError` whose error id is also in the log line with the traceback.
+- Time to first audio (`bot.metrics.METRICS.first_audio`): from `enqueue()` to the moment the
+  voice link accepts the utterance's source (`VoiceLink.play` returned). That is the closest
+  point to "first packet sent" the player can see: playback starts only once the pre-roll is
+  buffered (or the stored packets are at hand), so discord's player thread sends the first
+  packet right away. Observed once per utterance (not again after a reconnect restart).
 - If the voice connection drops mid-utterance, the utterance is kept and restarts from its
   beginning when the link is back; the queue is never lost to a disconnect.
 """
@@ -25,6 +33,7 @@ import contextlib
 import inspect
 import itertools
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -33,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ParlaError, TTSError
 from .frame_buffer import FrameBuffer
+from .metrics import METRICS, Histogram
 from .request import SpeechRequest
 
 if TYPE_CHECKING:
@@ -140,6 +150,27 @@ class PlayerClosedError(ParlaError):
     sentence = "The voice player is shutting down."
 
 
+class NoAudioError(ParlaError):
+    """The engine's stream ended normally but carried no audio at all.
+
+    (bot/speech_service.py has `EmptyAudioError`, a TTSError for the audio-file commands; this
+    one is the player's own, so that the player does not depend on the command layer.)"""
+
+    sentence = "The speech service returned no audio for this message."
+
+
+class UnexpectedError(ParlaError):
+    """A bug or an unforeseen failure. The id is in the user's message and in the log line
+    (with the traceback), so a report can be matched to its cause."""
+
+    def __init__(self, error_id: str | None = None) -> None:
+        self.error_id = error_id or secrets.token_hex(4)
+        super().__init__(self.user_message())
+
+    def user_message(self) -> str:
+        return f"Sorry, something went wrong (error id {self.error_id})."
+
+
 _ids = itertools.count(1)
 
 
@@ -190,8 +221,10 @@ class PlayerOptions:
 class _Job:
     """An utterance and the preparation of its audio."""
 
-    def __init__(self, utterance: Utterance) -> None:
+    def __init__(self, utterance: Utterance, enqueued_at: float) -> None:
         self.utterance = utterance
+        self.enqueued_at = enqueued_at
+        self.first_audio_seen = False  # time to first audio observed (kept across restarts)
         self.key: str | None = None
         self.buffer: FrameBuffer | None = None
         self.packets: list[bytes] | None = None
@@ -206,6 +239,12 @@ class _Job:
     @property
     def started(self) -> bool:
         return self.task is not None
+
+    def restarted(self) -> _Job:
+        """A fresh job for the same utterance (after a disconnect), keeping its timing."""
+        job = _Job(self.utterance, self.enqueued_at)
+        job.first_audio_seen = self.first_audio_seen
+        return job
 
     def has_audio(self) -> bool:
         return self.packets is not None or (self.buffer is not None and self.buffer.has_audio)
@@ -237,8 +276,12 @@ class GuildPlayer:
         store: OpusStore | None = None,
         options: PlayerOptions | None = None,
         on_idle_change: Callable[[bool], None] | None = None,
+        first_audio: Histogram | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.guild_id = guild_id
+        self._first_audio = first_audio if first_audio is not None else METRICS.first_audio
+        self._clock = clock
         self._engine = engine
         self._sources = sources
         self._store = store
@@ -255,7 +298,7 @@ class GuildPlayer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.played = 0  # utterances played to the end
-        self.failed = 0  # utterances that ended with an engine error
+        self.failed = 0  # utterances that ended with an error reported to the requester
 
     # ------------------------------------------------------------------ voice link
     @property
@@ -299,7 +342,7 @@ class GuildPlayer:
         self._check_open()
         if self.pending >= self.options.queue_max:
             raise QueueFullError(self.options.queue_max)
-        job = _Job(utterance)
+        job = _Job(utterance, self._clock())
         self._queue.append(job)
         position = len(self._queue) - (0 if self._current is not None else 1)
         self._set_idle(False)
@@ -490,8 +533,10 @@ class GuildPlayer:
             buffer = FrameBuffer(self._engine.sample_rate, preroll_ms=self.options.preroll_ms)
             job.buffer = buffer
             stream = self._engine.stream(request)
+            received = 0
             try:
                 async for chunk in stream:
+                    received += len(chunk)
                     buffer.write(chunk)
                     if not job.prepared.is_set() and buffer.ready:
                         job.prepared.set()
@@ -500,6 +545,12 @@ class GuildPlayer:
                 if aclose is not None:
                     await aclose()
             buffer.end()
+            if received == 0 and not job.stopped:
+                # A normal end with nothing in it: without a word, the utterance would vanish.
+                log.warning("guild %s: the engine returned no audio for an utterance", self.guild_id)
+                job.error = NoAudioError()
+                self.failed += 1
+                self._report(job.utterance, job.error)
         except asyncio.CancelledError:
             if buffer is not None:
                 buffer.cancel()
@@ -507,8 +558,7 @@ class GuildPlayer:
         except Exception as exc:
             error = exc if isinstance(exc, ParlaError) else None
             if error is None:
-                log.exception("speech failed for guild %s", self.guild_id)
-                error = ParlaError()
+                error = self._unexpected("speech failed")
             elif isinstance(error, TTSError):
                 log.warning("speech failed for guild %s: %s", self.guild_id, error.log_form())
             job.error = error
@@ -518,6 +568,21 @@ class GuildPlayer:
             self._report(job.utterance, error)
         finally:
             job.prepared.set()
+
+    def _unexpected(self, what: str, exc: BaseException | None = None) -> UnexpectedError:
+        """Log an unexpected failure (with its traceback: the exception being handled, or
+        `exc`) under a fresh error id, and return the error to report to the requester."""
+        error = UnexpectedError()
+        exc_info: BaseException | bool = exc if exc is not None else True
+        log.error("guild %s: %s (error id %s)", self.guild_id, what, error.error_id, exc_info=exc_info)
+        return error
+
+    def _fail(self, job: _Job, error: ParlaError) -> None:
+        """`job` cannot be played: stop preparing it and tell the requester."""
+        job.abort()
+        job.error = error
+        self.failed += 1
+        self._report(job.utterance, error)
 
     def _report(self, utterance: Utterance, error: ParlaError) -> None:
         callback = utterance.on_error
@@ -561,12 +626,12 @@ class GuildPlayer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("playback failed in guild %s", self.guild_id)
+                self._fail(job, self._unexpected("playback failed"))
                 restart = False
             if self._current is job:
                 if restart and not job.stopped:
                     job.abort()
-                    self._current = _Job(job.utterance)
+                    self._current = job.restarted()
                 else:
                     self._current = None
 
@@ -599,10 +664,15 @@ class GuildPlayer:
             if not link.is_connected():
                 log.info("guild %s: voice not connected, will retry: %s", self.guild_id, exc)
                 return True
-            log.exception("guild %s: could not start playback", self.guild_id)
+            # Connected, yet the link refuses: give up on this utterance (closing its engine
+            # stream) and say so, rather than leave its producer running for nothing.
+            self._fail(job, self._unexpected("could not start playback"))
             return False
         job.playing = True
-        job.started_at = time.monotonic()
+        job.started_at = self._clock()
+        if not job.first_audio_seen:
+            job.first_audio_seen = True
+            self._first_audio.observe(max(0.0, job.started_at - job.enqueued_at))
         try:
             error = await ended
         finally:
@@ -613,8 +683,7 @@ class GuildPlayer:
             self.played += 1
             return False
         if error is not None:
-            log.error("guild %s: playback error: %r", self.guild_id, error)
-            self._report(job.utterance, ParlaError())
+            self._fail(job, self._unexpected(f"playback error: {error!r}", error))
             return False
         # Ended early without a stop: the voice connection went away. Say it again later.
         log.info("guild %s: playback interrupted by the voice connection, will restart", self.guild_id)
@@ -692,11 +761,15 @@ class PlayerManager:
         store: OpusStore | None = None,
         options: PlayerOptions | None = None,
         on_idle_change: Callable[[int, bool], None] | None = None,
+        first_audio: Histogram | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.sources = sources
         self.store = store
         self.options = options or PlayerOptions()
+        self.first_audio = first_audio
+        self.clock = clock
         self._on_idle_change = on_idle_change
         self._players: dict[int, GuildPlayer] = {}
         self._closed = False
@@ -716,6 +789,8 @@ class PlayerManager:
                 store=self.store,
                 options=self.options,
                 on_idle_change=lambda idle: self._notify_idle(guild_id, idle),
+                first_audio=self.first_audio,
+                clock=self.clock,
             )
             self._players[guild_id] = player
         return player

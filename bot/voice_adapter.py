@@ -175,10 +175,13 @@ class VoiceOptions:
 
 
 class _GuildVoice:
-    """Per-server voice state: the link in use and the two leave timers."""
+    """Per-server voice state: the link in use, the two leave timers and the join lock."""
 
     def __init__(self) -> None:
         self.link: DiscordVoiceLink | None = None
+        # One join at a time per server: discord.py registers a voice client before it is
+        # connected, and a second join would take it for a stale one and tear it down.
+        self.join_lock = asyncio.Lock()
         self.alone_timer: asyncio.Task[None] | None = None
         self.idle_timer: asyncio.Task[None] | None = None
 
@@ -232,7 +235,8 @@ class VoiceService:
         """Connect to `member`'s voice channel (or stay, or move there) and attach the player.
 
         Moves away from another channel of the server only if the player is idle or `move`.
-        Raises a VoiceError with a sentence for the member.
+        Raises a VoiceError with a sentence for the member. Joins in one server run one after
+        the other (a second one finds the first one's connection and reuses it).
         """
         if not self.available:
             raise VoiceUnavailableError()
@@ -240,6 +244,16 @@ class VoiceService:
         channel = state.channel if state is not None else None
         if channel is None:
             raise NotInVoiceError()
+        guild_id = member.guild.id
+        while True:
+            entry = self._guilds.setdefault(guild_id, _GuildVoice())
+            async with entry.join_lock:
+                if self._guilds.get(guild_id) is entry:  # else a leave() dropped it meanwhile
+                    return await self._join_locked(member, channel, move=move)
+
+    async def _join_locked(
+        self, member: discord.Member, channel: VoiceChannel, *, move: bool
+    ) -> VoiceChannel:
         guild = member.guild
         vc = self.voice_client(guild)
         player = self.manager.get_or_create(guild.id)
@@ -257,7 +271,8 @@ class VoiceService:
         else:
             if vc is not None:  # a stale client (e.g. still trying to reconnect): start afresh
                 with contextlib.suppress(Exception):
-                    await vc.disconnect(force=True)
+                    async with asyncio.timeout(self.options.disconnect_timeout):
+                        await vc.disconnect(force=True)
             self._check_permissions(channel)
             try:
                 vc = await channel.connect(
@@ -304,7 +319,8 @@ class VoiceService:
         except Exception as exc:
             log.warning("guild %s: disconnect failed: %r", guild_id, exc)
             with contextlib.suppress(Exception):
-                await vc.disconnect(force=True)
+                async with asyncio.timeout(self.options.disconnect_timeout):
+                    await vc.disconnect(force=True)
         return was_connected
 
     # ------------------------------------------------------------------ queue
