@@ -143,7 +143,7 @@ class ParlaBot(commands.AutoShardedBot):
     async def admit(self, guild_id: int | None, user_id: int, request: SpeechRequest) -> None:
         """Apply the cost and abuse limits to one request (raises LimitExceeded). Audio that is
         cached, or made by the local engine, is not charged to the daily character budgets."""
-        free = self.stack.client is None or await self.stack.lookup(request) is not None
+        free = self.stack.client is None or await self.stack.lookup(request, count=False) is not None
         await self.limiter.admit(guild_id, user_id, len(request.text), cached=free)
 
     def backup_notice(self, key: object) -> str | None:

@@ -115,6 +115,7 @@ class FallbackEngine:
         self._consecutive = 0
         self._open_until = 0.0
         self._open_reason: TTSError | None = None
+        self._probing = False  # half-open: one request is trying the primary after the cooldown
         # Requests the backup spoke (recently): Opus packets played for them may be the
         # backup's, so they are never filed under the primary's cache key (see key_for). An
         # entry stays until evicted, even if the primary later speaks the same request: a
@@ -163,7 +164,7 @@ class FallbackEngine:
         backup = self._backup
         if backup is None:
             return await self._primary.synthesize(request)
-        reason = self._skip_reason()
+        reason, probe = self._enter()
         if reason is None:
             try:
                 audio = await self._primary.synthesize(request)
@@ -175,6 +176,9 @@ class FallbackEngine:
             else:
                 self._record_success()
                 return audio
+            finally:
+                if probe:
+                    self._probing = False
         else:
             self.stats.primary_skipped += 1
             cached = await self._primary_cached(request)
@@ -197,7 +201,7 @@ class FallbackEngine:
                 async for chunk in chunks:
                     yield chunk
             return
-        reason = self._skip_reason()
+        reason, probe = self._enter()
         if reason is None:
             delivered = False
             try:
@@ -216,6 +220,9 @@ class FallbackEngine:
             else:
                 self._record_success()
                 return
+            finally:
+                if probe:
+                    self._probing = False
         else:
             self.stats.primary_skipped += 1
             cached = await self._primary_cached(request)
@@ -268,9 +275,20 @@ class FallbackEngine:
             raise reason from None
 
     def _skip_reason(self) -> TTSError | None:
-        if self._open_reason is not None and self._clock() < self._open_until:
+        """The error that opened the breaker while it is open (or a probe is out), else None."""
+        if self._open_reason is not None and (self._probing or self._clock() < self._open_until):
             return self._open_reason
         return None
+
+    def _enter(self) -> tuple[TTSError | None, bool]:
+        """(reason to skip the primary, whether this caller is the half-open probe). After the
+        cooldown exactly one caller tries the primary; the others keep using the backup until
+        its result is known."""
+        reason = self._skip_reason()
+        if reason is None and self._open_reason is not None:
+            self._probing = True
+            return None, True
+        return reason, False
 
     def _record_success(self) -> None:
         self.stats.primary_served += 1

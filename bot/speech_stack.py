@@ -57,10 +57,11 @@ class SpeechStack:
     fallbacks: int = 0
     last_fallback_at: float | None = None
 
-    async def lookup(self, request: SpeechRequest) -> Audio | None:
-        """The cached audio for the engine that would serve `request`, without synthesizing."""
+    async def lookup(self, request: SpeechRequest, *, count: bool = True) -> Audio | None:
+        """The cached audio for the engine that would serve `request`, without synthesizing
+        (`count=False`: a peek that leaves the hit counters alone)."""
         if isinstance(self.primary, CachedEngine):
-            return await self.primary.lookup(request)
+            return await self.primary.lookup(request, count=count)
         return None
 
     def served_by(self, request: SpeechRequest) -> str:

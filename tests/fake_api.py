@@ -85,6 +85,7 @@ LANGUAGES = frozenset(
 )
 MAX_INPUT = 600
 MAX_INSTRUCTIONS = 1600
+MAX_FILES = 256
 
 ERRORS: dict[str, tuple[int, str]] = {
     "InvalidApiKey": (401, "Invalid API-key provided."),
@@ -211,7 +212,9 @@ class FakeEndpoint:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> FakeEndpoint:
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.app, handle_signals=False, access_log=None, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -365,6 +368,8 @@ class FakeEndpoint:
         name = f"audio_{next(self._ids)}.wav"
         expires = time.time() + (-1 if expired else self.url_ttl)
         self._files[name] = (wav_bytes(pcm), expires)
+        while len(self._files) > MAX_FILES:  # bounded memory in long benchmark runs
+            del self._files[next(iter(self._files))]
         return f"{self.base_url}/files/{name}?Expires={int(expires)}&Signature=fake", expires
 
     def _whole(self, pcm: bytes, text: str, request_id: str, style: str, fault: str | None) -> web.Response:
