@@ -22,16 +22,12 @@ def missing_settings(settings: Settings) -> list[str]:
             "DISCORD_TOKEN: not set. Create a bot at https://discord.com/developers/applications, "
             "copy its token (Bot → Reset Token) and put DISCORD_TOKEN=... in .env or the environment."
         )
-    if settings.api_key is None:
-        if settings.engine == "api":
-            lines.append("TTS_API_KEY: not set, and TTS_ENGINE=api needs it. Set TTS_API_KEY to your key.")
-        elif not local_engine_available():
-            lines.append(
-                "TTS_API_KEY: not set and the local engine is not installed. Set TTS_API_KEY, "
-                "or install the local voice with: .venv/bin/pip install '.[local]'"
-            )
-    elif settings.engine == "local" and not local_engine_available():
-        lines.append("TTS_ENGINE=local but the local engine is not installed: pip install '.[local]'")
+    from .fallback import plan_engines
+
+    try:
+        plan_engines(settings, local_available=local_engine_available())
+    except ConfigError as exc:
+        lines.append(str(exc))
     return lines
 
 
@@ -40,7 +36,7 @@ def run_bot(settings: Settings, *, sync_only: bool = False) -> int:
     if problems:
         for line in problems:
             print(f"parla: {line}", file=sys.stderr)
-        if settings.api_key is None and settings.discord_token is None and local_engine_available():
+        if settings.api_key is None and settings.engine != "api" and local_engine_available():
             print(
                 "parla: (TTS_API_KEY is optional: without it the bot speaks with the local espeak-ng voice; "
                 'try `parla synth "hello" --out hello.wav`.)',
