@@ -183,14 +183,9 @@ class EndpointClient:
             try:
                 return await call()
             except TTSError as err:
-                self._record_error(err)
-                delay = self.retry_delay(err, attempt, started)
-                if delay is None:
+                if not await self._back_off(err, attempt, started):
                     raise
-                log.info("retrying after %.2fs: %s", delay, err.log_form())
-                self.stats.retries += 1
                 attempt += 1
-                await self._sleep(delay)
 
     async def _stream_with_retries(self, req: SpeechRequest) -> AsyncGenerator[bytes, None]:
         started = self._clock()
@@ -206,14 +201,20 @@ class EndpointClient:
             except TTSError as err:
                 if delivered:
                     err.audio_delivered = True
-                self._record_error(err)
-                delay = self.retry_delay(err, attempt, started)
-                if delay is None:
+                if not await self._back_off(err, attempt, started):
                     raise
-                log.info("retrying stream after %.2fs: %s", delay, err.log_form())
-                self.stats.retries += 1
                 attempt += 1
-                await self._sleep(delay)
+
+    async def _back_off(self, err: TTSError, attempt: int, started: float) -> bool:
+        """Record `err`; if it may be retried, wait the backoff delay and return True."""
+        self._record_error(err)
+        delay = self.retry_delay(err, attempt, started)
+        if delay is None:
+            return False
+        log.info("retrying after %.2fs: %s", delay, err.log_form())
+        self.stats.retries += 1
+        await self._sleep(delay)
+        return True
 
     def _record_error(self, err: TTSError) -> None:
         self.stats.errors[err.code or type(err).__name__] += 1
