@@ -146,7 +146,13 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def open_stack(url: str, data_dir: Path) -> AsyncIterator[Stack]:
-    settings = Settings(api_key=Secret(API_KEY), api_url=url, data_dir=data_dir, max_concurrent_requests=CAP)
+    settings = Settings(
+        api_key=Secret(API_KEY),
+        api_url=url,
+        data_dir=data_dir,
+        max_concurrent_requests=CAP,
+        max_requests_per_minute=1_000_000,
+    )
     sent: dict[str, float] = {}
 
     async def on_chunk_sent(

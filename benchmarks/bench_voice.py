@@ -522,6 +522,7 @@ async def make_bench(args: argparse.Namespace, port: int, sink: socket.socket) -
         api_key=Secret(API_KEY),
         api_url=f"http://127.0.0.1:{port}/v1/audio/speech",
         max_concurrent_requests=1024,
+        max_requests_per_minute=1_000_000,
         first_byte_timeout=30,
         stall_timeout=30,
         total_timeout=300,

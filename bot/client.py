@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -55,6 +55,7 @@ _STREAM_READ = 64 * 1024
 class ClientStats:
     requests: int = 0
     retries: int = 0
+    paced: int = 0
     characters: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
@@ -63,6 +64,7 @@ class ClientStats:
         return {
             "requests": self.requests,
             "retries": self.retries,
+            "paced": self.paced,
             "characters": self.characters,
             "errors": dict(self.errors),
             "in_flight": self.in_flight,
@@ -89,6 +91,8 @@ class EndpointClient:
         self._clock = clock
         self._rand = rand
         self._limit = asyncio.Semaphore(settings.max_concurrent_requests)
+        self._sent: deque[float] = deque()  # send times in the last minute (TTS_MAX_RPM)
+        self._rate_lock = asyncio.Lock()
         self.stats = ClientStats()
 
     # -- SpeechEngine ---------------------------------------------------------------------
@@ -221,7 +225,23 @@ class EndpointClient:
         log.warning("endpoint error: %s", err.log_form())
 
     # -- one attempt ----------------------------------------------------------------------
+    async def _pace(self) -> None:
+        """Keep under TTS_MAX_RPM requests per rolling minute (the endpoint's limit is per
+        account, 180 RPM): wait for the oldest send to leave the window when it is full."""
+        limit = self._settings.max_requests_per_minute
+        async with self._rate_lock:
+            while True:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - 60.0:
+                    self._sent.popleft()
+                if len(self._sent) < limit:
+                    self._sent.append(now)
+                    return
+                self.stats.paced += 1
+                await self._sleep(self._sent[0] + 60.0 - now)
+
     async def _post(self, req: SpeechRequest, *, stream: bool) -> aiohttp.ClientResponse:
+        await self._pace()
         self.stats.requests += 1
         try:
             async with asyncio.timeout(self._settings.first_byte_timeout):

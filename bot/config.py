@@ -53,6 +53,7 @@ class Settings:
     retry_attempts: int = 3
     retry_budget: float = 20.0
     max_concurrent_requests: int = 8
+    max_requests_per_minute: int = 170  # the endpoint allows 180 RPM per account
     # Storage and cache
     data_dir: Path = field(default_factory=lambda: Path("data"))
     cache_memory_mb: float = 64.0
@@ -204,6 +205,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         retry_attempts=_number(env, "TTS_RETRY_ATTEMPTS", 3, int, minimum=1, what=integer),
         retry_budget=_number(env, "TTS_RETRY_BUDGET", 20.0, float, minimum=0),
         max_concurrent_requests=_number(env, "TTS_MAX_CONCURRENT", 8, int, minimum=1, what=integer),
+        max_requests_per_minute=_number(env, "TTS_MAX_RPM", 170, int, minimum=1, what=integer),
         data_dir=Path(_get(env, "DATA_DIR") or "data"),
         cache_memory_mb=_number(env, "CACHE_MEMORY_MB", 64.0, float, minimum=0),
         cache_disk_mb=_number(env, "CACHE_DISK_MB", 512.0, float, minimum=0),

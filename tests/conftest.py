@@ -25,6 +25,7 @@ def make_settings(fake: FakeEndpoint | None, tmp_path: Path, **overrides: object
         "stall_timeout": 1.0,
         "total_timeout": 10.0,
         "retry_budget": 10.0,
+        "max_requests_per_minute": 100_000,  # pacing is tested on its own
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

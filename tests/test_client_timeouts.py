@@ -112,3 +112,27 @@ async def test_a_stream_that_never_finishes_stops_at_the_total_timeout(
                 [c async for c in client.stream(SpeechRequest("hello"))]
     finally:
         await runner.cleanup()
+
+
+async def test_requests_per_minute_are_paced_under_the_limit(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """TTS_MAX_RPM: the 4th request in a rolling minute waits until the 1st leaves it."""
+    from tests.conftest import NoSleep
+    from tests.fake_api import FakeEndpoint
+
+    fake = FakeEndpoint()
+    await fake.start()
+    try:
+        clock = NoSleep()
+        settings = make_settings(fake, tmp_path, max_requests_per_minute=3)
+        client = EndpointClient(settings, http, sleep=clock.sleep, clock=clock.clock)
+        for i in range(3):
+            await client.synthesize(SpeechRequest(f"message {i}"))
+            clock.now += 10.0
+        assert clock.sleeps == []
+        await client.synthesize(SpeechRequest("message 3"))
+        assert clock.sleeps == [pytest.approx(30.0)]  # sent at 0, 10, 20; now 30 → wait until 60
+        assert fake.request_count == 4 and client.stats.paced == 1
+    finally:
+        await fake.stop()

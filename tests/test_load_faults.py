@@ -372,6 +372,7 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
         tmp_path,
         engine="auto",
         max_concurrent_requests=CAP,
+        max_requests_per_minute=100_000,
         first_byte_timeout=0.25,
         stall_timeout=0.25,
         total_timeout=5.0,
