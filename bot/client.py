@@ -94,6 +94,8 @@ class EndpointClient:
         self._sent: deque[float] = deque()  # send times in the last minute (TTS_MAX_RPM)
         self._rate_lock = asyncio.Lock()
         self.stats = ClientStats()
+        # Called with the characters the endpoint reports for each successful request.
+        self.usage_listener: Callable[[int], None] | None = None
 
     # -- SpeechEngine ---------------------------------------------------------------------
     @property
@@ -431,7 +433,13 @@ class EndpointClient:
     def _count_usage(self, obj: dict[str, Any], req: SpeechRequest) -> None:
         usage = obj.get("usage")
         chars = usage.get("characters") if isinstance(usage, dict) else None
-        self.stats.characters += chars if isinstance(chars, int) else len(req.text)
+        spoken = chars if isinstance(chars, int) and chars >= 0 else len(req.text)
+        self.stats.characters += spoken
+        if self.usage_listener is not None:
+            try:
+                self.usage_listener(spoken)
+            except Exception:
+                log.exception("usage listener failed")
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from .config import Settings
 from .errors import ParlaError, TTSError
-from .limits import NoticeGate, UsageLimiter
+from .limits import NoticeGate, UsageLimiter, current_guild
 from .metrics import METRICS, Sample
 from .player import PlayerManager, PlayerOptions
 from .request import SpeechRequest
@@ -141,10 +141,17 @@ class ParlaBot(commands.AutoShardedBot):
         return self._limiter
 
     async def admit(self, guild_id: int | None, user_id: int, request: SpeechRequest) -> None:
-        """Apply the cost and abuse limits to one request (raises LimitExceeded). Audio that is
-        cached, or made by the local engine, is not charged to the daily character budgets."""
+        """Apply the cost and abuse limits to one request (raises LimitExceeded), and mark the
+        calling task's server so the endpoint's usage is charged to it. Audio that is cached,
+        or made by the local engine, is not checked against the daily character budgets."""
+        current_guild.set(guild_id)
         free = self.stack.client is None or await self.stack.lookup(request, count=False) is not None
         await self.limiter.admit(guild_id, user_id, len(request.text), cached=free)
+
+    def _on_usage(self, characters: int) -> None:
+        """The endpoint spoke `characters` for the server in this task's context: charge it."""
+        if self._limiter is not None:
+            self.spawn(self._limiter.charge(current_guild.get(), characters), name="usage-charge")
 
     def backup_notice(self, key: object) -> str | None:
         """The sentence telling `key` (a member or a server) that the backup voice is in use,
@@ -177,6 +184,8 @@ class ParlaBot(commands.AutoShardedBot):
         self._exits.push_async_callback(self._storage.close)
         self._limiter = UsageLimiter(s, self._storage)
         self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
+        if self._stack.client is not None:
+            self._stack.client.usage_listener = self._on_usage
         manager = PlayerManager(
             self._stack.engine,
             OpusSourceFactory(),

@@ -1,12 +1,16 @@
 """Cost and abuse limits: per member (requests and characters per minute), per server and
 global (characters per day, persisted through the storage's usage counters).
 
-Only audio the endpoint actually makes is charged to the daily budgets (a cache hit costs
-nothing); the per-member rate counts every request, cached or not, to stop spam.
+The daily budgets are charged with what the endpoint reports it spoke (`usage.characters`),
+attributed to the server in `current_guild` (a context variable the callers and the players'
+tasks set), so cache hits, the local engine and failed requests cost nothing. Admission checks
+the budgets with the request's length; the per-member rate counts every request, cached or
+not, to stop spam.
 """
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,6 +22,9 @@ from .config import Settings
 from .errors import ParlaError
 
 Scope = Literal["member", "server", "global"]
+
+# The server whose request is being synthesized (None: a DM or the CLI).
+current_guild: contextvars.ContextVar[int | None] = contextvars.ContextVar("parla_guild", default=None)
 WINDOW = 60.0
 
 
@@ -155,12 +162,11 @@ class UsageLimiter:
             await self._store.add_usage(guild_id, characters)
 
     async def admit(self, guild_id: int | None, user_id: int, characters: int, *, cached: bool) -> None:
-        """All checks for one request: member rate always; daily budgets (and the charge) only
-        when the endpoint will be called."""
+        """All checks for one request: member rate always; daily budgets only when the endpoint
+        will be called. The charge comes later, from the endpoint's own count (`charge`)."""
         self.check_member(user_id, characters)
         if not cached:
             await self.check_budget(guild_id, characters)
-            await self.charge(guild_id, characters)
 
     def usage_today(self, guild_id: int | None) -> tuple[int, int]:
         """(server characters, global characters) known in memory for today."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import itertools
 import logging
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ParlaError, TTSError
 from .frame_buffer import FrameBuffer
+from .limits import current_guild
 from .metrics import METRICS, Histogram
 from .request import SpeechRequest
 
@@ -472,7 +474,11 @@ class GuildPlayer:
             raise PlayerClosedError()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"parla-{name}-{self.guild_id}")
+        context = contextvars.copy_context()
+        context.run(current_guild.set, self.guild_id)  # endpoint usage is charged to this server
+        task = asyncio.get_running_loop().create_task(
+            coro, name=f"parla-{name}-{self.guild_id}", context=context
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

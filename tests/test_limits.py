@@ -62,12 +62,14 @@ async def test_daily_budgets_persist_and_cached_audio_is_free(tmp_path: Path) ->
     try:
         lim = limiter(clock, store, rpm=1000, cpm=10_000)
         await lim.admit(7, 1, 400, cached=False)
-        await lim.admit(7, 1, 400, cached=True)  # a cache hit costs nothing
+        await lim.charge(7, 400)  # what the endpoint reported it spoke
+        await lim.admit(7, 1, 400, cached=True)  # a cache hit is admitted and costs nothing
         with pytest.raises(LimitExceeded) as info:
             await lim.admit(7, 2, 200, cached=False)
         assert info.value.scope == "server"
         assert info.value.retry_after == pytest.approx(3600.0)  # 23:00 UTC → midnight
         await lim.admit(8, 3, 350, cached=False)
+        await lim.charge(8, 350)
         with pytest.raises(LimitExceeded) as info:
             await lim.admit(9, 3, 100, cached=False)
         assert info.value.scope == "global"
