@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -75,3 +76,36 @@ def fake_clock() -> NoSleep:
 @pytest.fixture
 def client(settings: Settings, session: aiohttp.ClientSession, fake_clock: NoSleep) -> EndpointClient:
     return EndpointClient(settings, session, sleep=fake_clock.sleep, clock=fake_clock.clock, rand=lambda: 0.5)
+
+
+MakeClient = Callable[..., EndpointClient]
+StartFake = Callable[..., Awaitable[FakeEndpoint]]
+
+
+@pytest.fixture
+async def start_fake() -> AsyncIterator[StartFake]:
+    """Start fakes with custom options; all are stopped after the test."""
+    started: list[FakeEndpoint] = []
+
+    async def start(**options: Any) -> FakeEndpoint:
+        fake = await FakeEndpoint(api_key=API_KEY, **options).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        await fake.stop()
+
+
+@pytest.fixture
+def make_client(session: aiohttp.ClientSession, fake_clock: NoSleep, tmp_path: Path) -> MakeClient:
+    """An EndpointClient for `fake` in either API style, on the fake clock (rand fixed)."""
+
+    def make(fake: FakeEndpoint, style: str = "relay", rand: float = 0.5, **overrides: Any) -> EndpointClient:
+        url = fake.url if style == "relay" else fake.dashscope_url
+        settings = make_settings(fake, tmp_path, api_url=url, api_style=style, **overrides)
+        return EndpointClient(
+            settings, session, sleep=fake_clock.sleep, clock=fake_clock.clock, rand=lambda: rand
+        )
+
+    return make

@@ -9,7 +9,7 @@ import base64
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,38 +25,10 @@ from bot.request import SpeechRequest
 from bot.text_split import split_text
 from bot.voices import LANGUAGES, VOICE_NAMES
 from bot.wav import to_wav
-from tests.conftest import API_KEY, NoSleep, make_settings
+from tests.conftest import API_KEY, MakeClient, NoSleep, StartFake, make_settings
 from tests.fake_api import FakeEndpoint
 
 TEXT = "Hello there, this is Parla speaking."
-MakeClient = Callable[..., EndpointClient]
-StartFake = Callable[..., Awaitable[FakeEndpoint]]
-
-
-@pytest.fixture
-async def start_fake() -> AsyncIterator[StartFake]:
-    started: list[FakeEndpoint] = []
-
-    async def start(**options: Any) -> FakeEndpoint:
-        fake = await FakeEndpoint(api_key=API_KEY, **options).start()
-        started.append(fake)
-        return fake
-
-    yield start
-    for fake in started:
-        await fake.stop()
-
-
-@pytest.fixture
-def make_client(session: aiohttp.ClientSession, fake_clock: NoSleep, tmp_path: Path) -> MakeClient:
-    def make(fake: FakeEndpoint, style: str = "relay", **overrides: Any) -> EndpointClient:
-        url = fake.url if style == "relay" else fake.dashscope_url
-        settings = make_settings(fake, tmp_path, api_url=url, api_style=style, **overrides)
-        return EndpointClient(
-            settings, session, sleep=fake_clock.sleep, clock=fake_clock.clock, rand=lambda: 0.5
-        )
-
-    return make
 
 
 async def collect(client: EndpointClient, request: SpeechRequest) -> list[bytes]:

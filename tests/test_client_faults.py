@@ -4,11 +4,7 @@ retry count, backoff and Retry-After are checked with the fake clock (no real sl
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
 from bot.client import EndpointClient
@@ -30,7 +26,7 @@ from bot.errors import (
     TTSError,
 )
 from bot.request import SpeechRequest
-from tests.conftest import API_KEY, NoSleep, make_settings
+from tests.conftest import MakeClient, NoSleep, StartFake
 from tests.fake_api import ERRORS, FakeEndpoint
 
 TEXT = "Hello there, this is Parla speaking."
@@ -60,34 +56,6 @@ EXPECTED: dict[str, tuple[type[TTSError], bool]] = {
     "InternalError.Algo": (ServerError, True),
 }
 
-MakeClient = Callable[..., EndpointClient]
-StartFake = Callable[..., Awaitable[FakeEndpoint]]
-
-
-@pytest.fixture
-async def start_fake() -> AsyncIterator[StartFake]:
-    started: list[FakeEndpoint] = []
-
-    async def start(**options: Any) -> FakeEndpoint:
-        fake = await FakeEndpoint(api_key=API_KEY, **options).start()
-        started.append(fake)
-        return fake
-
-    yield start
-    for fake in started:
-        await fake.stop()
-
-
-@pytest.fixture
-def make_client(session: aiohttp.ClientSession, fake_clock: NoSleep, tmp_path: Path) -> MakeClient:
-    def make(fake: FakeEndpoint, style: str = "relay", rand: float = 0.5, **overrides: Any) -> EndpointClient:
-        url = fake.url if style == "relay" else fake.dashscope_url
-        settings = make_settings(fake, tmp_path, api_url=url, api_style=style, **overrides)
-        return EndpointClient(
-            settings, session, sleep=fake_clock.sleep, clock=fake_clock.clock, rand=lambda: rand
-        )
-
-    return make
 
 
 async def speak(
