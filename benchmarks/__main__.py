@@ -1,0 +1,30 @@
+"""Run every benchmark in turn: `python -m benchmarks [--quick]` (each prints its figures).
+
+Each one also runs alone: `python -m benchmarks.bench_cache`, `bench_clean`,
+`bench_local_engine`, `bench_load`, `bench_voice` (the voice one takes ~6 min; `--quick` ~1.5).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ("bench_clean", "bench_cache", "bench_local_engine", "bench_load", "bench_voice")
+QUICK = {"bench_load": ["--quick"], "bench_voice": ["--quick"], "bench_clean": ["--messages", "5000"]}
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv[1:]
+    failed = []
+    for name in BENCHMARKS:
+        print(f"\n===== {name} =====", flush=True)
+        args = QUICK.get(name, []) if quick else []
+        if subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args]).returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
