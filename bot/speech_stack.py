@@ -19,7 +19,7 @@ import aiohttp
 from .audio import Audio
 from .cache import AudioCache, CachedEngine
 from .client import EndpointClient
-from .config import Settings
+from .config import ConfigError, Settings
 from .engine import SpeechEngine
 from .errors import TTSError
 from .request import SpeechRequest
@@ -36,15 +36,20 @@ def local_engine_available() -> bool:
 
 
 def describe_engine(settings: Settings) -> str:
-    local = local_engine_available()
-    if settings.engine == "local":
-        return "local espeak-ng" if local else "local espeak-ng (NOT INSTALLED: pip install '.[local]')"
-    if settings.use_api:
-        backup = " with local espeak-ng as backup" if settings.engine == "auto" and local else ""
-        return f"the endpoint {settings.model} ({settings.api_style} style){backup}"
-    if settings.engine == "api":
-        return "the endpoint (TTS_API_KEY is NOT set)"
-    return "local espeak-ng (no TTS_API_KEY set)" if local else "none: set TTS_API_KEY or install '.[local]'"
+    """Which engine speaks with these settings (for `parla voices` and the start-up log)."""
+    from .fallback import plan_engines
+
+    try:
+        plan = plan_engines(settings, local_available=local_engine_available())
+    except ConfigError as exc:
+        return f"none ({exc})"
+    names = {"api": f"the endpoint {settings.model} ({settings.api_style} style)", "local": "local espeak-ng"}
+    text = names[plan.primary]
+    if plan.backup is not None:
+        text += f" with {names[plan.backup]} as backup"
+    elif plan.primary == "local" and settings.api_key is None:
+        text += " (no TTS_API_KEY set)"
+    return text
 
 
 @dataclass
