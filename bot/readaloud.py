@@ -1,8 +1,12 @@
 """Read-aloud core (issue 6): which messages are read, and what is said. No discord import.
 
-The listener (cogs/readaloud.py) turns a `discord.Message` into `MessageFacts` (who wrote
-where, voice states) and a `MessageInfo` (the text and what it mentions), then:
+The listener (cogs/readaloud.py) turns a `discord.Message` into an `IncomingMessage` (ids,
+and callables giving its `MessageFacts` — who wrote where, voice states — and its `MessageInfo`
+— the text and what it mentions), wraps the bot's storage, voice service, usage limits and
+channel in `ReadAloudPorts`, and calls `ReadAloudCore.handle`, which runs the flow:
 
+0. a ticket in the server's `OrderedLine` (taken before the first await: the order of
+   arrival) and an entry in the `InFlight` tracker (a deletion or an edit meanwhile drops it);
 1. `decide(facts, guild, member)` — the acceptance rules, a pure function → a `Decision`;
 2. `ReadAloudCore.allow_rate(...)` — per member: at most `READ_RATE` messages per `READ_PER`
    seconds are read; the excess is dropped, with at most one notice per member per window;
@@ -12,7 +16,9 @@ where, voice states) and a `MessageInfo` (the text and what it mentions), then:
    on" in the message language;
 4. the utterance is queued with the member's voice, style and language (their settings →
    the server default → Auto) and tagged with a `ReadAloudTag`, so that an edit or a deletion
-   before it is spoken drops it from the queue.
+   before it is spoken drops it from the queue. Before that: the queue-full check (before the
+   usage limits charge anything), the usage limits (`ReadAloudPorts.admit`), autojoin, and
+   the deleted-or-edited-while-being-prepared check. The result is an `Outcome`.
 
 Acceptance rules, in the order `decide` applies them (defaults from `GuildReadAloud`):
 
@@ -39,21 +45,25 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from .errors import InputError, ParlaError, TTSError
-from .limits import NoticeGate
+from .limits import LimitExceeded, NoticeGate
+from .player import PlayerClosedError, QueueFullError, Utterance
 from .pronunciation import PronunciationDictionary
+from .request import SpeechRequest
 from .storage import (
     MAX_MAX_LENGTH,
     MAX_PREFIX_CHARS,
     MIN_MAX_LENGTH,
     GuildReadAloud,
     MemberReadAloud,
+    VoiceSettings,
 )
 from .text_clean import CleanOptions, MessageInfo, SpeakerPrefixer, clean_message
 
@@ -64,6 +74,8 @@ ERROR_NOTICE_WINDOW: Final = 300.0  # one endpoint error notice per code per ser
 QUEUE_NOTICE_WINDOW: Final = 60.0  # one "queue full" notice per server per minute
 JOIN_NOTICE_WINDOW: Final = 300.0  # one "could not join" notice per server per 5 min
 NOTICE_LIFETIME: Final = 15.0  # seconds before the bot deletes its own notices
+
+log = logging.getLogger(__name__)
 
 
 class Verdict(enum.StrEnum):
@@ -359,6 +371,89 @@ class DictionaryCache:
 
 
 # --------------------------------------------------------------------------------------------
+# The flow's inputs, outputs and ports (implemented over Discord by cogs/readaloud.py)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A message to read aloud, as plain data.
+
+    `content` is the content it arrived with (the queue tag's, for edits). `facts(bot_voice_id)`
+    reads the acceptance facts now (voice states change while the message is prepared, so the
+    flow reads them twice); `info(nicknames)` is the message as the cleaner needs it, given the
+    server's spoken nicknames (looked up by the flow).
+    """
+
+    guild_id: int
+    message_id: int
+    channel_id: int
+    author_id: int
+    author_mention: str
+    content: str
+    facts: Callable[[int | None], MessageFacts]
+    info: Callable[[Mapping[int, str]], MessageInfo]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `ReadAloudCore.handle` did with a message (for logs and tests); `notice` is for
+    the message's channel (temporary)."""
+
+    verdict: Verdict
+    utterance: Utterance | None = None
+    position: int | None = None
+    notice: str | None = None
+
+
+class ReadAloudStore(Protocol):
+    """The storage reads of the flow (bot.storage.Storage provides them)."""
+
+    async def get_read_aloud(self, guild_id: int) -> GuildReadAloud: ...
+    async def get_member(self, guild_id: int, user_id: int) -> MemberReadAloud: ...
+    async def resolve_voice_settings(self, user_id: int, guild_id: int | None) -> VoiceSettings: ...
+    async def get_nicknames(self, guild_id: int) -> Mapping[int, str]: ...
+    async def list_dictionary(self, guild_id: int) -> Mapping[str, str]: ...
+
+
+class ServerVoice(Protocol):
+    """The voice connection and speech queue of the message's server."""
+
+    def connected_channel_id(self) -> int | None:
+        """The voice channel the bot is connected to in the server (None: none)."""
+        ...
+
+    def queue_full(self) -> int | None:
+        """The queue's limit if the server's queue is full now, else None (also: no player)."""
+        ...
+
+    async def join_author(self) -> ParlaError | None:
+        """Autojoin: connect to the message author's voice channel. The error (with a sentence
+        for the member) if it could not; None when connected (or there is nothing to join)."""
+        ...
+
+    def enqueue(self, utterance: Utterance) -> int:
+        """Queue `utterance`; its position (0 = next). Raises QueueFullError, PlayerClosedError."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAloudPorts:
+    """What the flow needs from outside, for one message.
+
+    `admit(guild_id, user_id, request)`: the usage limits (raises LimitExceeded; charges the
+    calling task's server). `backup_notice(key)`: the "backup voice" sentence, once per window.
+    `report(text)`: send a lasting notice to the message's channel (endpoint errors).
+    """
+
+    storage: ReadAloudStore
+    voice: ServerVoice
+    admit: Callable[[int, int, SpeechRequest], Awaitable[None]]
+    backup_notice: Callable[[object], str | None]
+    report: Callable[[str], Awaitable[None]]
+
+
+# --------------------------------------------------------------------------------------------
 # The stateful part: prefixer, rate limit, notices, order
 # --------------------------------------------------------------------------------------------
 
@@ -465,6 +560,107 @@ class ReadAloudCore:
         """What the server heard last is uncertain (a queued message was dropped): the next
         message says its author's name."""
         self.prefixer.forget(guild_id)
+
+    # -- the flow -------------------------------------------------------------------------
+    async def handle(self, message: IncomingMessage, ports: ReadAloudPorts) -> Outcome:
+        """Read `message` aloud if the server's rules accept it (see the module docstring).
+
+        Call it without awaiting anything before (a task per message is fine): the ticket that
+        keeps the order of arrival is taken before this coroutine's first await. An unexpected
+        error is logged and gives `Verdict.FAILED`.
+        """
+        ticket = self.line.ticket(message.guild_id)  # before any await: keeps the order of arrival
+        self.inflight.start(message.message_id, message.content)
+        try:
+            return await self._read(message, ports, ticket.wait)
+        except Exception:
+            log.exception("read-aloud failed for a message in guild %s", message.guild_id)
+            return Outcome(Verdict.FAILED)
+        finally:
+            self.inflight.finish(message.message_id)
+            ticket.done()
+
+    async def _read(
+        self, message: IncomingMessage, ports: ReadAloudPorts, my_turn: Callable[[], Awaitable[None]]
+    ) -> Outcome:
+        storage, voice = ports.storage, ports.voice
+        guild_id, author_id = message.guild_id, message.author_id
+        settings = await storage.get_read_aloud(guild_id)
+        if voice.connected_channel_id() is None and not settings.autojoin:
+            return Outcome(Verdict.BOT_NOT_IN_VOICE)  # the common case: nothing else to look up
+        member = await storage.get_member(guild_id, author_id)
+        decision = decide(message.facts(voice.connected_channel_id()), settings, member)
+        if not decision.accepted:
+            return Outcome(decision.verdict)
+        # Everything the text needs, looked up concurrently with other messages...
+        voice_settings = await storage.resolve_voice_settings(author_id, guild_id)
+        nicknames = await storage.get_nicknames(guild_id)
+        entries = await storage.list_dictionary(guild_id)
+        info = message.info(nicknames)
+        # ...then queued in the order the messages arrived.
+        await my_turn()
+        decision = decide(message.facts(voice.connected_channel_id()), settings, member)
+        if not decision.accepted:  # the voice states changed meanwhile
+            return Outcome(decision.verdict)
+        allowed, notify = self.allow_rate(guild_id, author_id)
+        if not allowed:
+            return Outcome(
+                Verdict.RATE_LIMITED, notice=self.rate_notice(message.author_mention) if notify else None
+            )
+        dictionary = self.dictionaries.get(guild_id, entries)
+        channel_id = message.channel_id
+        text = self.compose(
+            guild_id, channel_id, author_id, info, settings, voice_settings.language, dictionary
+        )
+        if not text:
+            return Outcome(Verdict.EMPTY)
+        try:
+            request = voice_settings.request(text).validated()
+        except InputError:
+            return Outcome(Verdict.EMPTY)
+        limit = voice.queue_full()
+        if limit is not None:  # before charging
+            return Outcome(Verdict.QUEUE_FULL, notice=self.queue_full_notice(guild_id, limit))
+        try:
+            await ports.admit(guild_id, author_id, request)
+        except LimitExceeded as exc:
+            notice = self.limit_notice(guild_id, author_id, exc, message.author_mention)
+            return Outcome(Verdict.LIMIT, notice=notice)
+        if decision.join_channel_id is not None:  # autojoin
+            error = await voice.join_author()
+            if error is not None:
+                log.info("guild %s: autojoin failed: %s", guild_id, error.user_message())
+                return Outcome(Verdict.JOIN_FAILED, notice=self.join_notice(guild_id, error))
+        if self.inflight.gone(message.message_id):  # deleted or edited while being prepared
+            return Outcome(Verdict.GONE)
+        utterance = Utterance(
+            request,
+            requester_id=author_id,
+            requester_name=info.author_name,
+            on_error=self.error_reporter(guild_id, ports.report),
+            tag=ReadAloudTag(message.message_id, channel_id, message.content),
+        )
+        try:
+            position = voice.enqueue(utterance)
+        except QueueFullError as exc:
+            return Outcome(Verdict.QUEUE_FULL, notice=self.queue_full_notice(guild_id, exc.limit))
+        except PlayerClosedError:
+            return Outcome(Verdict.BOT_NOT_IN_VOICE)
+        self.remember(guild_id, channel_id, author_id)
+        return Outcome(Verdict.READ, utterance, position, notice=ports.backup_notice(("guild", guild_id)))
+
+    def error_reporter(
+        self, guild_id: int, report: Callable[[str], Awaitable[None]]
+    ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
+        """`Utterance.on_error` for a message read aloud: `report` the error notice (once per
+        code per server per window)."""
+
+        async def on_error(utterance: Utterance, error: ParlaError) -> None:
+            notice = self.error_notice(guild_id, error)
+            if notice is not None:
+                await report(notice)
+
+        return on_error
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Read-aloud mode: the message listeners and `/readaloud …`, `/dictionary …`.
 
-Thin: the rules and the text are in bot.readaloud (and bot.text_clean); this module translates
-`discord.Message` into plain data (`message_facts`, `message_info`), queues the result on the
-server's player, and talks to Discord.
+Thin: the rules, the text and the read-aloud flow are in bot.readaloud (and bot.text_clean);
+this module translates a `discord.Message` into plain data (`incoming`: `message_facts`,
+`message_info`), implements the flow's ports over the bot (`ServerVoiceAdapter`, the storage,
+the usage limits, the channel), sends the notices, and holds the listeners and commands.
 
 - `on_message`: accepted messages are queued in arrival order per server (an `OrderedLine`
   ticket is taken before the first await), in the author's voice, style and language.
@@ -20,8 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -30,17 +30,16 @@ from discord.ext import commands
 
 from bot.discord_bot import ParlaBot
 from bot.errors import InputError, ParlaError
-from bot.limits import LimitExceeded
-from bot.player import PlayerClosedError, QueueFullError, Utterance
+from bot.player import Utterance
 from bot.readaloud import (
     NOTICE_LIFETIME,
     SETTING_OPTIONS,
-    Decision,
+    IncomingMessage,
     MessageFacts,
+    Outcome,
     ReadAloudCore,
-    ReadAloudTag,
+    ReadAloudPorts,
     Verdict,
-    decide,
     deleted_predicate,
     describe_read_aloud,
     display_setting,
@@ -50,14 +49,15 @@ from bot.readaloud import (
     value_hints,
 )
 from bot.storage import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
-from bot.voice_adapter import VoiceError
+from bot.voice_adapter import VoiceError, VoiceService
 
 from .messages import message_info
 from .speech import channel_mention
 
+__all__ = ["Outcome", "ReadAloudCog", "ServerVoiceAdapter", "incoming", "message_facts", "setup"]
+
 log = logging.getLogger(__name__)
 
-VoiceChannel = discord.VoiceChannel | discord.StageChannel
 BindableChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel
 DICTIONARY_SHOWN = 60  # entries listed by /dictionary list (the embed's size limit)
 _ROLE_MENTION = re.compile(r"<@&(\d{15,25})>")
@@ -77,8 +77,9 @@ MODE_CHOICES = [
 # --------------------------------------------------------------------------------------------
 
 
-def message_facts(message: discord.Message, bot_channel: VoiceChannel | None) -> MessageFacts:
-    """What the acceptance rules need, read from `message` and the voice states now."""
+def message_facts(message: discord.Message, bot_voice_id: int | None) -> MessageFacts:
+    """What the acceptance rules need, read from `message` and the voice states now
+    (`bot_voice_id`: the voice channel the bot is connected to in the server)."""
     author = message.author
     role_ids: frozenset[int] = frozenset()
     author_voice_id: int | None = None
@@ -97,18 +98,54 @@ def message_facts(message: discord.Message, bot_channel: VoiceChannel | None) ->
         silent=bool(message.flags.suppress_notifications),
         role_ids=role_ids,
         author_voice_id=author_voice_id,
-        bot_voice_id=bot_channel.id if bot_channel is not None else None,
+        bot_voice_id=bot_voice_id,
     )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What `handle_message` did with a message (for logs and tests)."""
+def incoming(message: discord.Message, guild: discord.Guild) -> IncomingMessage:
+    """`message` as the read-aloud flow takes it: ids now, facts and cleaner view on demand."""
+    return IncomingMessage(
+        guild_id=guild.id,
+        message_id=message.id,
+        channel_id=message.channel.id,
+        author_id=message.author.id,
+        author_mention=message.author.mention,
+        content=message.content,
+        facts=lambda bot_voice_id: message_facts(message, bot_voice_id),
+        info=lambda nicknames: message_info(message, nicknames),
+    )
 
-    verdict: Verdict
-    utterance: Utterance | None = None
-    position: int | None = None
-    notice: str | None = None
+
+class ServerVoiceAdapter:
+    """`bot.readaloud.ServerVoice` over the bot's voice service, for one message's server
+    and author."""
+
+    def __init__(self, voice: VoiceService, guild: discord.Guild, author: discord.abc.User) -> None:
+        self._voice = voice
+        self._guild = guild
+        self._author = author
+
+    def connected_channel_id(self) -> int | None:
+        channel = self._voice.connected_channel(self._guild)
+        return channel.id if channel is not None else None
+
+    def queue_full(self) -> int | None:
+        player = self._voice.manager.get(self._guild.id)
+        if player is not None and player.pending >= player.options.queue_max:
+            return player.options.queue_max
+        return None
+
+    async def join_author(self) -> ParlaError | None:
+        if not isinstance(self._author, discord.Member):
+            return None
+        try:
+            await self._voice.join(self._author)
+        except VoiceError as exc:
+            return exc
+        return None
+
+    def enqueue(self, utterance: Utterance) -> int:
+        return self._voice.enqueue(self._guild.id, utterance)
 
 
 def _guild_id(interaction: discord.Interaction) -> int:
@@ -185,115 +222,26 @@ class ReadAloudCog(commands.Cog):
         me = self.bot.user
         if me is not None and message.author.id == me.id:
             return Outcome(Verdict.SELF)
-        ticket = self.core.line.ticket(guild.id)  # before any await: keeps the order of arrival
-        self.core.inflight.start(message.id, message.content)
-        try:
-            outcome = await self._handle(message, guild, message.content, ticket.wait)
-        except Exception:
-            log.exception("read-aloud failed for a message in guild %s", guild.id)
-            return Outcome(Verdict.FAILED)
-        finally:
-            self.core.inflight.finish(message.id)
-            ticket.done()
+        # No await before the core's: its ticket keeps the order of arrival.
+        outcome = await self.core.handle(incoming(message, guild), self._ports(message, guild))
         if outcome.notice:
             mention = outcome.notice.startswith(message.author.mention)
             await self._send(message.channel, outcome.notice, mention=message.author if mention else None)
         return outcome
 
-    async def _handle(
-        self,
-        message: discord.Message,
-        guild: discord.Guild,
-        content: str,
-        my_turn: Callable[[], Awaitable[None]],
-    ) -> Outcome:
-        storage = self.bot.storage
-        author = message.author
-        settings = await storage.get_read_aloud(guild.id)
-        voice = self.bot.voice
-        if voice.connected_channel(guild) is None and not settings.autojoin:
-            return Outcome(Verdict.BOT_NOT_IN_VOICE)  # the common case: nothing else to look up
-        member = await storage.get_member(guild.id, author.id)
-        decision = decide(message_facts(message, voice.connected_channel(guild)), settings, member)
-        if not decision.accepted:
-            return Outcome(decision.verdict)
-        # Everything the text needs, looked up concurrently with other messages...
-        voice_settings = await storage.resolve_voice_settings(author.id, guild.id)
-        nicknames = await storage.get_nicknames(guild.id)
-        entries = await storage.list_dictionary(guild.id)
-        info = message_info(message, nicknames)
-        # ...then queued in the order the messages arrived.
-        await my_turn()
-        decision = decide(message_facts(message, voice.connected_channel(guild)), settings, member)
-        if not decision.accepted:  # the voice states changed meanwhile
-            return Outcome(decision.verdict)
-        allowed, notify = self.core.allow_rate(guild.id, author.id)
-        if not allowed:
-            return Outcome(
-                Verdict.RATE_LIMITED, notice=self.core.rate_notice(author.mention) if notify else None
-            )
-        dictionary = self.core.dictionaries.get(guild.id, entries)
-        channel_id = message.channel.id
-        text = self.core.compose(
-            guild.id, channel_id, author.id, info, settings, voice_settings.language, dictionary
+    def _ports(self, message: discord.Message, guild: discord.Guild) -> ReadAloudPorts:
+        channel = message.channel
+
+        async def report(notice: str) -> None:
+            await self._send(channel, notice, temporary=False)
+
+        return ReadAloudPorts(
+            storage=self.bot.storage,
+            voice=ServerVoiceAdapter(self.bot.voice, guild, message.author),
+            admit=self.bot.admit,
+            backup_notice=self.bot.backup_notice,
+            report=report,
         )
-        if not text:
-            return Outcome(Verdict.EMPTY)
-        try:
-            request = voice_settings.request(text).validated()
-        except InputError:
-            return Outcome(Verdict.EMPTY)
-        player = voice.manager.get(guild.id)
-        if player is not None and player.pending >= player.options.queue_max:  # before charging
-            limit = player.options.queue_max
-            return Outcome(Verdict.QUEUE_FULL, notice=self.core.queue_full_notice(guild.id, limit))
-        try:
-            await self.bot.admit(guild.id, author.id, request)
-        except LimitExceeded as exc:
-            return Outcome(
-                Verdict.LIMIT, notice=self.core.limit_notice(guild.id, author.id, exc, author.mention)
-            )
-        joined = await self._join_if_needed(decision, author)
-        if joined is not None:
-            return joined
-        if self.core.inflight.gone(message.id):  # deleted or edited while being prepared
-            return Outcome(Verdict.GONE)
-        utterance = Utterance(
-            request,
-            requester_id=author.id,
-            requester_name=info.author_name,
-            on_error=self._error_reporter(message.channel, guild.id),
-            tag=ReadAloudTag(message.id, channel_id, content),
-        )
-        try:
-            position = voice.enqueue(guild.id, utterance)
-        except QueueFullError as exc:
-            return Outcome(Verdict.QUEUE_FULL, notice=self.core.queue_full_notice(guild.id, exc.limit))
-        except PlayerClosedError:
-            return Outcome(Verdict.BOT_NOT_IN_VOICE)
-        self.core.remember(guild.id, channel_id, author.id)
-        return Outcome(Verdict.READ, utterance, position, notice=self.bot.backup_notice(("guild", guild.id)))
-
-    async def _join_if_needed(self, decision: Decision, author: discord.abc.User) -> Outcome | None:
-        """Autojoin: connect to the author's voice channel. None when done (or not needed)."""
-        if decision.join_channel_id is None or not isinstance(author, discord.Member):
-            return None
-        try:
-            await self.bot.voice.join(author)
-        except VoiceError as exc:
-            log.info("guild %s: autojoin failed: %s", author.guild.id, exc.user_message())
-            return Outcome(Verdict.JOIN_FAILED, notice=self.core.join_notice(author.guild.id, exc))
-        return None
-
-    def _error_reporter(
-        self, channel: discord.abc.Messageable, guild_id: int
-    ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
-        async def report(utterance: Utterance, error: ParlaError) -> None:
-            notice = self.core.error_notice(guild_id, error)
-            if notice is not None:
-                await self._send(channel, notice, temporary=False)
-
-        return report
 
     async def _send(
         self,
