@@ -443,10 +443,22 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
         marks["opened"] = await until(lambda: fallback.primary_down, 10)
         marks["skipped"] = await until(lambda: fallback.stats.primary_skipped >= 15, 10)
         fake.outage = False
+        # The random faults pause while the breaker probes, so the probe's fate is the
+        # breaker's design, not the dice; the requests in flight may all have been decided
+        # while it was open, so the test sends requests until one probes.
+        paused = list(fake.faults)
+        fake.faults.clear()
         marks["served_before_probe"] = fallback.stats.primary_served
         marks["left_at_probe"] = len(jobs) - done
         marks["through_before_probe"] = len(primary_recorder.order)
         clock.offset += COOLDOWN + 1
+        for i in range(20):
+            if fallback.stats.primary_served > marks["served_before_probe"]:
+                break
+            with contextlib.suppress(ParlaError):
+                await fallback.synthesize(SpeechRequest(f"probe number {i} after the outage"))
+            await asyncio.sleep(0.01)
+        fake.faults.extend(paused)
 
     sampler = asyncio.create_task(sample_rss())
     started = time.monotonic()
