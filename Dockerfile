@@ -1,7 +1,8 @@
 # Parla: slim Python image with libopus (voice) and the local espeak-ng engine (GPL-3.0-or-later).
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 DATA_DIR=/data
+# MALLOC_ARENA_MAX: one playback thread per speaking server; few malloc arenas keep RSS steady.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 DATA_DIR=/data MALLOC_ARENA_MAX=2
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopus0 \
  && rm -rf /var/lib/apt/lists/*
