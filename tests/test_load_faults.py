@@ -99,39 +99,15 @@ RSS_GROWTH_LIMIT = 256 * 1024 * 1024
 
 
 class LoadFake(FakeEndpoint):
-    """The fake, with aiohttp's handler cancellation on: a request whose client has gone (timed
-    out on a stall) stops counting as active at once, as on a real server. Without it the
-    handler sleeps on and `max_concurrency` would count requests nobody is waiting for (it
-    reached 19 with a client that never had more than 8 open). `outage = True` fails every
-    request with a 500 InternalError, whatever other fault was asked for."""
+    """The fake (handler cancellation on, bounded file store), plus `outage = True`, which
+    fails every request with a 500 InternalError whatever other fault was asked for."""
 
     outage = False
-    KEEP_FILES = 64
-
-    def _store(self, pcm: bytes, *, expired: bool = False) -> tuple[str, float]:
-        # The fake keeps every audio file it offered by URL; keep only the newest (a download
-        # follows its answer at once) so that its memory does not count as the bot's.
-        stored = super()._store(pcm, expired=expired)
-        for name in list(self._files)[: -self.KEEP_FILES]:
-            del self._files[name]
-        return stored
 
     def _choose_fault(self, request: web.Request, text: str) -> str | None:
         if self.outage:
             return "error:InternalError"
         return super()._choose_fault(request, text)
-
-    async def start(self) -> FakeEndpoint:
-        self._runner = web.AppRunner(
-            self.app, handle_signals=False, access_log=None, handler_cancellation=True
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        return self
 
 
 class RecordingEngine:
