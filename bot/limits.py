@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Protocol
@@ -40,6 +40,56 @@ class UsageView(Protocol):
 
     @property
     def global_characters(self) -> int: ...
+
+
+class SlidingWindow:
+    """Weighted events per key within the last `per` seconds; idle keys are forgotten."""
+
+    def __init__(self, per: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if per <= 0:
+            raise ValueError("per must be positive")
+        self.per = per
+        self._clock = clock
+        self._events: dict[Hashable, deque[tuple[float, int]]] = {}
+
+    def now(self) -> float:
+        return self._clock()
+
+    def events(self, key: Hashable, now: float) -> deque[tuple[float, int]]:
+        """(time, weight) of `key`'s events still inside the window, oldest first."""
+        window = self._events.get(key)
+        if window is None:
+            window = self._events[key] = deque()
+        while window and window[0][0] <= now - self.per:
+            window.popleft()
+        return window
+
+    def add(self, key: Hashable, now: float, weight: int = 1) -> None:
+        self.events(key, now).append((now, weight))
+        if len(self._events) > 10_000:
+            stale = [k for k, w in self._events.items() if not w or w[-1][0] <= now - self.per]
+            for k in stale:
+                del self._events[k]
+
+
+class SlidingWindowLimiter:
+    """At most `limit` events per `per` seconds per key."""
+
+    def __init__(self, limit: int, per: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.per = per
+        self._window = SlidingWindow(per, clock=clock)
+
+    def allow(self, key: Hashable) -> bool:
+        """Record an event for `key` and return True, or return False if it is over the limit
+        (a refused event is not recorded)."""
+        now = self._window.now()
+        if len(self._window.events(key, now)) >= self.limit:
+            return False
+        self._window.add(key, now)
+        return True
 
 
 class LimitExceeded(ParlaError):
@@ -92,17 +142,15 @@ class UsageLimiter:
         self._store = store
         self._clock = clock
         self._now = now
-        self._members: dict[int, deque[tuple[float, int]]] = {}
+        self._members = SlidingWindow(WINDOW, clock=clock)
         self._guilds: dict[int, _Daily] = {}
         self._global: _Daily | None = None
 
     # -- per member, per minute ----------------------------------------------------------
     def check_member(self, user_id: int, characters: int) -> None:
         """Count a request of `characters` for `user_id`, or raise LimitExceeded."""
-        now = self._clock()
-        window = self._members.setdefault(user_id, deque())
-        while window and window[0][0] <= now - WINDOW:
-            window.popleft()
+        now = self._members.now()
+        window = self._members.events(user_id, now)
         if len(window) >= self._rpm:
             raise LimitExceeded("member", f"{self._rpm} requests per minute", window[0][0] + WINDOW - now)
         used = sum(c for _, c in window)
@@ -115,13 +163,7 @@ class UsageLimiter:
                     reset = at + WINDOW - now
                     break
             raise LimitExceeded("member", f"{self._cpm} characters per minute", reset)
-        window.append((now, characters))
-        if len(self._members) > 10_000:
-            self._forget_idle(now)
-
-    def _forget_idle(self, now: float) -> None:
-        for user_id in [u for u, w in self._members.items() if not w or w[-1][0] <= now - WINDOW]:
-            del self._members[user_id]
+        self._members.add(user_id, now, characters)
 
     # -- daily budgets (endpoint characters) ---------------------------------------------
     async def _daily(self, guild_id: int | None) -> tuple[_Daily, _Daily | None]:

@@ -47,13 +47,12 @@ import asyncio
 import enum
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from .errors import InputError, ParlaError, TTSError
-from .limits import LimitExceeded, NoticeGate
+from .limits import LimitExceeded, NoticeGate, SlidingWindowLimiter
 from .player import PlayerClosedError, QueueFullError, Utterance
 from .pronunciation import PronunciationDictionary
 from .request import SpeechRequest
@@ -220,39 +219,6 @@ def edited_predicate(message_id: int, new_content: str | None) -> Callable[[obje
 # --------------------------------------------------------------------------------------------
 # Rate limit, order
 # --------------------------------------------------------------------------------------------
-
-
-class SlidingWindowLimiter:
-    """At most `limit` events per `per` seconds per key (a sliding window)."""
-
-    def __init__(self, limit: int, per: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if limit < 1 or per <= 0:
-            raise ValueError("limit must be at least 1 and per positive")
-        self.limit = limit
-        self.per = per
-        self._clock = clock
-        self._events: dict[Hashable, deque[float]] = {}
-
-    def allow(self, key: Hashable) -> bool:
-        """Record an event for `key` and return True, or return False if it is over the limit
-        (a refused event is not recorded)."""
-        now = self._clock()
-        window = self._events.get(key)
-        if window is None:
-            window = self._events[key] = deque()
-        while window and window[0] <= now - self.per:
-            window.popleft()
-        if len(window) >= self.limit:
-            return False
-        window.append(now)
-        if len(self._events) > 10_000:
-            self._forget(now)
-        return True
-
-    def _forget(self, now: float) -> None:
-        stale = [k for k, w in self._events.items() if not w or w[-1] <= now - self.per]
-        for key in stale:
-            del self._events[key]
 
 
 class Ticket:
