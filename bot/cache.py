@@ -23,7 +23,7 @@ from .audio import SAMPLE_WIDTH, Audio
 from .cache_disk import DiskTier, pack_packets, unpack_packets
 from .cache_key import DEFAULT_OUTPUT_FORMAT, cache_key, opus_key
 from .cache_memory import MemoryTier
-from .engine import SpeechEngine
+from .engine import SpeechEngine, opened_stream
 from .errors import ParlaError
 from .request import SpeechRequest
 
@@ -558,15 +558,10 @@ class CachedEngine:
             if flight.mode == "synth":
                 audio = await self._inner.synthesize(req)
             else:
-                iterator = self._inner.stream(req)
-                try:
+                async with opened_stream(self._inner.stream(req)) as iterator:
                     async for chunk in iterator:
                         if chunk:
                             flight.publish(chunk)
-                finally:
-                    aclose = getattr(iterator, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
                 audio = Audio(pcm=b"".join(flight.chunks), rate=self.sample_rate, channels=1)
         except asyncio.CancelledError:
             flight.finish(error=EngineClosedError("The speech request was cancelled."))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
@@ -28,3 +29,15 @@ class SpeechEngine(Protocol):
     async def synthesize(self, request: SpeechRequest) -> Audio: ...
 
     def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]: ...
+
+
+@contextlib.asynccontextmanager
+async def opened_stream(stream: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Close an engine `stream` (releasing its connection) when leaving the block, however it
+    is left: finished, broken off, failed or cancelled."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -40,7 +40,6 @@ cooldown tries the primary again. `cooldown=0` disables it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -53,7 +52,7 @@ from cachetools import LRUCache
 
 from .audio import Audio
 from .config import ConfigError, Settings
-from .engine import SpeechEngine
+from .engine import SpeechEngine, opened_stream
 from .errors import (
     AccessDeniedError,
     AuthError,
@@ -197,7 +196,7 @@ class FallbackEngine:
     async def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
         backup = self._backup
         if backup is None:
-            async with _opened(self._primary.stream(request)) as chunks:
+            async with opened_stream(self._primary.stream(request)) as chunks:
                 async for chunk in chunks:
                     yield chunk
             return
@@ -205,7 +204,7 @@ class FallbackEngine:
         if reason is None:
             delivered = False
             try:
-                async with _opened(self._primary.stream(request)) as chunks:
+                async with opened_stream(self._primary.stream(request)) as chunks:
                     async for chunk in chunks:
                         if chunk:
                             delivered = True
@@ -230,7 +229,7 @@ class FallbackEngine:
                 for start in range(0, len(cached.pcm), _CACHED_CHUNK):
                     yield cached.pcm[start : start + _CACHED_CHUNK]
                 return
-        async with _opened(self._backup_stream(backup, request, reason)) as chunks:
+        async with opened_stream(self._backup_stream(backup, request, reason)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
@@ -254,7 +253,7 @@ class FallbackEngine:
         resampler = _Resampler(backup.sample_rate, self.sample_rate)
         announced = False
         try:
-            async with _opened(backup.stream(request)) as chunks:
+            async with opened_stream(backup.stream(request)) as chunks:
                 async for chunk in chunks:
                     out = await resampler.feed(chunk)
                     if not out:
@@ -343,17 +342,6 @@ class _Resampler:
         assert self._stream is not None
         samples = np.frombuffer(pcm, dtype=np.int16)
         return bytes(self._stream.resample_chunk(samples, last=last).astype(np.int16).tobytes())
-
-
-@contextlib.asynccontextmanager
-async def _opened(stream: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
-    """Close `stream` (releasing its connection) when leaving the block, however it is left."""
-    try:
-        yield stream
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 # -- selection ----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .engine import opened_stream
 from .errors import ParlaError, TTSError
 from .frame_buffer import FrameBuffer
 from .limits import current_guild
@@ -538,18 +539,13 @@ class GuildPlayer:
                     return
             buffer = FrameBuffer(self._engine.sample_rate, preroll_ms=self.options.preroll_ms)
             job.buffer = buffer
-            stream = self._engine.stream(request)
             received = 0
-            try:
+            async with opened_stream(self._engine.stream(request)) as stream:
                 async for chunk in stream:
                     received += len(chunk)
                     buffer.write(chunk)
                     if not job.prepared.is_set() and buffer.ready:
                         job.prepared.set()
-            finally:
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None:
-                    await aclose()
             buffer.end()
             if received == 0 and not job.stopped:
                 # A normal end with nothing in it: without a word, the utterance would vanish.

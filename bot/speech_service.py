@@ -22,14 +22,14 @@ import math
 import random
 import re
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Final, Literal, Protocol
 
 import numpy as np
 
 from .audio import SAMPLE_WIDTH, Audio
-from .engine import SpeechEngine
+from .engine import SpeechEngine, opened_stream
 from .errors import InputError, TTSError
 from .ogg import ogg_opus
 from .pcm import DISCORD_CHANNELS, PcmConverter
@@ -367,19 +367,16 @@ async def collect_audio(
                 log.debug("progress report failed: %r", exc)
 
     ticker = asyncio.create_task(report(), name="parla-synth-progress") if on_progress else None
-    stream: AsyncIterator[bytes] = engine.stream(request)
     try:
-        async for chunk in stream:
-            chunks.append(chunk)
-            received += len(chunk)
+        async with opened_stream(engine.stream(request)) as stream:
+            async for chunk in stream:
+                chunks.append(chunk)
+                received += len(chunk)
     finally:
         if ticker is not None:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
     pcm = b"".join(chunks)
     pcm = pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
     if not pcm:
