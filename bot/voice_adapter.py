@@ -289,10 +289,14 @@ class VoiceService:
             self._on_idle_change(guild.id, True)
         return channel
 
+    @staticmethod
+    def can_speak_in(channel: VoiceChannel) -> bool:
+        """Whether the bot has the Connect and Speak permissions in `channel`."""
+        perms = channel.permissions_for(channel.guild.me)
+        return bool(perms.connect and perms.speak)
+
     def _check_permissions(self, channel: VoiceChannel) -> None:
-        me = channel.guild.me
-        perms = channel.permissions_for(me)
-        if not (perms.connect and perms.speak):
+        if not self.can_speak_in(channel):
             raise VoicePermissionError(_mention(channel))
 
     def _attach(self, guild_id: int, vc: discord.VoiceClient, player: GuildPlayer) -> None:

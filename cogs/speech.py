@@ -135,8 +135,7 @@ class Speaker:
             return None, ""
         if not self.bot.voice.available:
             return None, "Voice is not available on this bot right now, so here is the audio as a file."
-        perms = channel.permissions_for(user.guild.me)
-        if not (perms.connect and perms.speak):
+        if not self.bot.voice.can_speak_in(channel):
             return None, (
                 f"I can't speak in {channel_mention(channel)} (I need the Connect and Speak "
                 "permissions there), so here is the audio as a file."
