@@ -23,16 +23,16 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.audio import Audio
-from bot.cache import AudioCache, CachedEngine
-from bot.cache_key import cache_key
-from bot.client import EndpointClient
-from bot.config import Settings
-from bot.engine import SpeechEngine
-from bot.request import SpeechRequest
-from bot.secrets import Secret
-from bot.voices import VOICE_NAMES
-from tests.fake_api import FakeEndpoint
+from bot.audio.clip import Audio
+from bot.base.config import Settings
+from bot.base.secrets import Secret
+from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.key import cache_key
+from bot.speech.endpoint.client import EndpointClient
+from bot.speech.engine import SpeechEngine
+from bot.speech.request import SpeechRequest
+from bot.speech.voices import VOICE_NAMES
+from tests.standins.fake_api import FakeEndpoint
 
 RATE = 24_000
 MIB = 1 << 20

@@ -15,8 +15,8 @@ import random
 import statistics
 import time
 
-from bot.pronunciation import PronunciationDictionary
-from bot.text_clean import Attachment, CleanOptions, MessageInfo, clean_message
+from bot.text.clean import Attachment, CleanOptions, MessageInfo, clean_message
+from bot.text.pronunciation import PronunciationDictionary
 
 WORDS = (
     "the a i you it is that this what lol ok yeah no yes game play tonight anyone want to "

@@ -1,6 +1,6 @@
 """Load benchmark: `.venv/bin/python -m benchmarks.bench_load [--requests 400] [--quick]`.
 
-The fake endpoint runs in its own process (`python -m tests.fake_api`), answering streams after
+The fake endpoint runs in its own process (`python -m tests.standins.fake_api`), answering streams after
 a 300 ms first-chunk delay and then 4x faster than real time, like the real service. This process
 runs the bot's real speech path: EndpointClient (TTS_MAX_CONCURRENT=8) -> CachedEngine ->
 AudioCache (memory and disk tiers), consuming every stream to its end. All requests are
@@ -38,11 +38,11 @@ from typing import Any
 
 import aiohttp
 
-from bot.cache import AudioCache, CachedEngine
-from bot.client import EndpointClient
-from bot.config import Settings
-from bot.request import SpeechRequest
-from bot.secrets import Secret
+from bot.base.config import Settings
+from bot.base.secrets import Secret
+from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.endpoint.client import EndpointClient
+from bot.speech.request import SpeechRequest
 
 API_KEY = "bench-key-0123456789"
 CAP = 8
@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # --------------------------------------------------------------------------- the endpoint
 @contextlib.asynccontextmanager
 async def fake_endpoint() -> AsyncIterator[str]:
-    """Start `python -m tests.fake_api` on a free port; yields its relay URL."""
+    """Start `python -m tests.standins.fake_api` on a free port; yields its relay URL."""
     import socket
 
     with socket.socket() as s:
@@ -65,7 +65,7 @@ async def fake_endpoint() -> AsyncIterator[str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.fake_api",
+        "tests.standins.fake_api",
         "--port",
         str(port),
         "--api-key",

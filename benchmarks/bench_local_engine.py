@@ -11,11 +11,11 @@ import threading
 import time
 from collections.abc import AsyncIterator
 
-from bot.audio import SAMPLE_WIDTH, Audio
-from bot.errors import ServerError
-from bot.fallback import FallbackEngine
-from bot.local_engine import LocalEngine, _load, plan_for
-from bot.request import SpeechRequest
+from bot.audio.clip import SAMPLE_WIDTH, Audio
+from bot.speech.errors import ServerError
+from bot.speech.fallback.engine import FallbackEngine
+from bot.speech.local.engine import LocalEngine, _load, plan_for
+from bot.speech.request import SpeechRequest
 
 SHORT = "Hello everyone, welcome to the voice channel."
 LONG = (

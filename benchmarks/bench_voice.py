@@ -45,18 +45,18 @@ import discord
 import nacl.secret
 from discord.player import AudioPlayer
 
-from bot.cache import AudioCache, CachedEngine
-from bot.client import EndpointClient
-from bot.config import Settings
-from bot.frame_buffer import FrameBuffer
-from bot.player import GuildPlayer, PlayerOptions, Utterance
-from bot.request import SpeechRequest
-from bot.secrets import Secret
-from bot.voice_adapter import DiscordVoiceLink
-from bot.voice_source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
-from bot.wav import to_wav
-from tests.fake_api import FakeEndpoint
-from tests.test_voice_standin import Packet, RecordingVoiceClient
+from bot.audio.wav import to_wav
+from bot.base.config import Settings
+from bot.base.secrets import Secret
+from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.endpoint.client import EndpointClient
+from bot.speech.request import SpeechRequest
+from bot.voice.frame_buffer import FrameBuffer
+from bot.voice.player import GuildPlayer, PlayerOptions, Utterance
+from bot.voice.service import DiscordVoiceLink
+from bot.voice.source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
+from tests.standins.fake_api import FakeEndpoint
+from tests.voice.test_recording_voice_client import Packet, RecordingVoiceClient
 
 API_KEY = "bench-key-0123456789"
 LATE = 0.020

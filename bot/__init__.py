@@ -1,4 +1,4 @@
-"""Parla: a Discord read-aloud bot. The core package imports nothing from discord
-except the voice adapter (`bot.voice`) and the Bot class (`bot.discord_bot`)."""
+"""Parla: a Discord read-aloud bot. The core is organised in rooms (see docs/architecture.md);
+only `bot.app` and `bot.voice` import discord."""
 
 __version__ = "0.1.0"

@@ -10,19 +10,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import ParlaBot
-from bot.player import Utterance
-from bot.speech_service import (
-    FIELD_LABELS,
-    describe_settings,
-    display_value,
-    local_style_note,
-    shorten,
-)
-from bot.storage import PREF_FIELDS, VoiceSettings
-from bot.voice_adapter import VoiceBusyError, VoiceError
+from bot.app.bot import ParlaBot
+from bot.commands.service import FIELD_LABELS, describe_settings, display_value, local_style_note, shorten
+from bot.store.sqlite import PREF_FIELDS, VoiceSettings
+from bot.voice.player import Utterance
+from bot.voice.service import VoiceBusyError, VoiceError
 
-from .speech import channel_mention
+from ._common import channel_mention
 
 QUEUE_SHOWN = 10
 

@@ -12,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import ParlaBot
-from bot.errors import InputError
-from bot.speech_service import (
+from bot.app.bot import ParlaBot
+from bot.base.errors import InputError
+from bot.commands.service import (
     FIELD_LABELS,
     SOURCE_LABELS,
     Scope,
@@ -26,10 +26,10 @@ from bot.speech_service import (
     preview_request,
     shadow_note,
 )
-from bot.storage import PrefField, PrefValue, VoiceSettings
-from bot.voices import VOICES
+from bot.speech.voices import VOICES
+from bot.store.sqlite import PrefField, PrefValue, VoiceSettings
 
-from .speech import (
+from ._common import (
     LANGUAGE_CHOICES,
     SPEAK_PER,
     SPEAK_RATE,

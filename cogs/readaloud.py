@@ -1,6 +1,6 @@
 """Read-aloud mode: the message listeners and `/readaloud …`, `/dictionary …`.
 
-Thin: the rules, the text and the read-aloud flow are in bot.readaloud (and bot.text_clean);
+Thin: the rules, the text and the read-aloud flow are in bot.readaloud.flow (and bot.text.clean);
 this module translates a `discord.Message` into plain data (`incoming`: `message_facts`,
 `message_info`), implements the flow's ports over the bot (`ServerVoiceAdapter`, the storage,
 the usage limits, the channel), sends the notices, and holds the listeners and commands.
@@ -28,10 +28,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import ParlaBot
-from bot.errors import InputError, ParlaError
-from bot.player import Utterance
-from bot.readaloud import (
+from bot.app.bot import ParlaBot
+from bot.base.errors import InputError, ParlaError
+from bot.readaloud.flow import (
     NOTICE_LIFETIME,
     SETTING_OPTIONS,
     IncomingMessage,
@@ -48,11 +47,11 @@ from bot.readaloud import (
     setting_option,
     value_hints,
 )
-from bot.storage import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
-from bot.voice_adapter import VoiceError, VoiceService
+from bot.store.sqlite import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
+from bot.voice.player import Utterance
+from bot.voice.service import VoiceError, VoiceService
 
-from .messages import message_info
-from .speech import channel_mention
+from ._common import channel_mention, message_info
 
 __all__ = ["Outcome", "ReadAloudCog", "ServerVoiceAdapter", "incoming", "message_facts", "setup"]
 
@@ -117,7 +116,7 @@ def incoming(message: discord.Message, guild: discord.Guild) -> IncomingMessage:
 
 
 class ServerVoiceAdapter:
-    """`bot.readaloud.ServerVoice` over the bot's voice service, for one message's server
+    """`bot.readaloud.flow.ServerVoice` over the bot's voice service, for one message's server
     and author."""
 
     def __init__(self, voice: VoiceService, guild: discord.Guild, author: discord.abc.User) -> None:
@@ -215,7 +214,7 @@ class ReadAloudCog(commands.Cog):
         await self.handle_message(message)
 
     async def handle_message(self, message: discord.Message) -> Outcome:
-        """Read `message` aloud if the server's rules accept it; see bot.readaloud."""
+        """Read `message` aloud if the server's rules accept it; see bot.readaloud.flow."""
         guild = message.guild
         if guild is None:
             return Outcome(Verdict.CHANNEL)

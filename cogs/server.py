@@ -10,17 +10,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot import ParlaBot
-from bot.speech_service import (
-    FIELD_LABELS,
-    check_language,
-    check_style,
-    check_voice,
-    display_value,
-)
-from bot.storage import BUILTIN_SETTINGS, PrefField, PrefValue
+from bot.app.bot import ParlaBot
+from bot.commands.service import FIELD_LABELS, check_language, check_style, check_voice, display_value
+from bot.store.sqlite import BUILTIN_SETTINGS, PrefField, PrefValue
 
-from .speech import LANGUAGE_CHOICES, style_choice_list, voice_choice_list
+from ._common import LANGUAGE_CHOICES, style_choice_list, voice_choice_list
 
 USAGE_DAYS = 7
 

@@ -9,10 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.client import EndpointClient
-from bot.config import Settings
-from bot.secrets import Secret
-from tests.fake_api import FakeEndpoint
+from bot.base.config import Settings
+from bot.base.secrets import Secret
+from bot.speech.endpoint.client import EndpointClient
+from tests.standins.fake_api import FakeEndpoint
 
 API_KEY = "test-key-0123456789"
 

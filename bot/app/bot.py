@@ -1,0 +1,314 @@
+"""The Bot: one `AutoShardedBot` subclass whose `setup_hook` opens the single HTTP session,
+the database, the speech stack (cache, engines) and the voice service, then loads the cogs;
+`close()` releases them in reverse order. Command errors are answered by `on_app_command_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.base.config import Settings
+from bot.base.errors import ParlaError
+from bot.base.metrics import METRICS, Sample
+from bot.speech.errors import TTSError
+from bot.speech.request import SpeechRequest
+from bot.speech.stack import SpeechStack, open_speech_stack
+from bot.store.limits import NoticeGate, UsageLimiter, current_guild
+from bot.store.sqlite import SqliteStorage, utc_today
+from bot.voice.player import PlayerManager, PlayerOptions
+from bot.voice.service import VoiceOptions, VoiceService, VoiceSupport
+from bot.voice.source import OpusSourceFactory
+
+log = logging.getLogger("parla.bot")
+
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.speech",
+    "cogs.preferences",
+    "cogs.playback",
+    "cogs.server",
+    "cogs.readaloud",
+)
+HEARTBEAT_SECONDS = 30.0
+BACKUP_NOTICE_SECONDS = 600.0
+BACKUP_NOTICE = "The main voice service is unavailable right now, so a backup voice is speaking."
+
+
+def make_intents() -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.voice_states = True
+    intents.guild_messages = True
+    intents.message_content = True  # privileged: enable it in the developer portal
+    return intents
+
+
+PERMISSION_NAMES = {
+    "manage_guild": "Manage Server",
+    "view_channel": "View Channels",
+    "move_members": "Move Members",
+    "send_messages": "Send Messages",
+    "attach_files": "Attach Files",
+    "use_voice_activation": "Use Voice Activity",
+}
+
+
+def permission_names(permissions: list[str]) -> str:
+    return ", ".join(PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in permissions)
+
+
+def error_reply(error: BaseException) -> tuple[str, bool]:
+    """The short sentence a member sees for `error`, and whether it was unexpected."""
+    original = error
+    while isinstance(original, (app_commands.CommandInvokeError, commands.CommandInvokeError)):
+        original = original.original
+    if isinstance(original, ParlaError):
+        return original.user_message(), False
+    if isinstance(original, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {original.retry_after:.0f} s.", False
+    if isinstance(original, app_commands.MissingPermissions):
+        names = permission_names(original.missing_permissions)
+        return f"You need the {names} permission for this command.", False
+    if isinstance(original, app_commands.BotMissingPermissions):
+        names = permission_names(original.missing_permissions)
+        return f"I need the {names} permission here. Ask a server admin to grant it.", False
+    if isinstance(original, app_commands.NoPrivateMessage):
+        return "This command only works in a server.", False
+    if isinstance(original, app_commands.TransformerError):
+        return f"I could not understand {original.value!r} for that option.", False
+    if isinstance(original, app_commands.CheckFailure):
+        return "You can't use this command here.", False
+    if isinstance(original, discord.Forbidden):
+        return "Discord refused: I am missing a permission in this channel.", False
+    return "", True
+
+
+class ParlaBot(commands.AutoShardedBot):
+    def __init__(self, settings: Settings, *, sync_only: bool = False) -> None:
+        sharding: dict[str, Any] = {}
+        if settings.shard_count is not None:
+            sharding["shard_count"] = settings.shard_count
+        if settings.shard_ids:
+            sharding["shard_ids"] = list(settings.shard_ids)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=make_intents(),
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_messages=1000,
+            **sharding,
+        )
+        self.settings = settings
+        self.sync_only = sync_only
+        self.started_at = time.time()
+        self.http_session: aiohttp.ClientSession | None = None
+        self._storage: SqliteStorage | None = None
+        self._stack: SpeechStack | None = None
+        self._voice: VoiceService | None = None
+        self._limiter: UsageLimiter | None = None
+        self._backup_notices = NoticeGate(BACKUP_NOTICE_SECONDS)
+        self._exits = contextlib.AsyncExitStack()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+
+    # -- services (available after setup_hook) ------------------------------------------
+    @property
+    def storage(self) -> SqliteStorage:
+        assert self._storage is not None, "setup_hook has not run"
+        return self._storage
+
+    @property
+    def stack(self) -> SpeechStack:
+        assert self._stack is not None, "setup_hook has not run"
+        return self._stack
+
+    @property
+    def voice(self) -> VoiceService:
+        assert self._voice is not None, "setup_hook has not run"
+        return self._voice
+
+    @property
+    def limiter(self) -> UsageLimiter:
+        assert self._limiter is not None, "setup_hook has not run"
+        return self._limiter
+
+    async def admit(self, guild_id: int | None, user_id: int, request: SpeechRequest) -> None:
+        """Apply the cost and abuse limits to one request (raises LimitExceeded), and mark the
+        calling task's server so the endpoint's usage is charged to it. Audio that is cached,
+        or made by the local engine, is not checked against the daily character budgets."""
+        current_guild.set(guild_id)
+        free = self.stack.client is None or await self.stack.lookup(request, count=False) is not None
+        await self.limiter.admit(guild_id, user_id, len(request.text), cached=free)
+
+    def _on_usage(self, characters: int) -> None:
+        """The endpoint spoke `characters` for the server in this task's context: charge it."""
+        if self._limiter is not None:
+            self.spawn(self._limiter.charge(current_guild.get(), characters), name="usage-charge")
+
+    def backup_notice(self, key: object) -> str | None:
+        """The sentence telling `key` (a member or a server) that the backup voice is in use,
+        once per window; None when the endpoint is speaking or they were told already."""
+        if self._stack is None or not self._stack.backup_active():
+            return None
+        return BACKUP_NOTICE if self._backup_notices.allow(key) else None
+
+    def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
+        """Start a task the bot owns (cancelled on close)."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def open_services(
+        self, *, session: aiohttp.ClientSession | None = None, voice_support: VoiceSupport | None = None
+    ) -> None:
+        """Open the HTTP session (unless given), the database, the limits, the speech stack and
+        the voice service; `close_services()` releases them in reverse order."""
+        s = self.settings
+        if session is None:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=max(16, s.max_concurrent_requests * 2)),
+            )
+            self._exits.push_async_callback(session.close)
+        self.http_session = session
+        self._storage = await SqliteStorage.open(s.database_path)
+        self._exits.push_async_callback(self._storage.close)
+        self._limiter = UsageLimiter(s, self._storage)
+        self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
+        if self._stack.client is not None:
+            self._stack.client.usage_listener = self._on_usage
+        manager = PlayerManager(
+            self._stack.engine,
+            OpusSourceFactory(),
+            store=self._stack.cache,
+            options=PlayerOptions.from_settings(s),
+        )
+        self._voice = VoiceService(self, manager, VoiceOptions.from_settings(s), support=voice_support)
+        self._exits.push_async_callback(self._voice.close)
+
+    async def close_services(self) -> None:
+        await self._exits.aclose()  # voice (players, streams) → speech stack → storage → HTTP
+
+    async def setup_hook(self) -> None:
+        s = self.settings
+        await self.open_services()
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.sync_only:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands", len(synced))
+            self.spawn(self.close(), name="close-after-sync")
+            return
+        if s.dev_guild_id:
+            guild = discord.Object(id=s.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the development server %s", len(synced), s.dev_guild_id)
+        self.spawn(self._heartbeat(), name="heartbeat")
+        if s.metrics_port:
+            METRICS.add_collector(self._collect_metrics)
+            runner = await METRICS.serve(s.metrics_port)
+            self._exits.push_async_callback(runner.cleanup)
+
+    def _collect_metrics(self) -> list[Sample]:
+        samples: list[Sample] = []
+        stack = self._stack
+        if stack is not None and stack.client is not None:
+            stats = stack.client.stats
+            samples.append(("parla_endpoint_requests_total", {}, stats.requests))
+            samples.append(("parla_endpoint_characters_total", {}, stats.characters))
+            samples.append(("parla_endpoint_in_flight", {}, stats.in_flight))
+            for code, n in stats.errors.items():
+                samples.append(("parla_endpoint_errors_total", {"code": code}, n))
+        if stack is not None and stack.cache is not None:
+            cache = stack.cache.stats
+            samples.append(("parla_cache_hit_ratio", {}, cache.hit_ratio))
+            samples.append(("parla_cache_bytes", {"tier": "memory"}, cache.bytes_memory))
+            samples.append(("parla_cache_bytes", {"tier": "disk"}, cache.bytes_disk))
+        if self._voice is not None:
+            for player in self._voice.manager.players():
+                samples.append(("parla_queue_length", {"guild": str(player.guild_id)}, len(player.queue())))
+        samples.append(("parla_guilds", {}, len(self.guilds)))
+        return samples
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in self._tasks if t is not asyncio.current_task()), return_exceptions=True
+        )
+        try:
+            await self.close_services()
+        finally:
+            await super().close()
+
+    async def _heartbeat(self) -> None:
+        """Touch the heartbeat file (Docker's healthcheck) and log the daily usage total."""
+        beat = self.settings.data_dir / "heartbeat"
+        day = utc_today()
+        while True:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(beat.touch)
+            if utc_today() != day:
+                usage = await self.storage.get_usage(None, day)
+                log.info(
+                    "daily usage day=%s characters=%d requests=%d",
+                    day,
+                    usage.global_characters,
+                    usage.global_requests,
+                )
+                day = utc_today()
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    # -- events --------------------------------------------------------------------------
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d servers", self.user, len(self.guilds))
+
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        if self._voice is not None:
+            await self._voice.on_voice_state_update(member, before, after)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await reply_error(interaction, error)
+
+
+async def reply_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer `interaction` with a short ephemeral sentence for `error`; never leave it unanswered."""
+    message, unexpected = error_reply(error)
+    original = getattr(error, "original", error)
+    if unexpected:
+        error_id = uuid.uuid4().hex[:8]
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error(
+            "unexpected error id=%s command=%s guild=%s user=%s",
+            error_id,
+            command,
+            interaction.guild_id,
+            interaction.user.id if interaction.user else None,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        message = f"Sorry, something went wrong on my side (error id `{error_id}`). It has been logged."
+    elif isinstance(original, TTSError):
+        log.warning("command failed: %s", original.log_form())
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not send the error reply: %r", exc)

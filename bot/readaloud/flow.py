@@ -1,0 +1,757 @@
+"""Read-aloud core (issue 6): which messages are read, and what is said. No discord import.
+
+The listener (cogs/readaloud.py) turns a `discord.Message` into an `IncomingMessage` (ids,
+and callables giving its `MessageFacts` — who wrote where, voice states — and its `MessageInfo`
+— the text and what it mentions), wraps the bot's storage, voice service, usage limits and
+channel in `ReadAloudPorts`, and calls `ReadAloudCore.handle`, which runs the flow:
+
+0. a ticket in the server's `OrderedLine` (taken before the first await: the order of
+   arrival) and an entry in the `InFlight` tracker (a deletion or an edit meanwhile drops it);
+1. `decide(facts, guild, member)` — the acceptance rules, a pure function → a `Decision`;
+2. `ReadAloudCore.allow_rate(...)` — per member: at most `READ_RATE` messages per `READ_PER`
+   seconds are read; the excess is dropped, with at most one notice per member per window;
+3. `ReadAloudCore.compose(...)` — the text: cleaned (bot.text.clean), "NAME said" when the
+   previous message read in the server was not the same member's in the same channel within
+   30 s, the server's pronunciation dictionary, cut at the server's length limit with "and so
+   on" in the message language;
+4. the utterance is queued with the member's voice, style and language (their settings →
+   the server default → Auto) and tagged with a `ReadAloudTag`, so that an edit or a deletion
+   before it is spoken drops it from the queue. Before that: the queue-full check (before the
+   usage limits charge anything), the usage limits (`ReadAloudPorts.admit`), autojoin, and
+   the deleted-or-edited-while-being-prepared check. The result is an `Outcome`.
+
+Acceptance rules, in the order `decide` applies them (defaults from `GuildReadAloud`):
+
+- system messages (joins, pins, boosts...) are never read;
+- bots and webhooks are read only with `read_bots` (default off); the bot's own messages never;
+- a member who chose `/readaloud me off` is never read;
+- `@silent` messages are skipped while `skip_silent` is on (default on);
+- messages starting with `ignore_prefix` (default "!") are skipped ("" turns it off);
+- members with the `deny_role` are never read; with a `required_role` set, only members who
+  have it are read (webhooks have no roles: the role rules do not apply to them);
+- the bot must be in a voice channel of the server; if it is not, and `autojoin` is on (default
+  off), a message that would be read brings it into the author's voice channel (never moves
+  it from another channel; bots and webhooks never bring it in);
+- where: a bound channel (`/readaloud channel add`), or the text chat of the bot's voice channel
+  while `text_in_voice` is on (default on); threads of a bound channel are not bound;
+- who: with `require_voice` on (default), only members in the bot's voice channel; bots and
+  webhooks accepted by `read_bots` are exempt (they are never "in voice");
+- "auto" members (`/readaloud me auto`) are read in every text channel of the server (threads
+  and voice chats included) while they are in the bot's voice channel — the bot follows them
+  wherever they type, without any channel being bound. The other rules still apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from bot.base.errors import InputError, ParlaError
+from bot.speech.errors import TTSError
+from bot.speech.request import SpeechRequest
+from bot.store.limits import LimitExceeded, NoticeGate, SlidingWindowLimiter
+from bot.store.sqlite import (
+    MAX_MAX_LENGTH,
+    MAX_PREFIX_CHARS,
+    MIN_MAX_LENGTH,
+    GuildReadAloud,
+    MemberReadAloud,
+    VoiceSettings,
+)
+from bot.text.clean import CleanOptions, MessageInfo, SpeakerPrefixer, clean_message
+from bot.text.pronunciation import PronunciationDictionary
+from bot.voice.player import PlayerClosedError, QueueFullError, Utterance
+
+READ_RATE: Final = 5  # messages read per member ...
+READ_PER: Final = 10.0  # ... per this many seconds; the excess is dropped
+SAID_WINDOW: Final = 30.0  # "NAME said" is omitted for the same member within this window
+ERROR_NOTICE_WINDOW: Final = 300.0  # one endpoint error notice per code per server per 5 min
+QUEUE_NOTICE_WINDOW: Final = 60.0  # one "queue full" notice per server per minute
+JOIN_NOTICE_WINDOW: Final = 300.0  # one "could not join" notice per server per 5 min
+NOTICE_LIFETIME: Final = 15.0  # seconds before the bot deletes its own notices
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(enum.StrEnum):
+    """What happened to a message. ACCEPT comes from `decide`; READ means it was queued."""
+
+    ACCEPT = "accepted"
+    READ = "queued"
+    SYSTEM = "system message"
+    SELF = "the bot's own message"
+    BOT = "from a bot or a webhook (read_bots is off)"
+    OPTED_OUT = "the member opted out"
+    SILENT = "sent with @silent (skip_silent is on)"
+    IGNORE_PREFIX = "starts with the ignore prefix"
+    DENY_ROLE = "the member has the deny role"
+    MISSING_ROLE = "the member lacks the required role"
+    BOT_NOT_IN_VOICE = "the bot is not in a voice channel"
+    CHANNEL = "not a read-aloud channel"
+    AUTHOR_NOT_IN_VOICE = "the member is not in the bot's voice channel"
+    RATE_LIMITED = "the member is sending too fast"
+    EMPTY = "nothing to read"
+    QUEUE_FULL = "the server's speech queue is full"
+    JOIN_FAILED = "could not join the voice channel"
+    LIMIT = "a usage limit was reached"
+    GONE = "deleted or edited before it was queued"
+    FAILED = "failed (see the log)"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """What the acceptance rules need to know about a message, as plain data.
+
+    `author_voice_id`: the voice channel the author is in (None: not in voice).
+    `bot_voice_id`: the voice channel the bot is connected to in this server (None: none).
+    `role_ids`: the author's roles (empty for webhooks and users who left).
+    """
+
+    channel_id: int
+    author_id: int
+    content: str = ""
+    author_is_bot: bool = False
+    webhook: bool = False
+    system: bool = False
+    silent: bool = False
+    role_ids: frozenset[int] = frozenset()
+    author_voice_id: int | None = None
+    bot_voice_id: int | None = None
+
+    @property
+    def from_bot(self) -> bool:
+        return self.author_is_bot or self.webhook
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    join_channel_id: int | None = None  # autojoin: connect to this voice channel first
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict is Verdict.ACCEPT
+
+
+def decide(facts: MessageFacts, guild: GuildReadAloud, member: MemberReadAloud) -> Decision:
+    """Apply the acceptance rules (see the module docstring) to one message. Pure."""
+    if facts.system:
+        return Decision(Verdict.SYSTEM)
+    from_bot = facts.from_bot
+    if from_bot and not guild.read_bots:
+        return Decision(Verdict.BOT)
+    if member.opted_out:
+        return Decision(Verdict.OPTED_OUT)
+    if facts.silent and guild.skip_silent:
+        return Decision(Verdict.SILENT)
+    prefix = guild.ignore_prefix
+    if prefix and facts.content.lstrip().startswith(prefix):
+        return Decision(Verdict.IGNORE_PREFIX)
+    if not facts.webhook:
+        if guild.deny_role_id is not None and guild.deny_role_id in facts.role_ids:
+            return Decision(Verdict.DENY_ROLE)
+        if guild.required_role_id is not None and guild.required_role_id not in facts.role_ids:
+            return Decision(Verdict.MISSING_ROLE)
+    # Which voice channel the message would be read in.
+    join: int | None = None
+    target = facts.bot_voice_id
+    if target is None:
+        if not (guild.autojoin and not from_bot and facts.author_voice_id is not None):
+            return Decision(Verdict.BOT_NOT_IN_VOICE)
+        target = join = facts.author_voice_id
+    with_bot = not from_bot and facts.author_voice_id == target
+    if member.auto and with_bot:
+        return Decision(Verdict.ACCEPT, join)
+    bound = facts.channel_id in guild.channel_ids
+    voice_chat = guild.text_in_voice and facts.channel_id == target
+    if not (bound or voice_chat):
+        return Decision(Verdict.CHANNEL)
+    if guild.require_voice and not from_bot and not with_bot:
+        return Decision(Verdict.AUTHOR_NOT_IN_VOICE)
+    return Decision(Verdict.ACCEPT, join)
+
+
+# --------------------------------------------------------------------------------------------
+# Queue tags
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAloudTag:
+    """`Utterance.tag` of a message read aloud: which message, and the content it was read
+    from (an edit that changes the content drops the utterance; an embed appearing does not)."""
+
+    message_id: int
+    channel_id: int
+    content: str
+
+
+def deleted_predicate(message_ids: frozenset[int]) -> Callable[[object], bool]:
+    """Matches the tag of an utterance made from one of `message_ids`: read-aloud tags, and the
+    plain message id the "Read aloud" context menu uses."""
+
+    def matches(tag: object) -> bool:
+        if isinstance(tag, ReadAloudTag):
+            return tag.message_id in message_ids
+        return isinstance(tag, int) and not isinstance(tag, bool) and tag in message_ids
+
+    return matches
+
+
+def edited_predicate(message_id: int, new_content: str | None) -> Callable[[object], bool]:
+    """Matches the read-aloud tag of `message_id` if its content changed (None: unknown, so
+    treat it as changed)."""
+
+    def matches(tag: object) -> bool:
+        return (
+            isinstance(tag, ReadAloudTag)
+            and tag.message_id == message_id
+            and (new_content is None or tag.content != new_content)
+        )
+
+    return matches
+
+
+# --------------------------------------------------------------------------------------------
+# Rate limit, order
+# --------------------------------------------------------------------------------------------
+
+
+class Ticket:
+    """A place in an `OrderedLine`: `wait()` returns once every earlier ticket of the same key is
+    done; `done()` (always call it, e.g. in `finally`) lets the next one go."""
+
+    def __init__(self, previous: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
+        self._previous = previous
+        self._mine = mine
+
+    async def wait(self) -> None:
+        if self._previous is not None and not self._previous.done():
+            await asyncio.shield(self._previous)  # a cancelled waiter must not cancel the chain
+
+    def done(self) -> None:
+        previous, mine = self._previous, self._mine
+        if mine.done():
+            return
+        if previous is None or previous.done():
+            mine.set_result(None)
+        else:  # finished early (e.g. rejected): still let the next one go only after ours
+
+            def release(_: asyncio.Future[None]) -> None:
+                if not mine.done():
+                    mine.set_result(None)
+
+            previous.add_done_callback(release)
+
+
+class OrderedLine:
+    """Keeps the order of arrival per key (per server) across concurrent handlers: take a
+    ticket before the first await, prepare concurrently, `await ticket.wait()`, then queue."""
+
+    def __init__(self) -> None:
+        self._tails: dict[Hashable, asyncio.Future[None]] = {}
+
+    def ticket(self, key: Hashable) -> Ticket:
+        previous = self._tails.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tails[key] = mine
+
+        def forget(future: asyncio.Future[None]) -> None:
+            if self._tails.get(key) is future:
+                del self._tails[key]
+
+        mine.add_done_callback(forget)
+        return Ticket(previous, mine)
+
+    def __len__(self) -> int:
+        return len(self._tails)
+
+
+class InFlight:
+    """Messages being prepared (accepted, not yet queued): a deletion or a content edit that
+    arrives meanwhile finds nothing in the queue, so it is noted here and checked before
+    queueing."""
+
+    def __init__(self) -> None:
+        self._content: dict[int, str] = {}
+        self._gone: set[int] = set()
+
+    def start(self, message_id: int, content: str) -> None:
+        self._content[message_id] = content
+        self._gone.discard(message_id)
+
+    def deleted(self, message_ids: frozenset[int]) -> None:
+        self._gone.update(m for m in message_ids if m in self._content)
+
+    def edited(self, message_id: int, content: str | None) -> None:
+        original = self._content.get(message_id)
+        if original is not None and (content is None or content != original):
+            self._gone.add(message_id)
+
+    def gone(self, message_id: int) -> bool:
+        return message_id in self._gone
+
+    def finish(self, message_id: int) -> None:
+        self._content.pop(message_id, None)
+        self._gone.discard(message_id)
+
+    def __len__(self) -> int:
+        return len(self._content)
+
+
+# --------------------------------------------------------------------------------------------
+# Text
+# --------------------------------------------------------------------------------------------
+
+
+def clean_options(guild: GuildReadAloud, language: str) -> CleanOptions:
+    """The cleaner's options for a server's settings and the message's language."""
+    return CleanOptions(
+        max_length=guild.max_length,
+        emoji_mode="skip" if guild.emoji_mode == "none" else "name",
+        language=language,
+    )
+
+
+class DictionaryCache:
+    """One compiled `PronunciationDictionary` per server, rebuilt when the entries change
+    (the storage returns the same mapping object until the dictionary is written)."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[int, tuple[Mapping[str, str], PronunciationDictionary]] = {}
+
+    def get(self, guild_id: int, entries: Mapping[str, str]) -> PronunciationDictionary | None:
+        if not entries:
+            self._compiled.pop(guild_id, None)
+            return None
+        cached = self._compiled.get(guild_id)
+        if cached is not None and (cached[0] is entries or cached[0] == entries):
+            return cached[1]
+        compiled = PronunciationDictionary(entries)
+        self._compiled[guild_id] = (entries, compiled)
+        return compiled
+
+
+# --------------------------------------------------------------------------------------------
+# The flow's inputs, outputs and ports (implemented over Discord by cogs/readaloud.py)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A message to read aloud, as plain data.
+
+    `content` is the content it arrived with (the queue tag's, for edits). `facts(bot_voice_id)`
+    reads the acceptance facts now (voice states change while the message is prepared, so the
+    flow reads them twice); `info(nicknames)` is the message as the cleaner needs it, given the
+    server's spoken nicknames (looked up by the flow).
+    """
+
+    guild_id: int
+    message_id: int
+    channel_id: int
+    author_id: int
+    author_mention: str
+    content: str
+    facts: Callable[[int | None], MessageFacts]
+    info: Callable[[Mapping[int, str]], MessageInfo]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `ReadAloudCore.handle` did with a message (for logs and tests); `notice` is for
+    the message's channel (temporary)."""
+
+    verdict: Verdict
+    utterance: Utterance | None = None
+    position: int | None = None
+    notice: str | None = None
+
+
+class ReadAloudStore(Protocol):
+    """The storage reads of the flow (bot.store.sqlite.Storage provides them)."""
+
+    async def get_read_aloud(self, guild_id: int) -> GuildReadAloud: ...
+    async def get_member(self, guild_id: int, user_id: int) -> MemberReadAloud: ...
+    async def resolve_voice_settings(self, user_id: int, guild_id: int | None) -> VoiceSettings: ...
+    async def get_nicknames(self, guild_id: int) -> Mapping[int, str]: ...
+    async def list_dictionary(self, guild_id: int) -> Mapping[str, str]: ...
+
+
+class ServerVoice(Protocol):
+    """The voice connection and speech queue of the message's server."""
+
+    def connected_channel_id(self) -> int | None:
+        """The voice channel the bot is connected to in the server (None: none)."""
+        ...
+
+    def queue_full(self) -> int | None:
+        """The queue's limit if the server's queue is full now, else None (also: no player)."""
+        ...
+
+    async def join_author(self) -> ParlaError | None:
+        """Autojoin: connect to the message author's voice channel. The error (with a sentence
+        for the member) if it could not; None when connected (or there is nothing to join)."""
+        ...
+
+    def enqueue(self, utterance: Utterance) -> int:
+        """Queue `utterance`; its position (0 = next). Raises QueueFullError, PlayerClosedError."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAloudPorts:
+    """What the flow needs from outside, for one message.
+
+    `admit(guild_id, user_id, request)`: the usage limits (raises LimitExceeded; charges the
+    calling task's server). `backup_notice(key)`: the "backup voice" sentence, once per window.
+    `report(text)`: send a lasting notice to the message's channel (endpoint errors).
+    """
+
+    storage: ReadAloudStore
+    voice: ServerVoice
+    admit: Callable[[int, int, SpeechRequest], Awaitable[None]]
+    backup_notice: Callable[[object], str | None]
+    report: Callable[[str], Awaitable[None]]
+
+
+# --------------------------------------------------------------------------------------------
+# The stateful part: prefixer, rate limit, notices, order
+# --------------------------------------------------------------------------------------------
+
+
+class ReadAloudCore:
+    """Everything stateful about reading messages aloud, for all servers. Event loop only."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rate: int = READ_RATE,
+        per: float = READ_PER,
+        said_window: float = SAID_WINDOW,
+        error_window: float = ERROR_NOTICE_WINDOW,
+        queue_window: float = QUEUE_NOTICE_WINDOW,
+        join_window: float = JOIN_NOTICE_WINDOW,
+    ) -> None:
+        self.clock = clock
+        self.prefixer = SpeakerPrefixer(said_window, clock)
+        self.limiter = SlidingWindowLimiter(rate, per, clock=clock)
+        self.rate_notices = NoticeGate(per, clock=clock)
+        self.error_notices = NoticeGate(error_window, clock=clock)
+        self.queue_notices = NoticeGate(queue_window, clock=clock)
+        self.join_notices = NoticeGate(join_window, clock=clock)
+        self.limit_notices = NoticeGate(queue_window, clock=clock)
+        self.dictionaries = DictionaryCache()
+        self.line = OrderedLine()
+        self.inflight = InFlight()
+
+    # -- limits ---------------------------------------------------------------------------
+    def allow_rate(self, guild_id: int, author_id: int) -> tuple[bool, bool]:
+        """(read it?, send a notice?): the notice at most once per member per window."""
+        if self.limiter.allow((guild_id, author_id)):
+            return True, False
+        return False, self.rate_notices.allow((guild_id, author_id))
+
+    def rate_notice(self, mention: str) -> str:
+        return (
+            f"{mention} you are typing faster than I can read aloud "
+            f"(at most {self.limiter.limit} messages every {self.limiter.per:g} s); "
+            "I skipped some of your messages."
+        )
+
+    def queue_full_notice(self, guild_id: int, limit: int) -> str | None:
+        if not self.queue_notices.allow(guild_id):
+            return None
+        return (
+            f"My speech queue is full ({limit} messages waiting), so I skipped some messages. "
+            "Use /tts skip or /tts stop to catch up."
+        )
+
+    def join_notice(self, guild_id: int, error: ParlaError) -> str | None:
+        if not self.join_notices.allow(guild_id):
+            return None
+        return f"I could not join your voice channel to read aloud: {error.user_message()}"
+
+    def limit_notice(self, guild_id: int, author_id: int, error: ParlaError, mention: str) -> str | None:
+        """A usage limit (bot.store.limits) refused a message: one notice per member (member limits)
+        or per server (server and global budgets) per window."""
+        scope = getattr(error, "scope", "member")
+        key = (guild_id, author_id) if scope == "member" else (guild_id, scope)
+        if not self.limit_notices.allow(key):
+            return None
+        if scope == "member":
+            return f"{mention} I skipped your message: {error.user_message()}"
+        return f"I skip messages for now: {error.user_message()}"
+
+    def error_notice(self, guild_id: int, error: ParlaError) -> str | None:
+        """The notice for a failed read-aloud utterance: once per error code per server per
+        window; the text carries the code and the request id."""
+        code = (error.code or f"HTTP {error.status}") if isinstance(error, TTSError) else None
+        key = (guild_id, code or type(error).__name__)
+        if not self.error_notices.allow(key):
+            return None
+        return f"⚠️ I could not read a message aloud: {error.user_message()}"
+
+    # -- text -----------------------------------------------------------------------------
+    def compose(
+        self,
+        guild_id: int,
+        channel_id: int,
+        author_id: int,
+        info: MessageInfo,
+        guild: GuildReadAloud,
+        language: str,
+        dictionary: PronunciationDictionary | None,
+    ) -> str:
+        """The text to speak for an accepted message ("" if there is nothing to read). Nothing
+        is recorded: call `remember` once the message is queued."""
+        options = clean_options(guild, language)
+        text = clean_message(info, options, dictionary=dictionary)
+        if not text or not guild.xsaid:
+            return text
+        if self.prefixer.should_name(guild_id, channel_id, author_id, record=False):
+            return clean_message(info, options, say_name=True, dictionary=dictionary)
+        return text
+
+    def remember(self, guild_id: int, channel_id: int, author_id: int) -> None:
+        """A message of `author_id` in `channel_id` was queued: the last one the server hears."""
+        self.prefixer.remember(guild_id, channel_id, author_id)
+
+    def forget_speaker(self, guild_id: int) -> None:
+        """What the server heard last is uncertain (a queued message was dropped): the next
+        message says its author's name."""
+        self.prefixer.forget(guild_id)
+
+    # -- the flow -------------------------------------------------------------------------
+    async def handle(self, message: IncomingMessage, ports: ReadAloudPorts) -> Outcome:
+        """Read `message` aloud if the server's rules accept it (see the module docstring).
+
+        Call it without awaiting anything before (a task per message is fine): the ticket that
+        keeps the order of arrival is taken before this coroutine's first await. An unexpected
+        error is logged and gives `Verdict.FAILED`.
+        """
+        ticket = self.line.ticket(message.guild_id)  # before any await: keeps the order of arrival
+        self.inflight.start(message.message_id, message.content)
+        try:
+            return await self._read(message, ports, ticket.wait)
+        except Exception:
+            log.exception("read-aloud failed for a message in guild %s", message.guild_id)
+            return Outcome(Verdict.FAILED)
+        finally:
+            self.inflight.finish(message.message_id)
+            ticket.done()
+
+    async def _read(
+        self, message: IncomingMessage, ports: ReadAloudPorts, my_turn: Callable[[], Awaitable[None]]
+    ) -> Outcome:
+        storage, voice = ports.storage, ports.voice
+        guild_id, author_id = message.guild_id, message.author_id
+        settings = await storage.get_read_aloud(guild_id)
+        if voice.connected_channel_id() is None and not settings.autojoin:
+            return Outcome(Verdict.BOT_NOT_IN_VOICE)  # the common case: nothing else to look up
+        member = await storage.get_member(guild_id, author_id)
+        decision = decide(message.facts(voice.connected_channel_id()), settings, member)
+        if not decision.accepted:
+            return Outcome(decision.verdict)
+        # Everything the text needs, looked up concurrently with other messages...
+        voice_settings = await storage.resolve_voice_settings(author_id, guild_id)
+        nicknames = await storage.get_nicknames(guild_id)
+        entries = await storage.list_dictionary(guild_id)
+        info = message.info(nicknames)
+        # ...then queued in the order the messages arrived.
+        await my_turn()
+        decision = decide(message.facts(voice.connected_channel_id()), settings, member)
+        if not decision.accepted:  # the voice states changed meanwhile
+            return Outcome(decision.verdict)
+        allowed, notify = self.allow_rate(guild_id, author_id)
+        if not allowed:
+            return Outcome(
+                Verdict.RATE_LIMITED, notice=self.rate_notice(message.author_mention) if notify else None
+            )
+        dictionary = self.dictionaries.get(guild_id, entries)
+        channel_id = message.channel_id
+        text = self.compose(
+            guild_id, channel_id, author_id, info, settings, voice_settings.language, dictionary
+        )
+        if not text:
+            return Outcome(Verdict.EMPTY)
+        try:
+            request = voice_settings.request(text).validated()
+        except InputError:
+            return Outcome(Verdict.EMPTY)
+        limit = voice.queue_full()
+        if limit is not None:  # before charging
+            return Outcome(Verdict.QUEUE_FULL, notice=self.queue_full_notice(guild_id, limit))
+        try:
+            await ports.admit(guild_id, author_id, request)
+        except LimitExceeded as exc:
+            notice = self.limit_notice(guild_id, author_id, exc, message.author_mention)
+            return Outcome(Verdict.LIMIT, notice=notice)
+        if decision.join_channel_id is not None:  # autojoin
+            error = await voice.join_author()
+            if error is not None:
+                log.info("guild %s: autojoin failed: %s", guild_id, error.user_message())
+                return Outcome(Verdict.JOIN_FAILED, notice=self.join_notice(guild_id, error))
+        if self.inflight.gone(message.message_id):  # deleted or edited while being prepared
+            return Outcome(Verdict.GONE)
+        utterance = Utterance(
+            request,
+            requester_id=author_id,
+            requester_name=info.author_name,
+            on_error=self.error_reporter(guild_id, ports.report),
+            tag=ReadAloudTag(message.message_id, channel_id, message.content),
+        )
+        try:
+            position = voice.enqueue(utterance)
+        except QueueFullError as exc:
+            return Outcome(Verdict.QUEUE_FULL, notice=self.queue_full_notice(guild_id, exc.limit))
+        except PlayerClosedError:
+            return Outcome(Verdict.BOT_NOT_IN_VOICE)
+        self.remember(guild_id, channel_id, author_id)
+        return Outcome(Verdict.READ, utterance, position, notice=ports.backup_notice(("guild", guild_id)))
+
+    def error_reporter(
+        self, guild_id: int, report: Callable[[str], Awaitable[None]]
+    ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
+        """`Utterance.on_error` for a message read aloud: `report` the error notice (once per
+        code per server per window)."""
+
+        async def on_error(utterance: Utterance, error: ParlaError) -> None:
+            notice = self.error_notice(guild_id, error)
+            if notice is not None:
+                await report(notice)
+
+        return on_error
+
+
+# --------------------------------------------------------------------------------------------
+# Settings commands: names, parsing, display
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettingOption:
+    name: str  # what members type
+    field: str  # the GuildReadAloud field
+    description: str
+
+
+SETTING_OPTIONS: Final[tuple[SettingOption, ...]] = (
+    SettingOption("text_in_voice", "text_in_voice", "Read the chat of the bot's voice channel"),
+    SettingOption("require_voice", "require_voice", "Only read members who are in the bot's voice channel"),
+    SettingOption("read_bots", "read_bots", "Read messages from bots and webhooks"),
+    SettingOption("skip_silent", "skip_silent", "Skip messages sent with @silent"),
+    SettingOption("deny_role", "deny_role_id", "Never read members with this role"),
+    SettingOption("required_role", "required_role_id", "Only read members with this role"),
+    SettingOption("ignore_prefix", "ignore_prefix", "Skip messages starting with this (e.g. !)"),
+    SettingOption("autojoin", "autojoin", "A message from a member in voice brings the bot in"),
+    SettingOption("xsaid", "xsaid", "Say “NAME said” before messages"),
+    SettingOption("emoji", "emoji_mode", "Read emoji by name, or skip them"),
+    SettingOption("max_length", "max_length", "Longest text read from one message (characters)"),
+)
+SETTINGS_BY_NAME: Final[dict[str, SettingOption]] = {o.name: o for o in SETTING_OPTIONS}
+_BOOL_FIELDS: Final = frozenset(
+    {"text_in_voice", "require_voice", "read_bots", "skip_silent", "autojoin", "xsaid"}
+)
+_ROLE_FIELDS: Final = frozenset({"deny_role_id", "required_role_id"})
+_TRUE: Final = frozenset({"on", "yes", "true", "1", "enable", "enabled"})
+_FALSE: Final = frozenset({"off", "no", "false", "0", "disable", "disabled"})
+_NONE: Final = frozenset({"none", "off", "no", "nothing", "-", "clear"})
+
+
+def setting_option(name: str) -> SettingOption:
+    option = SETTINGS_BY_NAME.get(name.strip().lower())
+    if option is None:
+        raise InputError(f"Unknown setting {name[:40]!r}. Settings: {', '.join(SETTINGS_BY_NAME)}.")
+    return option
+
+
+def value_hints(option: SettingOption) -> list[str]:
+    """Suggestions for the value of `option` (for autocomplete; roles are added by the cog)."""
+    if option.field in _BOOL_FIELDS:
+        return ["on", "off"]
+    if option.field in _ROLE_FIELDS:
+        return ["none"]
+    if option.field == "emoji_mode":
+        return ["name", "none"]
+    if option.field == "ignore_prefix":
+        return ["!", "none"]
+    return ["300", "150", "500", "1000"]
+
+
+def parse_setting(option: SettingOption, text: str, find_role: Callable[[str], int | None]) -> object:
+    """The value typed for `option`, in the storage's form, or InputError.
+
+    Booleans: on/off (yes/no, true/false). Roles: a mention, an id or a name; "none" clears.
+    Ignore prefix: the text ("none" turns it off). Emoji: name/none. Length: a whole number.
+    """
+    raw = text.strip()
+    low = raw.lower()
+    label = option.name.replace("_", " ")
+    if option.field in _BOOL_FIELDS:
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise InputError(f"{label.capitalize()} must be on or off.")
+    if option.field in _ROLE_FIELDS:
+        if low in _NONE or not raw:
+            return None
+        role_id = find_role(raw)
+        if role_id is None:
+            raise InputError(f"I can't find the role {raw[:40]!r} in this server.")
+        return role_id
+    if option.field == "ignore_prefix":
+        if low in _NONE or not raw:
+            return ""
+        if len(raw) > MAX_PREFIX_CHARS:
+            raise InputError(f"The ignore prefix is too long (at most {MAX_PREFIX_CHARS} characters).")
+        return raw
+    if option.field == "emoji_mode":
+        if low in ("name", "names", "read", "on"):
+            return "name"
+        if low in ("none", "skip", "off", "nothing"):
+            return "none"
+        raise InputError("Emoji must be name (read their names) or none (skip them).")
+    try:
+        value = int(raw.replace(",", "").replace("_", ""))
+    except ValueError:
+        value = 0
+    if not MIN_MAX_LENGTH <= value <= MAX_MAX_LENGTH:
+        raise InputError(
+            f"The length limit must be a whole number from {MIN_MAX_LENGTH} to {MAX_MAX_LENGTH}."
+        )
+    return value
+
+
+def display_setting(option: SettingOption, value: object, role_name: Callable[[int], str]) -> str:
+    """A setting's value as shown to members."""
+    if option.field in _BOOL_FIELDS:
+        return "on" if value else "off"
+    if option.field in _ROLE_FIELDS:
+        return role_name(value) if isinstance(value, int) else "none"
+    if option.field == "ignore_prefix":
+        return f"`{value}`" if value else "none"
+    if option.field == "emoji_mode":
+        return "read their names" if value == "name" else "skipped"
+    return f"{value} characters"
+
+
+def describe_read_aloud(
+    settings: GuildReadAloud,
+    *,
+    role_name: Callable[[int], str],
+    channel_name: Callable[[int], str],
+) -> list[tuple[str, str]]:
+    """(label, value) lines for `/readaloud settings`, channels first."""
+    channels = ", ".join(sorted(channel_name(c) for c in settings.channel_ids)) or "none"
+    lines = [("channels", channels)]
+    for option in SETTING_OPTIONS:
+        lines.append((option.name, display_setting(option, getattr(settings, option.field), role_name)))
+    return lines

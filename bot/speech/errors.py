@@ -1,0 +1,185 @@
+"""One exception type per failure kind, carrying the API code and request id.
+
+Every error has `user_message()` (a short sentence for a Discord member, with the code and
+request id) and `log_form()` (one line for the logs). Messages are scrubbed of secrets.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from bot.base.errors import ParlaError
+from bot.base.secrets import redact
+
+
+class TTSError(ParlaError):
+    """A failure of the speech endpoint (or of reaching it)."""
+
+    sentence: ClassVar[str] = "The speech service failed."
+    retryable_default: ClassVar[bool] = False
+    # Whether the failure is the user's to fix (no fallback engine, no retry).
+    user_fault: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        audio_delivered: bool = False,
+    ) -> None:
+        self.message = redact(message or self.sentence)
+        super().__init__(self.message)
+        self.status = status
+        self.code = code or None
+        self.request_id = request_id or None
+        self.retryable = self.retryable_default if retryable is None else retryable
+        self.retry_after = retry_after
+        self.audio_delivered = audio_delivered
+
+    def details(self) -> str:
+        parts = []
+        if self.code:
+            parts.append(f"code {self.code}")
+        elif self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.request_id:
+            parts.append(f"request id {self.request_id}")
+        return ", ".join(parts)
+
+    def user_message(self) -> str:
+        details = self.details()
+        return f"{self.sentence} ({details})" if details else self.sentence
+
+    def log_form(self) -> str:
+        return (
+            f"{type(self).__name__} status={self.status} code={self.code} "
+            f"request_id={self.request_id} retryable={self.retryable} message={self.message!r}"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.log_form()})"
+
+
+class AuthError(TTSError):
+    sentence = (
+        "The speech service rejected the bot's API key. The bot owner should check "
+        "TTS_API_KEY (and that the key belongs to the endpoint's region)."
+    )
+
+
+class AccessDeniedError(TTSError):
+    sentence = (
+        "The bot's account has no access to this voice model. The bot owner should "
+        "activate the model for the API key."
+    )
+
+
+class ModelNotFoundError(TTSError):
+    sentence = "The speech model was not found. The bot owner should check TTS_MODEL and TTS_API_URL."
+
+
+class BadRequestError(TTSError):
+    sentence = "The speech service refused this request as invalid. Try shorter or plainer text."
+    user_fault = True
+
+
+class ContentRefusedError(TTSError):
+    sentence = "The speech service refused to read this text (content moderation). Try rewording it."
+    user_fault = True
+
+
+class BillingError(TTSError):
+    sentence = "The bot's speech account is out of credit. The bot owner needs to top it up."
+
+
+class ThrottledError(TTSError):
+    sentence = "The speech service is busy (rate limit). Please try again in a moment."
+    retryable_default = True
+
+
+class QuotaExhaustedError(ThrottledError):
+    sentence = "The bot's speech quota is used up for now. The bot owner needs to raise it."
+    retryable_default = False
+
+
+class ServerError(TTSError):
+    sentence = "The speech service had an internal error. Please try again."
+    retryable_default = True
+
+
+class BadResponseError(TTSError):
+    sentence = "The speech service sent an answer the bot could not read. Please try again later."
+
+
+class NetworkError(TTSError):
+    sentence = "The bot could not reach the speech service. Please try again."
+    retryable_default = True
+
+
+class FirstByteTimeoutError(NetworkError):
+    sentence = "The speech service did not answer in time. Please try again."
+
+
+class StreamStalledError(TTSError):
+    sentence = "The speech service stopped sending audio part-way through."
+
+
+class StreamIncompleteError(TTSError):
+    sentence = "The speech service ended the audio early."
+
+
+_BY_CODE: dict[str, type[TTSError]] = {
+    "InvalidApiKey": AuthError,
+    "Arrearage": BillingError,
+    "DataInspectionFailed": ContentRefusedError,
+    "DataInspection": ContentRefusedError,
+    "ModelNotFound": ModelNotFoundError,
+    "Model.NotFound": ModelNotFoundError,
+    "InvalidParameter": BadRequestError,
+    "Throttling": ThrottledError,
+    "Throttling.RateQuota": ThrottledError,
+    "Throttling.AllocationQuota": QuotaExhaustedError,
+    "Throttling.FreeTierOnly": QuotaExhaustedError,
+}
+
+_BY_STATUS: dict[int, type[TTSError]] = {
+    400: BadRequestError,
+    401: AuthError,
+    403: AccessDeniedError,
+    404: ModelNotFoundError,
+    429: ThrottledError,
+}
+
+
+def error_for(
+    status: int | None,
+    code: str | None,
+    message: str | None,
+    request_id: str | None,
+    *,
+    retry_after: float | None = None,
+) -> TTSError:
+    """Map an endpoint error (HTTP status and DashScope code) to its exception."""
+    cls: type[TTSError] | None = None
+    if code:
+        cls = _BY_CODE.get(code)
+        if cls is None:
+            if code.startswith("BadRequest"):
+                cls = BadRequestError
+            elif code.startswith("AccessDenied") or code.endswith("AccessDenied"):
+                cls = AccessDeniedError
+            elif code.startswith("InternalError"):
+                cls = ServerError
+            elif code.startswith("Throttling"):
+                cls = ThrottledError
+            elif code.startswith("DataInspection"):
+                cls = ContentRefusedError
+    if cls is None and status is not None:
+        cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else None)
+    if cls is None:
+        cls = ServerError if status is None else BadResponseError
+    return cls(message or "", status=status, code=code, request_id=request_id, retry_after=retry_after)

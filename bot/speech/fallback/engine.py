@@ -1,0 +1,408 @@
+"""Engine selection (`TTS_ENGINE`) and the fallback from the endpoint to the local engine.
+
+`FallbackEngine(primary, backup)` speaks with `primary` and, when it fails with an error that
+is not the user's to fix, speaks the same utterance with `backup` and calls `on_fallback(error)`
+so the caller can tell the requester (once) that the backup voice is in use.
+
+Which failures fall back (`should_fall_back`): every `TTSError` whose class does not have
+`user_fault = True`, i.e.
+- outages: ServerError (5xx), NetworkError, FirstByteTimeoutError, StreamStalledError,
+  StreamIncompleteError, BadResponseError (the endpoint sent garbage);
+- ThrottledError (reaching us only after the client spent its retry budget), QuotaExhaustedError;
+- the account: BillingError (out of credit), AuthError, AccessDeniedError, ModelNotFoundError.
+  These are the operator's to fix, not the member's; the community should not go silent
+  meanwhile. The client logs them, and `on_fallback` receives the error to report it.
+Never: ContentRefusedError and BadRequestError (`user_fault`), InputError (the request itself is
+invalid), cancellation, or unexpected non-TTS exceptions (bugs are not hidden behind the backup).
+
+Streams: if the primary fails before yielding any audio, the backup's stream takes over; once
+audio was delivered, the error is re-raised (an utterance is never restarted half-way).
+
+Sample rates: `FallbackEngine.sample_rate` is the primary's (24 kHz for the endpoint) and
+`stream()` always yields PCM at that rate: the backup's audio (22.05 kHz from espeak) is
+resampled with soxr's streaming resampler, in a worker thread. `synthesize()` returns the
+backup's `Audio` at its own rate; `Audio.rate` says which.
+
+Caching: `FallbackEngine` must NOT be wrapped in the cache itself. Wrap `primary` and `backup`
+separately (`CachedEngine(EndpointClient(...))`, `CachedEngine(LocalEngine())`) and put the
+`FallbackEngine` above them: each cache keys on its own engine's `name` ("api:...",
+"local:espeak-ng"), so an utterance the backup spoke during an outage never shadows the real
+voice later. `select_engine()` takes factories for the (already wrapped) engines for this reason.
+
+Circuit breaker: an outage makes every request wait for timeouts and retries before falling
+back. After an account-level failure (billing, quota, auth, access, model), or after
+`failure_threshold` consecutive other failures, requests skip the primary for `cooldown`
+seconds (at least the server's Retry-After, at most 5 minutes) and go straight to the backup;
+`on_fallback` then receives the error that opened the breaker. The first request after the
+cooldown tries the primary again. `cooldown=0` disables it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import soxr
+from cachetools import LRUCache
+
+from bot.audio.clip import Audio
+from bot.base.config import ConfigError, Settings
+from bot.speech.engine import SpeechEngine, opened_stream
+from bot.speech.errors import (
+    AccessDeniedError,
+    AuthError,
+    BillingError,
+    ModelNotFoundError,
+    QuotaExhaustedError,
+    TTSError,
+)
+from bot.speech.request import SpeechRequest
+
+log = logging.getLogger(__name__)
+_CACHED_CHUNK = 4800  # bytes of 24 kHz PCM per chunk (100 ms) when replaying cached audio
+
+FallbackCallback = Callable[[TTSError], None]
+
+# Failures that will not go away by themselves: open the breaker at once.
+_ACCOUNT_ERRORS: tuple[type[TTSError], ...] = (
+    AuthError,
+    AccessDeniedError,
+    ModelNotFoundError,
+    BillingError,
+    QuotaExhaustedError,
+)
+_MAX_COOLDOWN = 300.0
+
+
+def should_fall_back(error: BaseException) -> bool:
+    """Whether a primary failure may be answered with the backup engine."""
+    return isinstance(error, TTSError) and not error.user_fault
+
+
+@dataclass
+class FallbackStats:
+    primary_served: int = 0
+    backup_served: int = 0
+    primary_failures: int = 0
+    primary_skipped: int = 0  # requests sent straight to the backup by the open breaker
+
+
+class FallbackEngine:
+    """`SpeechEngine` that falls back from `primary` to `backup` (see the module docstring)."""
+
+    def __init__(
+        self,
+        primary: SpeechEngine,
+        backup: SpeechEngine | None,
+        *,
+        on_fallback: FallbackCallback | None = None,
+        cooldown: float = 30.0,
+        failure_threshold: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._primary = primary
+        self._backup = backup
+        self._on_fallback = on_fallback
+        self._cooldown = cooldown
+        self._threshold = max(1, failure_threshold)
+        self._clock = clock
+        self._consecutive = 0
+        self._open_until = 0.0
+        self._open_reason: TTSError | None = None
+        self._probing = False  # half-open: one request is trying the primary after the cooldown
+        # Requests the backup spoke (recently): Opus packets played for them may be the
+        # backup's, so they are never filed under the primary's cache key (see key_for). An
+        # entry stays until evicted, even if the primary later speaks the same request: a
+        # playback of the backup's audio may still be finishing elsewhere.
+        self._backup_spoke: LRUCache[SpeechRequest, bool] = LRUCache(maxsize=1024)
+        self.stats = FallbackStats()
+
+    @property
+    def primary(self) -> SpeechEngine:
+        return self._primary
+
+    @property
+    def backup(self) -> SpeechEngine | None:
+        return self._backup
+
+    @property
+    def name(self) -> str:
+        """Descriptive only: this engine is never cached itself (see the module docstring)."""
+        if self._backup is None:
+            return self._primary.name
+        return f"{self._primary.name}|fallback:{self._backup.name}"
+
+    @property
+    def sample_rate(self) -> int:
+        return self._primary.sample_rate
+
+    def key_for(self, request: SpeechRequest) -> str | None:
+        """The primary's cache key for `request` while the primary serves it; None when the
+        audio may come (or came) from the backup, so that nothing made by the backup is ever
+        stored under the primary's key. The player asks before and after playback."""
+        key_for = getattr(self._primary, "key_for", None)
+        if key_for is None or self._skip_reason() is not None:
+            return None
+        if self._backup_spoke.get(request.validated()) is not None:
+            return None
+        key: str = key_for(request)
+        return key
+
+    @property
+    def primary_down(self) -> bool:
+        """Whether the breaker is open (requests go straight to the backup)."""
+        return self._skip_reason() is not None
+
+    # -- SpeechEngine -------------------------------------------------------------------------
+    async def synthesize(self, request: SpeechRequest) -> Audio:
+        backup = self._backup
+        if backup is None:
+            return await self._primary.synthesize(request)
+        reason, probe = self._enter()
+        if reason is None:
+            try:
+                audio = await self._primary.synthesize(request)
+            except TTSError as err:
+                if not should_fall_back(err):
+                    raise
+                self._record_failure(err)
+                reason = err
+            else:
+                self._record_success()
+                return audio
+            finally:
+                if probe:
+                    self._probing = False
+        else:
+            self.stats.primary_skipped += 1
+            cached = await self._primary_cached(request)
+            if cached is not None:
+                return cached
+        try:
+            audio = await backup.synthesize(request)
+        except TTSError as backup_err:
+            log.error("backup engine failed too: %s", backup_err.log_form())
+            raise reason from None
+        self.stats.backup_served += 1
+        self._backup_spoke[request.validated()] = True
+        self._notify(reason)
+        return audio
+
+    async def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
+        backup = self._backup
+        if backup is None:
+            async with opened_stream(self._primary.stream(request)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
+        reason, probe = self._enter()
+        if reason is None:
+            delivered = False
+            try:
+                async with opened_stream(self._primary.stream(request)) as chunks:
+                    async for chunk in chunks:
+                        if chunk:
+                            delivered = True
+                            yield chunk
+            except TTSError as err:
+                if not should_fall_back(err):
+                    raise
+                self._record_failure(err)
+                if delivered or err.audio_delivered:
+                    raise
+                reason = err
+            else:
+                self._record_success()
+                return
+            finally:
+                if probe:
+                    self._probing = False
+        else:
+            self.stats.primary_skipped += 1
+            cached = await self._primary_cached(request)
+            if cached is not None and cached.rate == self.sample_rate:
+                for start in range(0, len(cached.pcm), _CACHED_CHUNK):
+                    yield cached.pcm[start : start + _CACHED_CHUNK]
+                return
+        async with opened_stream(self._backup_stream(backup, request, reason)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    # -- internals ----------------------------------------------------------------------------
+    async def _primary_cached(self, request: SpeechRequest) -> Audio | None:
+        """While the primary is skipped, audio it made earlier (its cache) still speaks in the
+        real voice, at no cost."""
+        lookup = getattr(self._primary, "lookup", None)
+        if lookup is None:
+            return None
+        try:
+            audio: Audio | None = await lookup(request)
+        except Exception:
+            log.exception("looking up the primary's cache failed")
+            return None
+        return audio
+
+    async def _backup_stream(
+        self, backup: SpeechEngine, request: SpeechRequest, reason: TTSError
+    ) -> AsyncIterator[bytes]:
+        resampler = _Resampler(backup.sample_rate, self.sample_rate)
+        announced = False
+        try:
+            async with opened_stream(backup.stream(request)) as chunks:
+                async for chunk in chunks:
+                    out = await resampler.feed(chunk)
+                    if not out:
+                        continue
+                    if not announced:
+                        announced = True
+                        self._backup_spoke[request.validated()] = True
+                        self.stats.backup_served += 1
+                        self._notify(reason)
+                    yield out
+            tail = await resampler.flush()
+            if tail:
+                yield tail
+        except TTSError as backup_err:
+            if announced:
+                raise
+            log.error("backup engine failed too: %s", backup_err.log_form())
+            raise reason from None
+
+    def _skip_reason(self) -> TTSError | None:
+        """The error that opened the breaker while it is open (or a probe is out), else None."""
+        if self._open_reason is not None and (self._probing or self._clock() < self._open_until):
+            return self._open_reason
+        return None
+
+    def _enter(self) -> tuple[TTSError | None, bool]:
+        """(reason to skip the primary, whether this caller is the half-open probe). After the
+        cooldown exactly one caller tries the primary; the others keep using the backup until
+        its result is known."""
+        reason = self._skip_reason()
+        if reason is None and self._open_reason is not None:
+            self._probing = True
+            return None, True
+        return reason, False
+
+    def _record_success(self) -> None:
+        self.stats.primary_served += 1
+        self._consecutive = 0
+        self._open_reason = None
+
+    def _record_failure(self, err: TTSError) -> None:
+        self.stats.primary_failures += 1
+        self._consecutive += 1
+        if self._cooldown <= 0:
+            return
+        if isinstance(err, _ACCOUNT_ERRORS) or self._consecutive >= self._threshold:
+            wait = max(self._cooldown, min(err.retry_after or 0.0, _MAX_COOLDOWN))
+            self._open_until = self._clock() + wait
+            self._open_reason = err
+            log.warning("primary engine failing; using the backup for %.0fs: %s", wait, err.log_form())
+
+    def _notify(self, reason: TTSError) -> None:
+        if self._on_fallback is None:
+            return
+        try:
+            self._on_fallback(reason)
+        except Exception:
+            log.exception("on_fallback callback failed")
+
+
+class _Resampler:
+    """Streaming mono s16le resampling in a worker thread (identity when the rates match)."""
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        self._stream = (
+            soxr.ResampleStream(rate_in, rate_out, 1, dtype="int16", quality="HQ")
+            if rate_in != rate_out
+            else None
+        )
+        self._carry = b""
+
+    async def feed(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk
+        cut = len(data) - (len(data) & 1)
+        self._carry = data[cut:]
+        if self._stream is None or not cut:
+            return data[:cut]
+        return await asyncio.to_thread(self._run, data[:cut], False)
+
+    async def flush(self) -> bytes:
+        if self._stream is None:
+            return b""
+        return await asyncio.to_thread(self._run, b"", True)
+
+    def _run(self, pcm: bytes, last: bool) -> bytes:
+        assert self._stream is not None
+        samples = np.frombuffer(pcm, dtype=np.int16)
+        return bytes(self._stream.resample_chunk(samples, last=last).astype(np.int16).tobytes())
+
+
+# -- selection ----------------------------------------------------------------------------------
+EngineKind = Literal["api", "local"]
+
+
+@dataclass(frozen=True, slots=True)
+class EnginePlan:
+    """Which engines to build: the primary, and the backup it falls back to (if any)."""
+
+    primary: EngineKind
+    backup: EngineKind | None = None
+
+
+def plan_engines(settings: Settings, *, local_available: bool) -> EnginePlan:
+    """Decide the engines for `TTS_ENGINE` (pure; raises ConfigError when impossible).
+
+    - api: the endpoint only (needs TTS_API_KEY).
+    - local: the local engine only (needs the `local` extra).
+    - auto: with TTS_API_KEY, the endpoint, falling back to the local engine when it is
+      installed; without a key, the local engine.
+    """
+    hint = "install the `local` extra: pip install '.[local]'"
+    if settings.engine == "api":
+        settings.require_api_key()
+        return EnginePlan("api")
+    if settings.engine == "local":
+        if not local_available:
+            raise ConfigError("TTS_ENGINE", f"is local, but the local engine is not installed; {hint}.")
+        return EnginePlan("local")
+    if settings.api_key is not None:
+        return EnginePlan("api", "local" if local_available else None)
+    if not local_available:
+        raise ConfigError(
+            "TTS_API_KEY",
+            f"not set, and the local engine is not installed. Set TTS_API_KEY, or {hint}.",
+        )
+    return EnginePlan("local")
+
+
+def select_engine(
+    settings: Settings,
+    api_factory: Callable[[], SpeechEngine],
+    local_factory: Callable[[], SpeechEngine],
+    *,
+    local_available: bool | None = None,
+    on_fallback: FallbackCallback | None = None,
+) -> SpeechEngine:
+    """Build the engine `TTS_ENGINE` asks for.
+
+    The factories return the engines as they should be used, i.e. already wrapped in their
+    caches. With a backup, the result is a `FallbackEngine` over the two; else the one engine.
+    `local_available` defaults to whether the `local` extra is installed.
+    """
+    if local_available is None:
+        from bot.speech.local.engine import LocalEngine
+
+        local_available = LocalEngine.available()
+    plan = plan_engines(settings, local_available=local_available)
+    factories = {"api": api_factory, "local": local_factory}
+    primary = factories[plan.primary]()
+    if plan.backup is None:
+        return primary
+    return FallbackEngine(primary, factories[plan.backup](), on_fallback=on_fallback)

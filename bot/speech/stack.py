@@ -1,0 +1,140 @@
+"""Builds the speech stack every caller uses: endpoint client and/or local engine, each
+behind its own audio cache front (so a fallback utterance never shadows the real voice),
+with the fallback engine on top when both exist.
+
+    callers ─▶ FallbackEngine ─▶ CachedEngine(EndpointClient)   (primary)
+                              └▶ CachedEngine(LocalEngine)      (backup)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.audio.clip import Audio
+from bot.base.config import ConfigError, Settings
+from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.endpoint.client import EndpointClient
+from bot.speech.engine import SpeechEngine
+from bot.speech.errors import TTSError
+from bot.speech.request import SpeechRequest
+
+log = logging.getLogger(__name__)
+
+
+def local_engine_available() -> bool:
+    try:
+        from bot.speech.local.engine import LocalEngine
+    except ImportError:
+        return False
+    return bool(LocalEngine.available())
+
+
+def describe_engine(settings: Settings) -> str:
+    """Which engine speaks with these settings (for `parla voices` and the start-up log)."""
+    from bot.speech.fallback.engine import plan_engines
+
+    try:
+        plan = plan_engines(settings, local_available=local_engine_available())
+    except ConfigError as exc:
+        return f"none ({exc})"
+    names = {"api": f"the endpoint {settings.model} ({settings.api_style} style)", "local": "local espeak-ng"}
+    text = names[plan.primary]
+    if plan.backup is not None:
+        text += f" with {names[plan.backup]} as backup"
+    elif plan.primary == "local" and settings.api_key is None:
+        text += " (no TTS_API_KEY set)"
+    return text
+
+
+@dataclass
+class SpeechStack:
+    engine: SpeechEngine
+    cache: AudioCache | None
+    client: EndpointClient | None = None
+    primary: SpeechEngine | None = None  # the engine that speaks unless it fails
+    backup: SpeechEngine | None = None
+    fallbacks: int = 0
+    last_fallback_at: float | None = None
+
+    async def lookup(self, request: SpeechRequest, *, count: bool = True) -> Audio | None:
+        """The cached audio for the engine that would serve `request`, without synthesizing
+        (`count=False`: a peek that leaves the hit counters alone)."""
+        if isinstance(self.primary, CachedEngine):
+            return await self.primary.lookup(request, count=count)
+        return None
+
+    def served_by(self, request: SpeechRequest) -> str:
+        if self.client is None:
+            return "local engine"
+        return "local engine (endpoint failed)" if self.fallbacks else "endpoint"
+
+    def note_fallback(self, error: TTSError) -> None:
+        self.fallbacks += 1
+        self.last_fallback_at = time.monotonic()
+        log.warning("using the local engine: %s", error.log_form())
+
+    def backup_active(self, window: float = 120.0) -> bool:
+        """Whether the backup voice is (or was just) speaking instead of the endpoint."""
+        if getattr(self.engine, "primary_down", False):
+            return True
+        return self.last_fallback_at is not None and time.monotonic() - self.last_fallback_at < window
+
+
+@contextlib.asynccontextmanager
+async def open_speech_stack(
+    settings: Settings,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    use_cache: bool = True,
+    on_fallback: Callable[[TTSError], None] | None = None,
+) -> AsyncIterator[SpeechStack]:
+    """Open the stack for `settings` (engines chosen by `fallback.plan_engines`); closes what
+    it opened on exit: the cached engines (cancelling flights) first, then the cache and the
+    local engine, then the HTTP session if it opened one."""
+    from bot.speech.fallback.engine import FallbackEngine, plan_engines
+
+    plan = plan_engines(settings, local_available=local_engine_available())
+    async with contextlib.AsyncExitStack() as exits:
+        cache: AudioCache | None = None
+        if use_cache:
+            cache = AudioCache.from_settings(settings)
+            exits.push_async_callback(cache.close)
+
+        def cached(engine: SpeechEngine) -> SpeechEngine:
+            if cache is None:
+                return engine
+            front = CachedEngine(engine, cache)
+            exits.push_async_callback(front.close)
+            return front
+
+        engines: dict[str, SpeechEngine] = {}
+        client: EndpointClient | None = None
+        if "api" in (plan.primary, plan.backup):
+            if session is None:
+                session = await exits.enter_async_context(aiohttp.ClientSession())
+            client = EndpointClient(settings, session)
+            engines["api"] = cached(client)
+        if "local" in (plan.primary, plan.backup):
+            from bot.speech.local.engine import LocalEngine
+
+            local = LocalEngine()
+            exits.callback(local.close)
+            engines["local"] = cached(local)
+        primary = engines[plan.primary]
+        backup = engines[plan.backup] if plan.backup is not None else None
+        stack = SpeechStack(engine=primary, cache=cache, client=client, primary=primary, backup=backup)
+        if backup is not None:
+
+            def fallback_seen(error: TTSError) -> None:
+                stack.note_fallback(error)
+                if on_fallback is not None:
+                    on_fallback(error)
+
+            stack.engine = FallbackEngine(primary, backup, on_fallback=fallback_seen)
+        yield stack

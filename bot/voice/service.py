@@ -1,0 +1,494 @@
+"""Glue between discord.py's voice connections and the (discord-free) per-server players.
+
+- `voice_available()` / `log_voice_support()`: is voice usable (libopus, PyNaCl, davey)? If not,
+  one clear line at start, and the bot answers with audio files only.
+- `DiscordVoiceLink`: the player's `VoiceLink` over a `discord.VoiceClient`.
+- `VoiceService`: what the Discord layer calls: join the requester's channel, enqueue, skip,
+  stop, pause/resume, list, leave; it forwards voice state updates, leaves when no human is left
+  (after a grace period) and after an idle timeout, and keeps the queue across disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+
+from bot.base.errors import ParlaError
+from bot.voice.player import GuildPlayer, PlayableSource, PlayerManager, Utterance
+
+if TYPE_CHECKING:
+    from bot.base.config import Settings
+
+log = logging.getLogger(__name__)
+
+VoiceChannel = discord.VoiceChannel | discord.StageChannel
+Sleep = Callable[[float], Awaitable[None]]
+
+
+# --------------------------------------------------------------------------- availability
+@dataclass(frozen=True)
+class VoiceSupport:
+    missing: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+    def describe(self) -> str:
+        if self.ok:
+            return "voice support: OK (libopus, PyNaCl, davey)"
+        return (
+            "voice support missing: "
+            + "; ".join(self.missing)
+            + " - the bot runs without voice channels and answers with audio files only"
+        )
+
+
+def voice_available() -> VoiceSupport:
+    """Check libopus (loadable by discord.opus), PyNaCl and davey (both needed by VoiceClient)."""
+    missing: list[str] = []
+    try:
+        discord.opus.Encoder.get_opus_version()  # loads libopus if it is not loaded yet
+    except Exception:
+        missing.append("libopus not found (install the libopus0 package)")
+    if importlib.util.find_spec("nacl") is None:
+        missing.append("PyNaCl not installed (pip install 'discord.py[voice]')")
+    if importlib.util.find_spec("davey") is None:
+        missing.append("davey not installed (pip install 'discord.py[voice]'; Discord requires DAVE)")
+    return VoiceSupport(tuple(missing))
+
+
+_logged_support: VoiceSupport | None = None
+
+
+def log_voice_support(logger: logging.Logger = log) -> VoiceSupport:
+    """Check voice support and log the result once per process (a warning if something is missing)."""
+    global _logged_support
+    if _logged_support is None:
+        _logged_support = voice_available()
+        if _logged_support.ok:
+            logger.info(_logged_support.describe())
+        else:
+            logger.warning(_logged_support.describe())
+    return _logged_support
+
+
+# --------------------------------------------------------------------------- link
+class DiscordVoiceLink:
+    """`VoiceLink` over a discord.py VoiceClient: `after` is bridged to the event loop."""
+
+    def __init__(
+        self, voice_client: discord.VoiceClient, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        self.voice_client = voice_client
+        self._loop = loop or asyncio.get_running_loop()
+
+    def is_connected(self) -> bool:
+        return self.voice_client.is_connected()
+
+    def play(self, source: PlayableSource, on_end: Callable[[BaseException | None], None]) -> None:
+        if not isinstance(source, discord.AudioSource):
+            raise TypeError(f"expected a discord AudioSource, not {type(source).__name__}")
+        loop = self._loop
+
+        def after(error: Exception | None) -> None:  # discord's player thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+                loop.call_soon_threadsafe(on_end, error)
+
+        vc = self.voice_client
+        if vc.is_playing() or vc.is_paused():
+            # The player only plays after the previous playback's on_end, so this is a stale
+            # discord player: one that gave up waiting for a reconnect returns without marking
+            # itself stopped, and play() would refuse with "Already playing audio".
+            vc.stop()
+        vc.play(source, after=after)
+
+    def stop(self) -> None:
+        self.voice_client.stop()
+
+    def pause(self) -> None:
+        self.voice_client.pause()
+
+    def resume(self) -> None:
+        self.voice_client.resume()
+
+
+# --------------------------------------------------------------------------- errors
+class VoiceError(ParlaError):
+    """A voice problem the member can act on; `user_message()` says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def user_message(self) -> str:
+        return self.message
+
+
+class VoiceUnavailableError(VoiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Voice is not available on this bot right now; I can send the audio as a file instead."
+        )
+
+
+class NotInVoiceError(VoiceError):
+    def __init__(self) -> None:
+        super().__init__("Join a voice channel first, then ask again.")
+
+
+class VoiceBusyError(VoiceError):
+    def __init__(self, channel_name: str) -> None:
+        super().__init__(
+            f"I'm already speaking in {channel_name}. Wait until I'm done, or use join to move me."
+        )
+
+
+class VoicePermissionError(VoiceError):
+    def __init__(self, channel_name: str) -> None:
+        super().__init__(f"I need the Connect and Speak permissions in {channel_name}.")
+
+
+class VoiceConnectError(VoiceError):
+    def __init__(self, channel_name: str) -> None:
+        super().__init__(f"I couldn't connect to {channel_name}. Please try again in a moment.")
+
+
+# --------------------------------------------------------------------------- service
+@dataclass(frozen=True)
+class VoiceOptions:
+    alone_grace: float = 60.0
+    idle_timeout: float = 600.0
+    connect_timeout: float = 20.0
+    disconnect_timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VoiceOptions:
+        return cls(alone_grace=settings.alone_grace_seconds, idle_timeout=settings.idle_timeout_seconds)
+
+
+class _GuildVoice:
+    """Per-server voice state: the link in use, the two leave timers and the join lock."""
+
+    def __init__(self) -> None:
+        self.link: DiscordVoiceLink | None = None
+        # One join at a time per server: discord.py registers a voice client before it is
+        # connected, and a second join would take it for a stale one and tear it down.
+        self.join_lock = asyncio.Lock()
+        self.alone_timer: asyncio.Task[None] | None = None
+        self.idle_timer: asyncio.Task[None] | None = None
+
+    def cancel_timers(self) -> None:
+        for timer in (self.alone_timer, self.idle_timer):
+            if timer is not None and not timer.done():
+                timer.cancel()
+        self.alone_timer = self.idle_timer = None
+
+
+class VoiceService:
+    """Voice channels and players for every server. Use from the event loop.
+
+    The Bot must forward `on_voice_state_update(member, before, after)` here (it needs the
+    `voice_states` intent) and call `close()` on shutdown.
+    """
+
+    def __init__(
+        self,
+        client: discord.Client,
+        manager: PlayerManager,
+        options: VoiceOptions | None = None,
+        *,
+        support: VoiceSupport | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.manager = manager
+        self.options = options or VoiceOptions()
+        self.support = support if support is not None else log_voice_support()
+        self._sleep = sleep
+        self._guilds: dict[int, _GuildVoice] = {}
+        self._closed = False
+        manager.set_idle_listener(self._on_idle_change)
+
+    @property
+    def available(self) -> bool:
+        return self.support.ok
+
+    # ------------------------------------------------------------------ connection
+    def voice_client(self, guild: discord.Guild) -> discord.VoiceClient | None:
+        return cast("discord.VoiceClient | None", guild.voice_client)
+
+    def connected_channel(self, guild: discord.Guild) -> VoiceChannel | None:
+        vc = self.voice_client(guild)
+        if vc is None or not vc.is_connected():
+            return None
+        return vc.channel
+
+    async def join(self, member: discord.Member, *, move: bool = False) -> VoiceChannel:
+        """Connect to `member`'s voice channel (or stay, or move there) and attach the player.
+
+        Moves away from another channel of the server only if the player is idle or `move`.
+        Raises a VoiceError with a sentence for the member. Joins in one server run one after
+        the other (a second one finds the first one's connection and reuses it).
+        """
+        if not self.available:
+            raise VoiceUnavailableError()
+        state = member.voice
+        channel = state.channel if state is not None else None
+        if channel is None:
+            raise NotInVoiceError()
+        guild_id = member.guild.id
+        while True:
+            entry = self._guilds.setdefault(guild_id, _GuildVoice())
+            async with entry.join_lock:
+                if self._guilds.get(guild_id) is entry:  # else a leave() dropped it meanwhile
+                    return await self._join_locked(member, channel, move=move)
+
+    async def _join_locked(
+        self, member: discord.Member, channel: VoiceChannel, *, move: bool
+    ) -> VoiceChannel:
+        guild = member.guild
+        vc = self.voice_client(guild)
+        player = self.manager.get_or_create(guild.id)
+        if vc is not None and vc.is_connected():
+            if vc.channel.id != channel.id:
+                if not move and not player.is_idle:
+                    raise VoiceBusyError(_mention(vc.channel))
+                self._check_permissions(channel)
+                try:
+                    async with asyncio.timeout(self.options.connect_timeout):
+                        await vc.move_to(channel)
+                except (TimeoutError, discord.DiscordException) as exc:
+                    log.warning("guild %s: moving to %s failed: %r", guild.id, channel.id, exc)
+                    raise VoiceConnectError(_mention(channel)) from None
+        else:
+            if vc is not None:  # a stale client (e.g. still trying to reconnect): start afresh
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self.options.disconnect_timeout):
+                        await vc.disconnect(force=True)
+            self._check_permissions(channel)
+            try:
+                vc = await channel.connect(
+                    timeout=self.options.connect_timeout, reconnect=True, self_deaf=True
+                )
+            except (TimeoutError, discord.DiscordException, OSError) as exc:
+                log.warning("guild %s: connecting to %s failed: %r", guild.id, channel.id, exc)
+                raise VoiceConnectError(_mention(channel)) from None
+        self._attach(guild.id, vc, player)
+        self._check_alone(guild)
+        # A join restarts the idle countdown.
+        self._on_idle_change(guild.id, False)
+        if player.is_idle:
+            self._on_idle_change(guild.id, True)
+        return channel
+
+    @staticmethod
+    def can_speak_in(channel: VoiceChannel) -> bool:
+        """Whether the bot has the Connect and Speak permissions in `channel`."""
+        perms = channel.permissions_for(channel.guild.me)
+        return bool(perms.connect and perms.speak)
+
+    def _check_permissions(self, channel: VoiceChannel) -> None:
+        if not self.can_speak_in(channel):
+            raise VoicePermissionError(_mention(channel))
+
+    def _attach(self, guild_id: int, vc: discord.VoiceClient, player: GuildPlayer) -> None:
+        entry = self._guilds.setdefault(guild_id, _GuildVoice())
+        if entry.link is None or entry.link.voice_client is not vc:
+            entry.link = DiscordVoiceLink(vc)
+        if player.link is not entry.link:
+            player.attach(entry.link)
+
+    async def leave(self, guild_id: int) -> bool:
+        """Stop, drop the queue and disconnect. Returns whether the bot was connected."""
+        entry = self._guilds.pop(guild_id, None)
+        if entry is not None:
+            entry.cancel_timers()
+        await self.manager.close_player(guild_id)
+        guild = self.client.get_guild(guild_id)
+        vc = self.voice_client(guild) if guild is not None else None
+        if vc is None:
+            return False
+        was_connected = vc.is_connected()
+        try:
+            async with asyncio.timeout(self.options.disconnect_timeout):
+                await vc.disconnect(force=False)
+        except Exception as exc:
+            log.warning("guild %s: disconnect failed: %r", guild_id, exc)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.options.disconnect_timeout):
+                    await vc.disconnect(force=True)
+        return was_connected
+
+    # ------------------------------------------------------------------ queue
+    async def speak(self, member: discord.Member, utterance: Utterance, *, move: bool = False) -> int:
+        """Join `member`'s channel if needed, then queue `utterance`; returns its position."""
+        await self.join(member, move=move)
+        return self.enqueue(member.guild.id, utterance)
+
+    def enqueue(self, guild_id: int, utterance: Utterance) -> int:
+        """Queue `utterance` (raises QueueFullError); 0 = playing next."""
+        return self.manager.get_or_create(guild_id).enqueue(utterance)
+
+    def skip(self, guild_id: int) -> Utterance | None:
+        player = self.manager.get(guild_id)
+        return player.skip() if player is not None else None
+
+    def stop(self, guild_id: int) -> int:
+        """Stop playback and clear the queue; returns how many utterances were dropped."""
+        player = self.manager.get(guild_id)
+        return player.clear() if player is not None else 0
+
+    def pause(self, guild_id: int) -> bool:
+        player = self.manager.get(guild_id)
+        return player.pause() if player is not None else False
+
+    def resume(self, guild_id: int) -> bool:
+        player = self.manager.get(guild_id)
+        return player.resume() if player is not None else False
+
+    def now_playing(self, guild_id: int) -> Utterance | None:
+        player = self.manager.get(guild_id)
+        return player.current if player is not None else None
+
+    def queue(self, guild_id: int) -> list[Utterance]:
+        player = self.manager.get(guild_id)
+        return player.queue() if player is not None else []
+
+    def remove(
+        self, guild_id: int, predicate: Callable[[Utterance], bool], *, include_current: bool = False
+    ) -> list[Utterance]:
+        player = self.manager.get(guild_id)
+        return player.remove(predicate, include_current=include_current) if player is not None else []
+
+    # ------------------------------------------------------------------ events
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        """Forwarded from the Bot's listener: track our own connection and who is left with us."""
+        guild = member.guild
+        me = self.client.user
+        if me is not None and member.id == me.id:
+            if after.channel is None:
+                self._on_disconnected(guild.id)
+            else:
+                vc = self.voice_client(guild)
+                player = self.manager.get(guild.id)
+                if vc is not None and player is not None:
+                    self._attach(guild.id, vc, player)
+                self._check_alone(guild)
+            return
+        ours = self.connected_channel(guild)
+        if ours is None:
+            return
+        if (before.channel is not None and before.channel.id == ours.id) or (
+            after.channel is not None and after.channel.id == ours.id
+        ):
+            self._check_alone(guild)
+
+    def _on_disconnected(self, guild_id: int) -> None:
+        """We were disconnected (kicked, channel deleted, network): keep the queue, stop playing."""
+        entry = self._guilds.get(guild_id)
+        if entry is not None:
+            entry.link = None
+            if entry.alone_timer is not None:
+                entry.alone_timer.cancel()
+                entry.alone_timer = None
+        player = self.manager.get(guild_id)
+        if player is not None:
+            player.detach()
+            log.info("guild %s: voice disconnected; %d utterance(s) kept", guild_id, player.pending)
+            # If nobody brings the bot back, forget the queue after the idle timeout.
+            self._start_idle_timer(guild_id)
+
+    def _check_alone(self, guild: discord.Guild) -> None:
+        channel = self.connected_channel(guild)
+        entry = self._guilds.setdefault(guild.id, _GuildVoice())
+        alone = channel is not None and not any(not m.bot for m in channel.members)
+        if alone:
+            if entry.alone_timer is None or entry.alone_timer.done():
+                entry.alone_timer = self._timer(guild.id, self.options.alone_grace, "alone")
+        elif entry.alone_timer is not None:
+            entry.alone_timer.cancel()
+            entry.alone_timer = None
+
+    def _on_idle_change(self, guild_id: int, idle: bool) -> None:
+        if self._closed:
+            return
+        if idle:
+            self._start_idle_timer(guild_id)
+        else:
+            entry = self._guilds.get(guild_id)
+            if entry is not None and entry.idle_timer is not None:
+                entry.idle_timer.cancel()
+                entry.idle_timer = None
+
+    def _start_idle_timer(self, guild_id: int) -> None:
+        entry = self._guilds.setdefault(guild_id, _GuildVoice())
+        if entry.idle_timer is None or entry.idle_timer.done():
+            entry.idle_timer = self._timer(guild_id, self.options.idle_timeout, "idle")
+
+    def _timer(self, guild_id: int, delay: float, reason: str) -> asyncio.Task[None]:
+        async def fire() -> None:
+            await self._sleep(delay)
+            entry = self._guilds.get(guild_id)
+            if entry is not None:  # this task is ending: do not let leave() cancel it
+                if reason == "alone":
+                    entry.alone_timer = None
+                else:
+                    entry.idle_timer = None
+            if reason == "alone":
+                guild = self.client.get_guild(guild_id)
+                channel = self.connected_channel(guild) if guild is not None else None
+                if channel is not None and any(not m.bot for m in channel.members):
+                    return  # somebody came back
+            elif reason == "idle":
+                player = self.manager.get(guild_id)
+                if player is not None and not player.is_idle and player.link is not None:
+                    return  # busy again
+            log.info("guild %s: leaving voice (%s)", guild_id, reason)
+            await self.leave(guild_id)
+
+        return asyncio.get_running_loop().create_task(fire(), name=f"parla-voice-{reason}-{guild_id}")
+
+    def timers(self, guild_id: int) -> dict[str, bool]:
+        """Which leave timers are running for a server (for tests and diagnostics)."""
+        entry = self._guilds.get(guild_id)
+        if entry is None:
+            return {"alone": False, "idle": False}
+        return {
+            "alone": entry.alone_timer is not None and not entry.alone_timer.done(),
+            "idle": entry.idle_timer is not None and not entry.idle_timer.done(),
+        }
+
+    # ------------------------------------------------------------------ shutdown
+    async def close(self) -> None:
+        """Stop every player, close every stream, cancel every timer, disconnect from voice."""
+        self._closed = True
+        timers: list[asyncio.Task[Any]] = []
+        for entry in self._guilds.values():
+            timers.extend(t for t in (entry.alone_timer, entry.idle_timer) if t is not None)
+            entry.cancel_timers()
+        self._guilds.clear()
+        if timers:
+            await asyncio.gather(*timers, return_exceptions=True)
+        await self.manager.close_all()
+        clients = [vc for vc in self.client.voice_clients]
+        for vc in clients:
+            try:
+                async with asyncio.timeout(self.options.disconnect_timeout):
+                    await vc.disconnect(force=True)
+            except Exception as exc:
+                log.warning("disconnect on shutdown failed: %r", exc)
+
+
+def _mention(channel: Any) -> str:
+    name = getattr(channel, "name", None)
+    return f"#{name}" if name else "that voice channel"

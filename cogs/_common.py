@@ -1,0 +1,269 @@
+"""What several cogs share: Discord messages as the text cleaner sees them, the choice lists
+for voices, styles and languages, and the `Speaker` that delivers a request to a voice channel
+or as a file. No cog imports another cog; they import this."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+import discord
+from discord import app_commands
+
+from bot.app.bot import ParlaBot
+from bot.base.errors import ParlaError
+from bot.commands.service import (
+    PROGRESS_INTERVAL,
+    OpusEncode,
+    OpusEncoderFactory,
+    collect_audio,
+    render_audio_file,
+    style_choices,
+    voice_choices,
+)
+from bot.speech.request import SpeechRequest
+from bot.speech.voices import LANGUAGES
+from bot.text.clean import Attachment, MessageInfo
+from bot.voice.player import Utterance
+from bot.voice.service import VoiceBusyError, VoiceConnectError, VoicePermissionError, VoiceUnavailableError
+
+log = logging.getLogger(__name__)
+
+VoiceChannel = discord.VoiceChannel | discord.StageChannel
+Sleep = Callable[[float], Awaitable[None]]
+
+LANGUAGE_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=x, value=x) for x in LANGUAGES]
+SPEAK_RATE, SPEAK_PER = 3, 10.0  # /speak and Read aloud: 3 uses per 10 s per member and server
+# Voice errors after which /speak still delivers the audio, as a file.
+_FILE_INSTEAD = (VoiceBusyError, VoiceConnectError, VoicePermissionError, VoiceUnavailableError)
+
+
+def member_key(interaction: discord.Interaction) -> tuple[int | None, int]:
+    return (interaction.guild_id, interaction.user.id)
+
+
+def discord_opus_encoder(kbps: int) -> OpusEncode:
+    """An `OpusEncoderFactory` over discord.py's libopus binding (48 kHz stereo, 20 ms frames),
+    tuned for speech in files: VoIP mode, no in-band FEC."""
+    encoder = discord.opus.Encoder(application="voip", bitrate=max(16, kbps), fec=False, signal_type="voice")
+    frame = encoder.SAMPLES_PER_FRAME
+
+    def encode(pcm: bytes) -> bytes:
+        return encoder.encode(pcm, frame)
+
+    return encode
+
+
+def opus_encoder_factory() -> OpusEncoderFactory | None:
+    """The encoder factory if libopus can be loaded, else None (files are WAV only)."""
+    try:
+        discord.opus.Encoder.get_opus_version()
+    except Exception:
+        return None
+    return discord_opus_encoder
+
+
+def voice_choice_list(current: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=label, value=value) for label, value in voice_choices(current)]
+
+
+def style_choice_list(current: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=label, value=value) for label, value in style_choices(current)]
+
+
+def channel_mention(channel: object) -> str:
+    mention = getattr(channel, "mention", None)
+    return str(mention) if mention else "the voice channel"
+
+
+def queued_message(channel: object, position: int) -> str:
+    where = channel_mention(channel)
+    if position <= 0:
+        return f"🔊 Speaking in {where} now."
+    ahead = "1 message" if position == 1 else f"{position} messages"
+    return f"🔊 Queued in {where}: {ahead} ahead of yours."
+
+
+@contextlib.asynccontextmanager
+async def errors_stay_private(interaction: discord.Interaction, *, public: bool) -> AsyncIterator[None]:
+    """After a public defer, an error reply would replace the public "thinking…" message for
+    everyone to see: on error, delete that message first, so the bot's error handler sends
+    its (ephemeral) reply as a new message only the member sees."""
+    try:
+        yield
+    except Exception:
+        if public:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+        raise
+
+
+class Speaker:
+    """Delivers a request: queued in the member's voice channel when the bot can speak there
+    (an ephemeral confirmation), otherwise synthesized and sent as a file."""
+
+    def __init__(self, bot: ParlaBot) -> None:
+        self.bot = bot
+        self.encoder_factory: OpusEncoderFactory | None = opus_encoder_factory()
+        self.progress_interval = PROGRESS_INTERVAL
+        self.sleep: Sleep = asyncio.sleep
+
+    def voice_target(self, user: discord.User | discord.Member) -> tuple[VoiceChannel | None, str]:
+        """The member's voice channel if the bot can speak there, else (None, why not or "")."""
+        if not isinstance(user, discord.Member):
+            return None, ""
+        state = user.voice
+        channel = state.channel if state is not None else None
+        if channel is None:
+            return None, ""
+        if not self.bot.voice.available:
+            return None, "Voice is not available on this bot right now, so here is the audio as a file."
+        if not self.bot.voice.can_speak_in(channel):
+            return None, (
+                f"I can't speak in {channel_mention(channel)} (I need the Connect and Speak "
+                "permissions there), so here is the audio as a file."
+            )
+        return channel, ""
+
+    async def deliver(
+        self,
+        interaction: discord.Interaction,
+        request: SpeechRequest,
+        *,
+        attach: bool = False,
+        file_ephemeral: bool = False,
+        tag: object = None,
+        speaker_name: str | None = None,
+    ) -> None:
+        """Defer (if not yet), then queue `request` in the member's channel or send a file."""
+        channel, note = (None, "") if attach else self.voice_target(interaction.user)
+        ephemeral = True if channel is not None else file_ephemeral
+        if interaction.response.is_done():  # the caller deferred (and guards its reply)
+            await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name)
+            return
+        await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+        async with errors_stay_private(interaction, public=not ephemeral):
+            await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name)
+
+    async def _deliver(
+        self,
+        interaction: discord.Interaction,
+        request: SpeechRequest,
+        channel: VoiceChannel | None,
+        note: str,
+        ephemeral: bool,
+        tag: object,
+        speaker_name: str | None,
+    ) -> None:
+        user = interaction.user
+        await self.bot.admit(interaction.guild_id, user.id, request)  # after the defer: it may wait
+        if channel is not None and isinstance(user, discord.Member):
+            utterance = Utterance(
+                request,
+                requester_id=user.id,
+                requester_name=speaker_name or user.display_name,
+                on_error=self.error_reporter(interaction, user),
+                tag=tag,
+            )
+            try:
+                position = await self.bot.voice.speak(user, utterance)
+            except _FILE_INSTEAD as exc:
+                note = f"{exc.user_message()} Here is the audio as a file instead."
+            else:
+                content = queued_message(channel, position)
+                backup = self.bot.backup_notice(("member", user.id))
+                if backup:
+                    content = f"{content}\n{backup}"
+                await interaction.edit_original_response(content=content)
+                return
+        await self.send_file(interaction, request, note=note)
+
+    async def send_file(
+        self, interaction: discord.Interaction, request: SpeechRequest, *, note: str = ""
+    ) -> None:
+        async def progress(seconds: float) -> None:
+            await interaction.edit_original_response(
+                content=f"⏳ Synthesizing… {seconds:.0f} s of audio so far."
+            )
+
+        audio = await collect_audio(
+            self.bot.stack.engine,
+            request,
+            on_progress=progress,
+            interval=self.progress_interval,
+            sleep=self.sleep,
+        )
+        rendered = await asyncio.to_thread(
+            render_audio_file, audio, request.text, interaction.filesize_limit, self.encoder_factory
+        )
+        backup = self.bot.backup_notice(("member", interaction.user.id))
+        note = " ".join(x for x in (note, backup) if x)
+        summary = f"{request.voice} · {rendered.duration:.1f} s"
+        if rendered.compressed:
+            summary += " · Ogg Opus (the WAV would exceed the upload limit)"
+        content = f"{note}\n{summary}" if note else summary
+        file = discord.File(io.BytesIO(rendered.data), filename=rendered.filename)
+        await interaction.edit_original_response(content=content, attachments=[file])
+
+    @staticmethod
+    def error_reporter(
+        interaction: discord.Interaction, member: discord.Member
+    ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
+        """`on_error` for a queued utterance: tell the member (followup, else in the channel)."""
+
+        async def report(utterance: Utterance, error: ParlaError) -> None:
+            message = error.user_message()
+            try:
+                await interaction.followup.send(message, ephemeral=True)
+                return
+            except discord.HTTPException as exc:  # e.g. the interaction token expired (15 min)
+                log.info("followup for a failed utterance failed: %r", exc)
+            channel = interaction.channel
+            if isinstance(channel, discord.abc.Messageable):
+                with contextlib.suppress(discord.HTTPException):
+                    await channel.send(
+                        f"{member.mention} {message}",
+                        allowed_mentions=discord.AllowedMentions(users=[member]),
+                    )
+
+        return report
+
+def _name_of(user: discord.abc.User, nicknames: Mapping[int, str]) -> str:
+    return nicknames.get(user.id) or user.display_name
+
+
+def message_info(message: discord.Message, nicknames: Mapping[int, str]) -> MessageInfo:
+    """The message as the cleaner needs it: mentions resolved to display names (the server's
+    spoken nicknames passed separately: they win), attachments, stickers, embeds, the author
+    and the member replied to."""
+    guild = message.guild
+    channel_names = {c.id: c.name for c in message.channel_mentions}
+    if guild is not None:
+        for channel_id in message.raw_channel_mentions:
+            if channel_id not in channel_names:
+                found = guild.get_channel_or_thread(channel_id)
+                if found is not None:
+                    channel_names[channel_id] = found.name
+    reply_to: str | None = None
+    if message.type is discord.MessageType.reply and message.reference is not None:
+        resolved = message.reference.resolved
+        if isinstance(resolved, discord.Message):
+            reply_to = _name_of(resolved.author, nicknames)
+    return MessageInfo(
+        content=message.content,
+        author_name=_name_of(message.author, nicknames),
+        user_names={u.id: u.display_name for u in message.mentions},
+        spoken_names=nicknames,
+        role_names={r.id: r.name for r in message.role_mentions},
+        channel_names=channel_names,
+        attachments=tuple(
+            Attachment(a.filename, a.content_type, bool(a.is_voice_message())) for a in message.attachments
+        ),
+        stickers=tuple(s.name for s in message.stickers),
+        embeds=len(message.embeds),
+        reply_to_name=reply_to,
+        created_at=message.created_at.timestamp(),
+    )

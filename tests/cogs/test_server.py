@@ -1,0 +1,263 @@
+"""/server voice|style|language|usage (Manage Server), and the sweep over every command:
+no interaction is left unanswered when the core raises."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+from discord import app_commands
+
+from bot.store.sqlite import utc_today
+from tests.conftest import make_settings
+from tests.standins.discord_objects import (
+    BotRig,
+    MockInteraction,
+    MockMessage,
+    open_bot_rig,
+    permissions,
+    run_command,
+)
+from tests.standins.fake_api import FakeEndpoint
+
+MANAGE = permissions(manage_guild=True)
+
+
+@pytest.fixture
+async def rig(
+    fake_endpoint: FakeEndpoint, session: aiohttp.ClientSession, tmp_path: Path
+) -> AsyncIterator[BotRig]:
+    settings = make_settings(
+        fake_endpoint, tmp_path, engine="api", retry_attempts=1, guild_chars_per_day=10_000
+    )
+    async with open_bot_rig(settings, session) as r:
+        yield r
+
+
+async def server(
+    rig: BotRig, name: str, perms: discord.Permissions = MANAGE, **options: Any
+) -> MockInteraction:
+    interaction = rig.interaction(perms=perms)
+    await run_command(rig.bot, getattr(rig.cog("ServerCog"), name), interaction, **options)
+    assert interaction.log.last.ephemeral
+    return interaction
+
+
+# ----------------------------------------------------------------------------- defaults
+async def test_set_and_clear_each_default(rig: BotRig) -> None:
+    storage = rig.bot.storage
+    member = rig.member()
+    reply = await server(rig, "server_voice", voice="neil")
+    assert reply.log.last.content == (
+        "Server default voice set to **Neil (male, news anchor)**. Members who chose their own voice keep it."
+    )
+    await server(rig, "server_style", instructions="  Calm   narrator  ")
+    await server(rig, "server_language", language="Korean")
+    effective = await storage.resolve_voice_settings(member.id, rig.guild.id)
+    assert (effective.voice, effective.instructions, effective.language) == (
+        "Neil",
+        "Calm narrator",
+        "Korean",
+    )
+    assert {effective.source(f) for f in ("voice", "instructions", "language")} == {"server"}
+
+    cleared = await server(rig, "server_voice")
+    assert cleared.log.last.content == (
+        "Server default voice cleared: the built-in default (Cherry (female, sunny and friendly)) applies."
+    )
+    await server(rig, "server_style", instructions="   ")
+    await server(rig, "server_language")
+    assert (await storage.get_guild_defaults(rig.guild.id)).is_empty
+
+
+async def test_bad_defaults_are_refused(rig: BotRig) -> None:
+    reply = await server(rig, "server_voice", voice="Nobody")
+    assert "Unknown voice 'Nobody'" in (reply.log.last.content or "")
+    reply = await server(rig, "server_style", instructions="s" * 600)
+    assert "too long (600 characters; at most 500)" in (reply.log.last.content or "")
+    assert (await rig.bot.storage.get_guild_defaults(rig.guild.id)).is_empty
+
+
+@pytest.mark.parametrize("name", ["server_voice", "server_style", "server_language", "server_usage"])
+async def test_server_commands_need_manage_server(rig: BotRig, name: str) -> None:
+    options = {"server_voice": {"voice": "Kai"}, "server_style": {"instructions": "loud"}}.get(name, {})
+    reply = await server(rig, name, perms=permissions(send_messages=True), **options)
+    assert re.fullmatch(
+        r"You need the Manage (Guild|Server) permission for this command\.", reply.log.last.content or ""
+    )
+    assert (await rig.bot.storage.get_guild_defaults(rig.guild.id)).is_empty
+
+
+def test_server_group_is_hidden_from_members_without_manage_server() -> None:
+    from cogs.server import ServerCog
+
+    group = ServerCog.server
+    assert group.guild_only
+    assert group.default_permissions == discord.Permissions(manage_guild=True)
+
+
+# ----------------------------------------------------------------------------- usage
+async def test_usage_reads_the_counters(rig: BotRig) -> None:
+    storage = rig.bot.storage
+    today = utc_today()
+    await storage.add_usage(rig.guild.id, 2_500, requests=4)
+    await storage.add_usage(rig.guild.id, 1_000, requests=1, day=today - timedelta(days=2))
+    await storage.add_usage(
+        rig.guild.id, 9_999, requests=9, day=today - timedelta(days=30)
+    )  # out of the week
+    await storage.add_usage(rig.add_guild().id, 7_777, requests=7)  # another server
+    reply = await server(rig, "server_usage")
+    embed = reply.log.last.embed
+    assert embed is not None
+    fields = {str(f.name): str(f.value) for f in embed.fields}
+    assert fields["Today"] == "2,500 characters in 4 requests\n25% of the daily limit (10,000 characters)"
+    week = fields["Last 7 days: 3,500 characters, 5 requests"]
+    lines = week.splitlines()
+    assert len(lines) == 7 and lines[-1].startswith(f"`{today.isoformat()}`") and "2,500 chars" in lines[-1]
+    assert "1,000 chars" in lines[-3]
+
+
+# ----------------------------------------------------------------------------- the sweep
+class Exploding:
+    """Any use of this core service raises an unexpected error."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"{self.what}.{name} exploded")
+
+
+def all_commands(
+    tree: app_commands.CommandTree[Any],
+) -> list[app_commands.Command[Any, ..., Any] | app_commands.ContextMenu]:
+    found: list[Any] = []
+
+    def walk(command: Any) -> None:
+        if isinstance(command, app_commands.Group):
+            for sub in command.commands:
+                walk(sub)
+        else:
+            found.append(command)
+
+    for command in tree.get_commands():  # every type: slash commands and the context menu
+        walk(command)
+    return found
+
+
+SAMPLE_OPTIONS = {
+    "text": "hello",
+    "voice": "Cherry",
+    "instructions": "calm",
+    "language": "English",
+    "mode": "on",
+}
+
+
+def options_for(command: Any) -> dict[str, Any]:
+    if isinstance(command, app_commands.ContextMenu):
+        return {"message": MockMessage(content="hello there")}
+    return {p.name: SAMPLE_OPTIONS[p.name] for p in command.parameters if p.required}
+
+
+async def test_the_sweep_covers_every_command(rig: BotRig) -> None:
+    names = sorted(c.qualified_name for c in all_commands(rig.bot.tree))
+    assert names == sorted(
+        [
+            "speak",
+            "Read aloud",
+            "voice set",
+            "voice list",
+            "voice preview",
+            "voice reset",
+            "style set",
+            "style show",
+            "style clear",
+            "style reset",
+            "style optimize",
+            "language set",
+            "language reset",
+            "tts join",
+            "tts leave",
+            "tts skip",
+            "tts stop",
+            "tts pause",
+            "tts resume",
+            "tts queue",
+            "tts settings",
+            "server voice",
+            "server style",
+            "server language",
+            "server usage",
+        ]
+    )
+
+
+@pytest.mark.parametrize("broken", ["storage", "stack", "voice", "all"])
+async def test_no_interaction_is_left_unanswered_when_the_core_raises(
+    rig: BotRig, broken: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = rig.bot
+    for what in ("storage", "stack", "voice"):
+        if broken in (what, "all"):
+            setattr(bot, f"_{what}", Exploding(what))
+    apology = re.compile(
+        r"Sorry, something went wrong on my side \(error id `[0-9a-f]{8}`\)\. It has been logged\."
+    )
+    failed: set[str] = set()
+    for command in all_commands(bot.tree):
+        for in_voice in (True, False):  # the voice path and the file path
+            member = rig.member(in_voice=in_voice)
+            interaction = rig.interaction(member, perms=permissions(manage_guild=True, move_members=True))
+            await run_command(bot, command, interaction, checks=False, **options_for(command))
+            log = interaction.log
+            assert log.answered, f"/{command.qualified_name} left the interaction unanswered"
+            last = log.last
+            if apology.fullmatch(last.content or ""):
+                failed.add(command.qualified_name)
+                assert last.ephemeral, f"/{command.qualified_name}: the apology is public"
+                assert all(not r.files for r in log.replies)  # nothing claims success
+    logged = sum("unexpected error id=" in r.getMessage() for r in caplog.records)
+    assert logged >= len(failed)
+    # the commands that need the broken service all apologised; the others answered normally
+    uses_storage = {
+        "speak",
+        "Read aloud",
+        "voice set",
+        "voice list",
+        "voice reset",
+        "style set",
+        "style show",
+        "style clear",
+        "style reset",
+        "style optimize",
+        "language set",
+        "language reset",
+        "tts settings",
+        "server voice",
+        "server style",
+        "server language",
+        "server usage",
+    }
+    uses_stack = {"speak", "Read aloud", "voice preview", "style show", "tts settings"}
+    uses_voice = {
+        "speak",
+        "Read aloud",
+        "voice preview",
+        "tts join",
+        "tts leave",
+        "tts skip",
+        "tts stop",
+        "tts pause",
+        "tts resume",
+        "tts queue",
+    }
+    expected = {"storage": uses_storage, "stack": uses_stack, "voice": uses_voice}
+    want = set().union(*expected.values()) if broken == "all" else expected[broken]
+    assert failed == want
