@@ -52,9 +52,10 @@ from bot.speech.cache.audio_cache import AudioCache, CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.request import SpeechRequest
 from bot.voice.frame_buffer import FrameBuffer
-from bot.voice.player import GuildPlayer, PlayerOptions, Utterance
-from bot.voice.service import DiscordVoiceLink
+from bot.voice.link import DiscordVoiceLink
+from bot.voice.player import GuildPlayer
 from bot.voice.source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
+from bot.voice.utterance import PlayerOptions, Utterance
 from tests.standins.fake_api import FakeEndpoint
 from tests.voice.test_recording_voice_client import Packet, RecordingVoiceClient
 

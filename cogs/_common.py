@@ -27,8 +27,8 @@ from bot.commands.service import (
 from bot.speech.request import SpeechRequest
 from bot.speech.voices import LANGUAGES
 from bot.text.clean import Attachment, MessageInfo
-from bot.voice.player import Utterance
-from bot.voice.service import VoiceBusyError, VoiceConnectError, VoicePermissionError, VoiceUnavailableError
+from bot.voice.errors import VoiceBusyError, VoiceConnectError, VoicePermissionError, VoiceUnavailableError
+from bot.voice.utterance import Utterance
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from discord.ext import commands
 from bot.app.bot import ParlaBot
 from bot.commands.service import FIELD_LABELS, describe_settings, display_value, local_style_note, shorten
 from bot.store.sqlite import PREF_FIELDS, VoiceSettings
-from bot.voice.player import Utterance
-from bot.voice.service import VoiceBusyError, VoiceError
+from bot.voice.errors import VoiceBusyError, VoiceError
+from bot.voice.utterance import Utterance
 
 from ._common import channel_mention
 

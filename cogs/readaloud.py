@@ -48,8 +48,9 @@ from bot.readaloud.flow import (
     value_hints,
 )
 from bot.store.sqlite import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
-from bot.voice.player import Utterance
-from bot.voice.service import VoiceError, VoiceService
+from bot.voice.errors import VoiceError
+from bot.voice.service import VoiceService
+from bot.voice.utterance import Utterance
 
 from ._common import channel_mention, message_info
 
@@ -129,10 +130,7 @@ class ServerVoiceAdapter:
         return channel.id if channel is not None else None
 
     def queue_full(self) -> int | None:
-        player = self._voice.manager.get(self._guild.id)
-        if player is not None and player.pending >= player.options.queue_max:
-            return player.options.queue_max
-        return None
+        return self._voice.queue_full(self._guild.id)
 
     async def join_author(self) -> ParlaError | None:
         if not isinstance(self._author, discord.Member):

@@ -25,9 +25,11 @@ from bot.speech.request import SpeechRequest
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.sqlite import SqliteStorage, utc_today
-from bot.voice.player import PlayerManager, PlayerOptions
-from bot.voice.service import VoiceOptions, VoiceService, VoiceSupport
+from bot.voice.link import VoiceSupport
+from bot.voice.manager import PlayerManager
+from bot.voice.service import VoiceOptions, VoiceService
 from bot.voice.source import OpusSourceFactory
+from bot.voice.utterance import PlayerOptions
 
 log = logging.getLogger("parla.bot")
 

@@ -66,7 +66,7 @@ async def check_cache_dir(settings: Settings) -> Check:
 
 
 def check_voice() -> list[Check]:
-    from bot.voice.service import voice_available
+    from bot.voice.link import voice_available
 
     support = voice_available()
     libopus_missing = any("libopus" in m for m in support.missing)

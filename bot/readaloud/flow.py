@@ -65,7 +65,8 @@ from bot.store.sqlite import (
 )
 from bot.text.clean import CleanOptions, MessageInfo, SpeakerPrefixer, clean_message
 from bot.text.pronunciation import PronunciationDictionary
-from bot.voice.player import PlayerClosedError, QueueFullError, Utterance
+from bot.voice.errors import PlayerClosedError, QueueFullError
+from bot.voice.utterance import Utterance
 
 READ_RATE: Final = 5  # messages read per member ...
 READ_PER: Final = 10.0  # ... per this many seconds; the excess is dropped

@@ -2,10 +2,11 @@
 
 Core module: nothing here imports discord. The player talks to
 
-- the voice connection through `VoiceLink` (implemented over discord.py by bot/voice_adapter.py);
+- the voice connection through `VoiceLink` (implemented over discord.py by bot.voice.link);
 - the audio through a `StreamEngine` (ideally a `KeyedEngine`: a `CachedEngine`), an optional
   `OpusStore` (the `AudioCache`) and a `SourceFactory` that builds the playable sources
-  (bot/voice_source.py).
+  (bot.voice.source); the Protocols are in bot.voice.ports, the audio of each job is fetched
+  by bot.voice.job_audio.
 
 Behaviour:
 - Synthesis of an utterance starts as soon as it is queued, for the one playing and up to
@@ -34,240 +35,24 @@ import contextvars
 import inspect
 import itertools
 import logging
-import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from bot.base.errors import ParlaError
 from bot.base.metrics import METRICS, Histogram
-from bot.speech.engine import opened_stream
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 from bot.store.limits import current_guild
-from bot.voice.frame_buffer import FrameBuffer
-
-if TYPE_CHECKING:
-    from bot.base.config import Settings
+from bot.voice.errors import NoAudioError, PlayerClosedError, QueueFullError, UnexpectedError
+from bot.voice.job_audio import build_source, engine_key, load_audio
+from bot.voice.ports import OpusStore, PlayableSource, SourceFactory, StreamEngine, VoiceLink
+from bot.voice.utterance import Job, PlayerOptions, Utterance
 
 log = logging.getLogger(__name__)
 
-ErrorCallback = Callable[["Utterance", ParlaError], Awaitable[None] | None]
 
-
-# --------------------------------------------------------------------------- interfaces
-class PlayableSource(Protocol):
-    """What the SourceFactory builds (a discord AudioSource in production)."""
-
-    @property
-    def finished(self) -> bool:
-        """The whole utterance was played (not stopped, not cut by a disconnect)."""
-        ...
-
-
-class VoiceLink(Protocol):
-    """The voice connection of one server, as the player needs it.
-
-    `play()` starts playing `source` and must call `on_end(error)` exactly once, on the event
-    loop thread, when that playback ends for any reason (end of audio, stop(), disconnect).
-    It raises if it cannot play (not connected, already playing).
-    """
-
-    def is_connected(self) -> bool: ...
-
-    def play(self, source: PlayableSource, on_end: Callable[[BaseException | None], None]) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-
-class StreamEngine(Protocol):
-    """What the player needs of a SpeechEngine (bot.speech.engine.SpeechEngine has it)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def sample_rate(self) -> int: ...
-
-    def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]: ...
-
-
-class KeyedEngine(StreamEngine, Protocol):
-    """An engine that names its sounds (`CachedEngine`), so their Opus packets can be
-    stored and replayed. `key_for` may return None when it cannot tell which sound the engine
-    would produce (then nothing is looked up or stored). The player asks again once an
-    utterance has played and stores its packets only if the answer is unchanged, so an engine
-    that switched sources mid-way (a fallback) can say so by answering differently (or None).
-    Engines without `key_for` play normally, with no Opus caching.
-    """
-
-    def key_for(self, request: SpeechRequest) -> str | None: ...
-
-
-class OpusStore(Protocol):
-    """Where encoded packets are kept between playbacks (bot.speech.cache.audio_cache.AudioCache)."""
-
-    async def get_opus(self, key: str, profile: str) -> list[bytes] | None: ...
-
-    async def put_opus(self, key: str, profile: str, packets: list[bytes]) -> None: ...
-
-
-class SourceFactory(Protocol):
-    """Builds playable sources; `profile` names the encoder settings of stored packets."""
-
-    @property
-    def profile(self) -> str: ...
-
-    def streaming(
-        self,
-        buffer: FrameBuffer,
-        *,
-        on_complete: Callable[[list[bytes]], None] | None,
-        on_abort: Callable[[], None] | None,
-    ) -> PlayableSource: ...
-
-    def stored(self, packets: Sequence[bytes]) -> PlayableSource: ...
-
-
-# --------------------------------------------------------------------------- values
-class QueueFullError(ParlaError):
-    """The server's queue is at its limit: the new utterance is refused."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        super().__init__(self.user_message())
-
-    def user_message(self) -> str:
-        return (
-            f"The speech queue is full ({self.limit} messages waiting). "
-            "Wait for it to play, or use skip / stop."
-        )
-
-
-class PlayerClosedError(ParlaError):
-    sentence = "The voice player is shutting down."
-
-
-class NoAudioError(ParlaError):
-    """The engine's stream ended normally but carried no audio at all.
-
-    (bot/speech_service.py has `EmptyAudioError`, a TTSError for the audio-file commands; this
-    one is the player's own, so that the player does not depend on the command layer.)"""
-
-    sentence = "The speech service returned no audio for this message."
-
-
-class UnexpectedError(ParlaError):
-    """A bug or an unforeseen failure. The id is in the user's message and in the log line
-    (with the traceback), so a report can be matched to its cause."""
-
-    def __init__(self, error_id: str | None = None) -> None:
-        self.error_id = error_id or secrets.token_hex(4)
-        super().__init__(self.user_message())
-
-    def user_message(self) -> str:
-        return f"Sorry, something went wrong (error id {self.error_id})."
-
-
-_ids = itertools.count(1)
-
-
-@dataclass(eq=False)
-class Utterance:
-    """One thing to say, and who asked for it.
-
-    `on_error(utterance, error)` is called (on the event loop) if the speech fails;
-    `error.user_message()` carries the API code and request id. `tag` is free for the caller
-    (e.g. the id of the message being read aloud, for `GuildPlayer.remove`).
-    """
-
-    request: SpeechRequest
-    requester_id: int
-    requester_name: str
-    on_error: ErrorCallback | None = None
-    tag: object = None
-    id: int = field(default_factory=lambda: next(_ids))
-
-    @property
-    def text(self) -> str:
-        return self.request.text
-
-    @property
-    def voice(self) -> str:
-        return self.request.voice
-
-
-@dataclass(frozen=True)
-class PlayerOptions:
-    preroll_ms: int = 100
-    lookahead: int = 2
-    queue_max: int = 50
-    # After stop(), how long to wait for the link's on_end before moving on anyway.
-    stop_wait: float = 0.5
-    # While the link is attached but not connected, how often to look again.
-    reconnect_poll: float = 1.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PlayerOptions:
-        return cls(
-            preroll_ms=settings.preroll_ms,
-            lookahead=settings.lookahead,
-            queue_max=settings.queue_max,
-        )
-
-
-class _Job:
-    """An utterance and the preparation of its audio."""
-
-    def __init__(self, utterance: Utterance, enqueued_at: float) -> None:
-        self.utterance = utterance
-        self.enqueued_at = enqueued_at
-        self.first_audio_seen = False  # time to first audio observed (kept across restarts)
-        self.key: str | None = None
-        self.buffer: FrameBuffer | None = None
-        self.packets: list[bytes] | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.prepared = asyncio.Event()
-        self.error: ParlaError | None = None
-        self.stopped = False  # skipped, cleared, removed or closed
-        self.playing = False
-        self.ended: asyncio.Future[BaseException | None] | None = None
-        self.started_at: float | None = None
-
-    @property
-    def started(self) -> bool:
-        return self.task is not None
-
-    def restarted(self) -> _Job:
-        """A fresh job for the same utterance (after a disconnect), keeping its timing."""
-        job = _Job(self.utterance, self.enqueued_at)
-        job.first_audio_seen = self.first_audio_seen
-        return job
-
-    def has_audio(self) -> bool:
-        return self.packets is not None or (self.buffer is not None and self.buffer.has_audio)
-
-    def cancel(self) -> None:
-        """The utterance is dropped (skip, clear, remove, close): stop everything about it."""
-        self.stopped = True
-        self.abort()
-
-    def abort(self) -> None:
-        """Stop preparing: cancel the producer (closing the engine stream) and the buffer."""
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-        if self.buffer is not None:
-            self.buffer.cancel()
-        self.prepared.set()
-
-
-# --------------------------------------------------------------------------- the player
 class GuildPlayer:
     """The queue and playback of one server. Use it from the event loop thread only."""
 
@@ -291,8 +76,8 @@ class GuildPlayer:
         self._store = store
         self.options = options or PlayerOptions()
         self._on_idle_change = on_idle_change
-        self._queue: deque[_Job] = deque()
-        self._current: _Job | None = None
+        self._queue: deque[Job] = deque()
+        self._current: Job | None = None
         self._link: VoiceLink | None = None
         self._paused = False
         self._closed = False
@@ -346,7 +131,7 @@ class GuildPlayer:
         self._check_open()
         if self.pending >= self.options.queue_max:
             raise QueueFullError(self.options.queue_max)
-        job = _Job(utterance, self._clock())
+        job = Job(utterance, self._clock())
         self._queue.append(job)
         position = len(self._queue) - (0 if self._current is not None else 1)
         self._set_idle(False)
@@ -381,7 +166,7 @@ class GuildPlayer:
     ) -> list[Utterance]:
         """Drop the queued utterances matching `predicate` (and the current one if asked)."""
         removed: list[Utterance] = []
-        kept: deque[_Job] = deque()
+        kept: deque[Job] = deque()
         for job in self._queue:
             if predicate(job.utterance):
                 job.cancel()
@@ -500,7 +285,7 @@ class GuildPlayer:
             except Exception:
                 log.exception("idle callback failed")
 
-    def _stop_job(self, job: _Job) -> None:
+    def _stop_job(self, job: Job) -> None:
         """Skip `job`: stop its playback at once and close its engine stream."""
         job.cancel()
         if job.playing:
@@ -515,7 +300,7 @@ class GuildPlayer:
     def _fill(self) -> None:
         """Start preparing the current utterance and up to `lookahead` after it."""
         window = 1 + self.options.lookahead
-        jobs: list[_Job] = []
+        jobs: list[Job] = []
         if self._current is not None and not self._current.stopped:
             jobs.append(self._current)
         jobs.extend(itertools.islice(self._queue, max(0, window - len(jobs))))
@@ -523,40 +308,21 @@ class GuildPlayer:
             if not job.started and not job.stopped:
                 job.task = self._spawn(self._prepare(job), "prepare")
 
-    async def _prepare(self, job: _Job) -> None:
-        """Fill the job's audio: stored Opus packets, or the engine stream into a FrameBuffer."""
-        request = job.utterance.request
-        buffer: FrameBuffer | None = None
+    async def _prepare(self, job: Job) -> None:
+        """Fill the job's audio (see `load_audio`); report an engine failure or no audio."""
         try:
-            job.key = self._key_for(request)
-            if self._store is not None and job.key is not None:
-                try:
-                    packets = await self._store.get_opus(job.key, self._sources.profile)
-                except Exception:
-                    log.exception("reading stored Opus packets failed")
-                    packets = None
-                if packets:
-                    job.packets = packets
-                    return
-            buffer = FrameBuffer(self._engine.sample_rate, preroll_ms=self.options.preroll_ms)
-            job.buffer = buffer
-            received = 0
-            async with opened_stream(self._engine.stream(request)) as stream:
-                async for chunk in stream:
-                    received += len(chunk)
-                    buffer.write(chunk)
-                    if not job.prepared.is_set() and buffer.ready:
-                        job.prepared.set()
-            buffer.end()
-            if received == 0 and not job.stopped:
+            has_audio = await load_audio(
+                job, self._engine, self._sources, self._store, preroll_ms=self.options.preroll_ms
+            )
+            if not has_audio and not job.stopped:
                 # A normal end with nothing in it: without a word, the utterance would vanish.
                 log.warning("guild %s: the engine returned no audio for an utterance", self.guild_id)
                 job.error = NoAudioError()
                 self.failed += 1
                 self._report(job.utterance, job.error)
         except asyncio.CancelledError:
-            if buffer is not None:
-                buffer.cancel()
+            if job.buffer is not None:
+                job.buffer.cancel()
             raise
         except Exception as exc:
             error = exc if isinstance(exc, ParlaError) else None
@@ -565,8 +331,8 @@ class GuildPlayer:
             elif isinstance(error, TTSError):
                 log.warning("speech failed for guild %s: %s", self.guild_id, error.log_form())
             job.error = error
-            if buffer is not None:
-                buffer.end(error)
+            if job.buffer is not None:
+                job.buffer.end(error)
             self.failed += 1
             self._report(job.utterance, error)
         finally:
@@ -580,7 +346,7 @@ class GuildPlayer:
         log.error("guild %s: %s (error id %s)", self.guild_id, what, error.error_id, exc_info=exc_info)
         return error
 
-    def _fail(self, job: _Job, error: ParlaError) -> None:
+    def _fail(self, job: Job, error: ParlaError) -> None:
         """`job` cannot be played: stop preparing it and tell the requester."""
         job.abort()
         job.error = error
@@ -638,7 +404,7 @@ class GuildPlayer:
                 else:
                     self._current = None
 
-    async def _play(self, job: _Job) -> bool:
+    async def _play(self, job: Job) -> bool:
         """Play one job. Returns True if it must restart (the voice link went away mid-way)."""
         await job.prepared.wait()
         if job.stopped:
@@ -692,32 +458,16 @@ class GuildPlayer:
         log.info("guild %s: playback interrupted by the voice connection, will restart", self.guild_id)
         return True
 
-    def _build_source(self, job: _Job, loop: asyncio.AbstractEventLoop) -> PlayableSource:
-        if job.packets is not None:
-            return self._sources.stored(job.packets)
-        assert job.buffer is not None
-        key = job.key
-        store = self._store
-        profile = self._sources.profile
+    def _build_source(self, job: Job, loop: asyncio.AbstractEventLoop) -> PlayableSource:
+        keep: Callable[[list[bytes]], None] | None = None
+        store, key = self._store, job.key
+        if job.packets is None and store is not None and key is not None:
+            profile, request = self._sources.profile, job.utterance.request
 
-        def on_abort() -> None:  # any thread
-            _call_soon(loop, job.abort)
+            def keep(packets: list[bytes]) -> None:  # on the loop
+                self._store_packets(store, key, profile, packets, request)
 
-        on_complete: Callable[[list[bytes]], None] | None = None
-        if store is not None and key is not None:
-
-            def store_packets(packets: list[bytes]) -> None:  # player thread
-                _call_soon(loop, self._store_packets, store, key, profile, packets, job.utterance.request)
-
-            on_complete = store_packets
-        return self._sources.streaming(job.buffer, on_complete=on_complete, on_abort=on_abort)
-
-    def _key_for(self, request: SpeechRequest) -> str | None:
-        key_for = getattr(self._engine, "key_for", None)
-        if key_for is None:
-            return None
-        key: str | None = key_for(request)
-        return key
+        return build_source(job, self._sources, loop, keep)
 
     def _store_packets(
         self, store: OpusStore, key: str, profile: str, packets: list[bytes], request: SpeechRequest
@@ -725,7 +475,7 @@ class GuildPlayer:
         if self._closed:
             return
         try:
-            still = self._key_for(request)
+            still = engine_key(self._engine, request)
         except Exception:
             still = None
         if still != key:
@@ -744,81 +494,3 @@ class GuildPlayer:
 def _resolve(future: asyncio.Future[BaseException | None], error: BaseException | None) -> None:
     if not future.done():
         future.set_result(error)
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
-    """Run `callback` on `loop` from any thread; a closed loop means shutdown, nothing to do."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(callback, *args)
-
-
-# --------------------------------------------------------------------------- all servers
-class PlayerManager:
-    """One GuildPlayer per server."""
-
-    def __init__(
-        self,
-        engine: StreamEngine,
-        sources: SourceFactory,
-        *,
-        store: OpusStore | None = None,
-        options: PlayerOptions | None = None,
-        on_idle_change: Callable[[int, bool], None] | None = None,
-        first_audio: Histogram | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.engine = engine
-        self.sources = sources
-        self.store = store
-        self.options = options or PlayerOptions()
-        self.first_audio = first_audio
-        self.clock = clock
-        self._on_idle_change = on_idle_change
-        self._players: dict[int, GuildPlayer] = {}
-        self._closed = False
-
-    def get(self, guild_id: int) -> GuildPlayer | None:
-        return self._players.get(guild_id)
-
-    def get_or_create(self, guild_id: int) -> GuildPlayer:
-        if self._closed:
-            raise PlayerClosedError()
-        player = self._players.get(guild_id)
-        if player is None or player.closed:
-            player = GuildPlayer(
-                guild_id,
-                self.engine,
-                self.sources,
-                store=self.store,
-                options=self.options,
-                on_idle_change=lambda idle: self._notify_idle(guild_id, idle),
-                first_audio=self.first_audio,
-                clock=self.clock,
-            )
-            self._players[guild_id] = player
-        return player
-
-    def set_idle_listener(self, listener: Callable[[int, bool], None] | None) -> None:
-        """`listener(guild_id, idle)` is called when a player becomes idle (True) or busy (False)."""
-        self._on_idle_change = listener
-
-    def _notify_idle(self, guild_id: int, idle: bool) -> None:
-        if self._on_idle_change is not None:
-            self._on_idle_change(guild_id, idle)
-
-    def players(self) -> Iterable[GuildPlayer]:
-        return list(self._players.values())
-
-    def __len__(self) -> int:
-        return len(self._players)
-
-    async def close_player(self, guild_id: int) -> None:
-        player = self._players.pop(guild_id, None)
-        if player is not None:
-            await player.close()
-
-    async def close_all(self) -> None:
-        self._closed = True
-        players = list(self._players.values())
-        self._players.clear()
-        await asyncio.gather(*(p.close() for p in players), return_exceptions=True)

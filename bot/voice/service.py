@@ -1,18 +1,15 @@
 """Glue between discord.py's voice connections and the (discord-free) per-server players.
 
-- `voice_available()` / `log_voice_support()`: is voice usable (libopus, PyNaCl, davey)? If not,
-  one clear line at start, and the bot answers with audio files only.
-- `DiscordVoiceLink`: the player's `VoiceLink` over a `discord.VoiceClient`.
-- `VoiceService`: what the Discord layer calls: join the requester's channel, enqueue, skip,
-  stop, pause/resume, list, leave; it forwards voice state updates, leaves when no human is left
-  (after a grace period) and after an idle timeout, and keeps the queue across disconnects.
+`VoiceService` is what the Discord layer calls: join the requester's channel, enqueue, skip,
+stop, pause/resume, list, leave; it forwards voice state updates, leaves when no human is left
+(after a grace period) and after an idle timeout, and keeps the queue across disconnects.
+Voice support and the `VoiceLink` over a VoiceClient are in bot.voice.link.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,8 +17,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from bot.base.errors import ParlaError
-from bot.voice.player import GuildPlayer, PlayableSource, PlayerManager, Utterance
+from bot.voice.errors import (
+    NotInVoiceError,
+    VoiceBusyError,
+    VoiceConnectError,
+    VoicePermissionError,
+    VoiceUnavailableError,
+)
+from bot.voice.link import DiscordVoiceLink, VoiceSupport, log_voice_support
+from bot.voice.manager import PlayerManager
+from bot.voice.player import GuildPlayer
+from bot.voice.utterance import Utterance
 
 if TYPE_CHECKING:
     from bot.base.config import Settings
@@ -32,136 +38,6 @@ VoiceChannel = discord.VoiceChannel | discord.StageChannel
 Sleep = Callable[[float], Awaitable[None]]
 
 
-# --------------------------------------------------------------------------- availability
-@dataclass(frozen=True)
-class VoiceSupport:
-    missing: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.missing
-
-    def describe(self) -> str:
-        if self.ok:
-            return "voice support: OK (libopus, PyNaCl, davey)"
-        return (
-            "voice support missing: "
-            + "; ".join(self.missing)
-            + " - the bot runs without voice channels and answers with audio files only"
-        )
-
-
-def voice_available() -> VoiceSupport:
-    """Check libopus (loadable by discord.opus), PyNaCl and davey (both needed by VoiceClient)."""
-    missing: list[str] = []
-    try:
-        discord.opus.Encoder.get_opus_version()  # loads libopus if it is not loaded yet
-    except Exception:
-        missing.append("libopus not found (install the libopus0 package)")
-    if importlib.util.find_spec("nacl") is None:
-        missing.append("PyNaCl not installed (pip install 'discord.py[voice]')")
-    if importlib.util.find_spec("davey") is None:
-        missing.append("davey not installed (pip install 'discord.py[voice]'; Discord requires DAVE)")
-    return VoiceSupport(tuple(missing))
-
-
-_logged_support: VoiceSupport | None = None
-
-
-def log_voice_support(logger: logging.Logger = log) -> VoiceSupport:
-    """Check voice support and log the result once per process (a warning if something is missing)."""
-    global _logged_support
-    if _logged_support is None:
-        _logged_support = voice_available()
-        if _logged_support.ok:
-            logger.info(_logged_support.describe())
-        else:
-            logger.warning(_logged_support.describe())
-    return _logged_support
-
-
-# --------------------------------------------------------------------------- link
-class DiscordVoiceLink:
-    """`VoiceLink` over a discord.py VoiceClient: `after` is bridged to the event loop."""
-
-    def __init__(
-        self, voice_client: discord.VoiceClient, loop: asyncio.AbstractEventLoop | None = None
-    ) -> None:
-        self.voice_client = voice_client
-        self._loop = loop or asyncio.get_running_loop()
-
-    def is_connected(self) -> bool:
-        return self.voice_client.is_connected()
-
-    def play(self, source: PlayableSource, on_end: Callable[[BaseException | None], None]) -> None:
-        if not isinstance(source, discord.AudioSource):
-            raise TypeError(f"expected a discord AudioSource, not {type(source).__name__}")
-        loop = self._loop
-
-        def after(error: Exception | None) -> None:  # discord's player thread
-            with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
-                loop.call_soon_threadsafe(on_end, error)
-
-        vc = self.voice_client
-        if vc.is_playing() or vc.is_paused():
-            # The player only plays after the previous playback's on_end, so this is a stale
-            # discord player: one that gave up waiting for a reconnect returns without marking
-            # itself stopped, and play() would refuse with "Already playing audio".
-            vc.stop()
-        vc.play(source, after=after)
-
-    def stop(self) -> None:
-        self.voice_client.stop()
-
-    def pause(self) -> None:
-        self.voice_client.pause()
-
-    def resume(self) -> None:
-        self.voice_client.resume()
-
-
-# --------------------------------------------------------------------------- errors
-class VoiceError(ParlaError):
-    """A voice problem the member can act on; `user_message()` says what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def user_message(self) -> str:
-        return self.message
-
-
-class VoiceUnavailableError(VoiceError):
-    def __init__(self) -> None:
-        super().__init__(
-            "Voice is not available on this bot right now; I can send the audio as a file instead."
-        )
-
-
-class NotInVoiceError(VoiceError):
-    def __init__(self) -> None:
-        super().__init__("Join a voice channel first, then ask again.")
-
-
-class VoiceBusyError(VoiceError):
-    def __init__(self, channel_name: str) -> None:
-        super().__init__(
-            f"I'm already speaking in {channel_name}. Wait until I'm done, or use join to move me."
-        )
-
-
-class VoicePermissionError(VoiceError):
-    def __init__(self, channel_name: str) -> None:
-        super().__init__(f"I need the Connect and Speak permissions in {channel_name}.")
-
-
-class VoiceConnectError(VoiceError):
-    def __init__(self, channel_name: str) -> None:
-        super().__init__(f"I couldn't connect to {channel_name}. Please try again in a moment.")
-
-
-# --------------------------------------------------------------------------- service
 @dataclass(frozen=True)
 class VoiceOptions:
     alone_grace: float = 60.0
@@ -336,6 +212,14 @@ class VoiceService:
     def enqueue(self, guild_id: int, utterance: Utterance) -> int:
         """Queue `utterance` (raises QueueFullError); 0 = playing next."""
         return self.manager.get_or_create(guild_id).enqueue(utterance)
+
+    def queue_full(self, guild_id: int) -> int | None:
+        """The queue limit if the server's queue is full (a new utterance would be refused by
+        `enqueue`), else None."""
+        player = self.manager.get(guild_id)
+        if player is not None and player.pending >= player.options.queue_max:
+            return player.options.queue_max
+        return None
 
     def skip(self, guild_id: int) -> Utterance | None:
         player = self.manager.get(guild_id)

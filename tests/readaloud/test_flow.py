@@ -24,7 +24,8 @@ from bot.speech.request import SpeechRequest
 from bot.store.limits import LimitExceeded
 from bot.store.sqlite import GuildReadAloud, MemberReadAloud, VoiceSettings
 from bot.text.clean import MessageInfo
-from bot.voice.player import PlayerClosedError, QueueFullError, Utterance
+from bot.voice.errors import PlayerClosedError, QueueFullError
+from bot.voice.utterance import Utterance
 from tests.standins.readaloud_rig import FakeClock
 
 GUILD_ID, TEXT, VOICE = 1, 10, 20

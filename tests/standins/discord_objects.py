@@ -637,7 +637,7 @@ class BotRig:
 async def open_bot_rig(
     settings: Settings, session: aiohttp.ClientSession, *, voice_ok: bool = True
 ) -> AsyncIterator[BotRig]:
-    from bot.voice.service import VoiceSupport
+    from bot.voice.link import VoiceSupport
     from cogs import playback, preferences, server, speech
 
     bot = ParlaBot(settings)

@@ -20,7 +20,7 @@ import discord
 
 from bot.app.bot import ParlaBot
 from bot.base.config import Settings
-from bot.voice.player import Utterance
+from bot.voice.utterance import Utterance
 from cogs.readaloud import ReadAloudCog
 from tests.standins.discord_objects import (
     BotRig,

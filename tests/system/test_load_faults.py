@@ -46,8 +46,10 @@ from bot.speech.errors import TTSError
 from bot.speech.fallback.engine import FallbackEngine
 from bot.speech.local.engine import LocalEngine
 from bot.speech.request import SpeechRequest
-from bot.voice.player import PlayableSource, PlayerManager, PlayerOptions, Utterance
+from bot.voice.manager import PlayerManager
+from bot.voice.ports import PlayableSource
 from bot.voice.source import OpusSourceFactory
+from bot.voice.utterance import PlayerOptions, Utterance
 from tests.conftest import API_KEY, make_settings
 from tests.standins.discord_objects import dominant_hz, opus_decode
 from tests.standins.fake_api import FakeEndpoint, expected_pcm

@@ -23,16 +23,12 @@ import pytest
 from bot.base.errors import ParlaError
 from bot.base.metrics import METRICS, Histogram
 from bot.speech.request import SpeechRequest
+from bot.voice.errors import NoAudioError, UnexpectedError
 from bot.voice.frame_buffer import FrameBuffer
-from bot.voice.player import (
-    GuildPlayer,
-    NoAudioError,
-    PlayerManager,
-    PlayerOptions,
-    UnexpectedError,
-    Utterance,
-)
+from bot.voice.manager import PlayerManager
+from bot.voice.player import GuildPlayer
 from bot.voice.service import VoiceOptions
+from bot.voice.utterance import PlayerOptions, Utterance
 from tests.voice.test_recording_voice_client import needs_opus
 from tests.voice.test_service import Channel, GuildVC, World, member
 

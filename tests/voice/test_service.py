@@ -17,19 +17,12 @@ import pytest
 
 from bot.audio.clip import Audio
 from bot.speech.request import SpeechRequest
-from bot.voice.player import PlayerManager, PlayerOptions, Utterance
-from bot.voice.service import (
-    NotInVoiceError,
-    VoiceBusyError,
-    VoiceOptions,
-    VoicePermissionError,
-    VoiceService,
-    VoiceSupport,
-    VoiceUnavailableError,
-    log_voice_support,
-    voice_available,
-)
+from bot.voice.errors import NotInVoiceError, VoiceBusyError, VoicePermissionError, VoiceUnavailableError
+from bot.voice.link import VoiceSupport, log_voice_support, voice_available
+from bot.voice.manager import PlayerManager
+from bot.voice.service import VoiceOptions, VoiceService
 from bot.voice.source import OpusSourceFactory
+from bot.voice.utterance import PlayerOptions, Utterance
 from tests.voice.test_recording_voice_client import RecordingVoiceClient, needs_opus
 
 pytestmark = needs_opus

@@ -1,0 +1,106 @@
+"""discord.py's side of voice: is voice usable at all (`voice_available()` /
+`log_voice_support()`: libopus, PyNaCl, davey; if not, one clear line at start, and the bot
+answers with audio files only), and `DiscordVoiceLink`, the player's `VoiceLink` over a
+`discord.VoiceClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import discord
+
+from bot.voice.ports import PlayableSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VoiceSupport:
+    missing: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+    def describe(self) -> str:
+        if self.ok:
+            return "voice support: OK (libopus, PyNaCl, davey)"
+        return (
+            "voice support missing: "
+            + "; ".join(self.missing)
+            + " - the bot runs without voice channels and answers with audio files only"
+        )
+
+
+def voice_available() -> VoiceSupport:
+    """Check libopus (loadable by discord.opus), PyNaCl and davey (both needed by VoiceClient)."""
+    missing: list[str] = []
+    try:
+        discord.opus.Encoder.get_opus_version()  # loads libopus if it is not loaded yet
+    except Exception:
+        missing.append("libopus not found (install the libopus0 package)")
+    if importlib.util.find_spec("nacl") is None:
+        missing.append("PyNaCl not installed (pip install 'discord.py[voice]')")
+    if importlib.util.find_spec("davey") is None:
+        missing.append("davey not installed (pip install 'discord.py[voice]'; Discord requires DAVE)")
+    return VoiceSupport(tuple(missing))
+
+
+_logged_support: VoiceSupport | None = None
+
+
+def log_voice_support(logger: logging.Logger = log) -> VoiceSupport:
+    """Check voice support and log the result once per process (a warning if something is missing)."""
+    global _logged_support
+    if _logged_support is None:
+        _logged_support = voice_available()
+        if _logged_support.ok:
+            logger.info(_logged_support.describe())
+        else:
+            logger.warning(_logged_support.describe())
+    return _logged_support
+
+
+# --------------------------------------------------------------------------- link
+class DiscordVoiceLink:
+    """`VoiceLink` over a discord.py VoiceClient: `after` is bridged to the event loop."""
+
+    def __init__(
+        self, voice_client: discord.VoiceClient, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        self.voice_client = voice_client
+        self._loop = loop or asyncio.get_running_loop()
+
+    def is_connected(self) -> bool:
+        return self.voice_client.is_connected()
+
+    def play(self, source: PlayableSource, on_end: Callable[[BaseException | None], None]) -> None:
+        if not isinstance(source, discord.AudioSource):
+            raise TypeError(f"expected a discord AudioSource, not {type(source).__name__}")
+        loop = self._loop
+
+        def after(error: Exception | None) -> None:  # discord's player thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+                loop.call_soon_threadsafe(on_end, error)
+
+        vc = self.voice_client
+        if vc.is_playing() or vc.is_paused():
+            # The player only plays after the previous playback's on_end, so this is a stale
+            # discord player: one that gave up waiting for a reconnect returns without marking
+            # itself stopped, and play() would refuse with "Already playing audio".
+            vc.stop()
+        vc.play(source, after=after)
+
+    def stop(self) -> None:
+        self.voice_client.stop()
+
+    def pause(self) -> None:
+        self.voice_client.pause()
+
+    def resume(self) -> None:
+        self.voice_client.resume()
