@@ -1,5 +1,5 @@
 """All servers' players: one `GuildPlayer` per server, made on first use with the shared
-engine, sources, store and options, and told to the voice service when one goes idle or busy."""
+engine, sources, store and options; one listener hears when any of them goes idle or busy."""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ class StoredOpusSource(discord.AudioSource):
 
 
 class OpusSourceFactory:
-    """Builds the discord sources for the (discord-free) GuildPlayer: see `bot.voice.player.SourceFactory`."""
+    """Builds the discord sources for the (discord-free) GuildPlayer: see `bot.voice.ports.SourceFactory`."""
 
     def __init__(
         self, profile: OpusProfile = DEFAULT_PROFILE, *, underrun_wait: float = DEFAULT_UNDERRUN_WAIT
