@@ -15,15 +15,14 @@ from discord import app_commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import ParlaError
-from bot.commands.service import (
+from bot.commands.audio_file import (
     PROGRESS_INTERVAL,
     OpusEncode,
     OpusEncoderFactory,
     collect_audio,
     render_audio_file,
-    style_choices,
-    voice_choices,
 )
+from bot.commands.choices import style_choices, voice_choices
 from bot.speech.request import SpeechRequest
 from bot.speech.voices import LANGUAGES
 from bot.text.clean import Attachment, MessageInfo

@@ -11,7 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.bot import ParlaBot
-from bot.commands.service import FIELD_LABELS, describe_settings, display_value, local_style_note, shorten
+from bot.commands.choices import shorten
+from bot.commands.settings_view import FIELD_LABELS, describe_settings, display_value, local_style_note
 from bot.store.sqlite import PREF_FIELDS, VoiceSettings
 from bot.voice.player import Utterance
 from bot.voice.service import VoiceBusyError, VoiceError
