@@ -235,7 +235,7 @@ class ReadAloudCog(commands.Cog):
         return ReadAloudPorts(
             storage=self.bot.storage,
             voice=ServerVoiceAdapter(self.bot.voice, guild, message.author),
-            admit=self.bot.admit,
+            admit=self.bot.admission.admit,
             backup_notice=self.bot.backup_notice,
             report=report,
         )
