@@ -1,8 +1,8 @@
 """`/speak` and the message context menu "Read aloud".
 
 Thin: options are checked by bot.commands.service; the `Speaker` (cogs/_common.py) delivers to
-the member's voice channel or as a file, as bot.commands.delivery decides, and talks to Discord. Every failure is raised and answered
-by the bot's `tree.on_error` (bot.app.bot.reply_error).
+the member's voice channel or as a file, as bot.commands.delivery decides, and talks to Discord.
+Every failure is raised and answered by the bot's `tree.on_error` (bot.app.bot.reply_error).
 """
 
 from __future__ import annotations
