@@ -15,19 +15,25 @@ from discord import app_commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import ParlaError
-from bot.commands.service import (
+from bot.commands.audio_file import (
     PROGRESS_INTERVAL,
     OpusEncode,
     OpusEncoderFactory,
     collect_audio,
     render_audio_file,
-    style_choices,
-    voice_choices,
 )
+from bot.commands.choices import style_choices, voice_choices
+from bot.commands.delivery import Delivery, VoiceSetback, file_instead, plan_delivery
 from bot.speech.request import SpeechRequest
 from bot.speech.voices import LANGUAGES
 from bot.text.clean import Attachment, MessageInfo
-from bot.voice.errors import VoiceBusyError, VoiceConnectError, VoicePermissionError, VoiceUnavailableError
+from bot.voice.errors import (
+    VoiceBusyError,
+    VoiceConnectError,
+    VoiceError,
+    VoicePermissionError,
+    VoiceUnavailableError,
+)
 from bot.voice.utterance import Utterance
 
 log = logging.getLogger(__name__)
@@ -37,8 +43,13 @@ Sleep = Callable[[float], Awaitable[None]]
 
 LANGUAGE_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=x, value=x) for x in LANGUAGES]
 SPEAK_RATE, SPEAK_PER = 3, 10.0  # /speak and Read aloud: 3 uses per 10 s per member and server
-# Voice errors after which /speak still delivers the audio, as a file.
-_FILE_INSTEAD = (VoiceBusyError, VoiceConnectError, VoicePermissionError, VoiceUnavailableError)
+# The voice errors as bot.commands.delivery names them (it decides which mean "a file instead").
+_SETBACKS: tuple[tuple[type[VoiceError], VoiceSetback], ...] = (
+    (VoiceUnavailableError, VoiceSetback.UNAVAILABLE),
+    (VoiceBusyError, VoiceSetback.BUSY),
+    (VoicePermissionError, VoiceSetback.NO_PERMISSION),
+    (VoiceConnectError, VoiceSetback.CONNECT_FAILED),
+)
 
 
 def member_key(interaction: discord.Interaction) -> tuple[int | None, int]:
@@ -72,6 +83,10 @@ def voice_choice_list(current: str) -> list[app_commands.Choice[str]]:
 
 def style_choice_list(current: str) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=label, value=value) for label, value in style_choices(current)]
+
+
+def voice_setback(error: VoiceError) -> VoiceSetback:
+    return next((setback for kind, setback in _SETBACKS if isinstance(error, kind)), VoiceSetback.OTHER)
 
 
 def channel_mention(channel: object) -> str:
@@ -111,22 +126,24 @@ class Speaker:
         self.progress_interval = PROGRESS_INTERVAL
         self.sleep: Sleep = asyncio.sleep
 
-    def voice_target(self, user: discord.User | discord.Member) -> tuple[VoiceChannel | None, str]:
-        """The member's voice channel if the bot can speak there, else (None, why not or "")."""
-        if not isinstance(user, discord.Member):
-            return None, ""
-        state = user.voice
-        channel = state.channel if state is not None else None
-        if channel is None:
-            return None, ""
-        if not self.bot.voice.available:
-            return None, "Voice is not available on this bot right now, so here is the audio as a file."
-        if not self.bot.voice.can_speak_in(channel):
-            return None, (
-                f"I can't speak in {channel_mention(channel)} (I need the Connect and Speak "
-                "permissions there), so here is the audio as a file."
-            )
-        return channel, ""
+    def plan(
+        self, user: discord.User | discord.Member, *, attach: bool
+    ) -> tuple[VoiceChannel | None, Delivery]:
+        """Voice or file (bot.commands.delivery decides), and the member's voice channel when
+        the request goes there. The voice service is asked only when the member is in voice."""
+        channel: VoiceChannel | None = None
+        if not attach and isinstance(user, discord.Member) and user.voice is not None:
+            channel = user.voice.channel
+        available = channel is not None and self.bot.voice.available
+        can_speak = channel is not None and available and self.bot.voice.can_speak_in(channel)
+        delivery = plan_delivery(
+            attach=attach,
+            in_voice=channel is not None,
+            voice_available=available,
+            can_speak=can_speak,
+            channel=channel_mention(channel),
+        )
+        return (channel if delivery.to_voice else None), delivery
 
     async def deliver(
         self,
@@ -139,8 +156,8 @@ class Speaker:
         speaker_name: str | None = None,
     ) -> None:
         """Defer (if not yet), then queue `request` in the member's channel or send a file."""
-        channel, note = (None, "") if attach else self.voice_target(interaction.user)
-        ephemeral = True if channel is not None else file_ephemeral
+        channel, delivery = self.plan(interaction.user, attach=attach)
+        note, ephemeral = delivery.note, delivery.ephemeral(file_ephemeral)
         if interaction.response.is_done():  # the caller deferred (and guards its reply)
             await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name)
             return
@@ -159,7 +176,7 @@ class Speaker:
         speaker_name: str | None,
     ) -> None:
         user = interaction.user
-        await self.bot.admit(interaction.guild_id, user.id, request)  # after the defer: it may wait
+        await self.bot.admission.admit(interaction.guild_id, user.id, request)  # after the defer: it may wait
         if channel is not None and isinstance(user, discord.Member):
             utterance = Utterance(
                 request,
@@ -170,8 +187,11 @@ class Speaker:
             )
             try:
                 position = await self.bot.voice.speak(user, utterance)
-            except _FILE_INSTEAD as exc:
-                note = f"{exc.user_message()} Here is the audio as a file instead."
+            except VoiceError as exc:
+                instead = file_instead(voice_setback(exc), exc.user_message())
+                if instead is None:
+                    raise
+                note = instead
             else:
                 content = queued_message(channel, position)
                 backup = self.bot.backup_notice(("member", user.id))

@@ -11,7 +11,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.bot import ParlaBot
-from bot.commands.service import FIELD_LABELS, describe_settings, display_value, local_style_note, shorten
+from bot.commands.choices import shorten
+from bot.commands.control import ControlFacts, control_refusal
+from bot.commands.settings_view import FIELD_LABELS, describe_settings, display_value, local_style_note
 from bot.store.sqlite import PREF_FIELDS, VoiceSettings
 from bot.voice.errors import VoiceBusyError, VoiceError
 from bot.voice.utterance import Utterance
@@ -39,23 +41,28 @@ class PlaybackCog(commands.Cog):
         self.bot = bot
 
     def _check_control(self, interaction: discord.Interaction, *, requester_id: int | None = None) -> None:
-        """Raise unless the member may control the bot's playback here."""
+        """Raise unless the member may control the bot's playback here (bot.commands.control)."""
         member = _member(interaction)
         channel = self.bot.voice.connected_channel(member.guild)
-        if channel is None:
-            return
-        perms = interaction.permissions
-        if perms.move_members or perms.manage_guild:
-            return
-        if requester_id is not None and requester_id == member.id:
-            return
         state = member.voice
-        if state is not None and state.channel is not None and state.channel.id == channel.id:
-            return
-        raise VoiceError(
-            f"Join {channel_mention(channel)} to control what I say there "
-            "(or ask someone with the Move Members permission)."
+        perms = interaction.permissions
+        refusal = control_refusal(
+            ControlFacts(
+                member_id=member.id,
+                bot_channel=channel_mention(channel) if channel is not None else None,
+                in_bot_channel=(
+                    channel is not None
+                    and state is not None
+                    and state.channel is not None
+                    and state.channel.id == channel.id
+                ),
+                move_members=perms.move_members,
+                manage_guild=perms.manage_guild,
+                requester_id=requester_id,
+            )
         )
+        if refusal is not None:
+            raise VoiceError(refusal)
 
     # ------------------------------------------------------------------ connection
     @tts.command(name="join", description="Bring the bot into your voice channel")

@@ -14,18 +14,16 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
-from bot.commands.service import (
+from bot.commands.service import check_language, check_style, check_voice
+from bot.commands.settings_view import (
     FIELD_LABELS,
     SOURCE_LABELS,
-    Scope,
-    check_language,
-    check_style,
-    check_voice,
+    SettingScope,
     display_value,
     local_style_note,
-    preview_request,
     shadow_note,
 )
+from bot.commands.speak import preview_request
 from bot.speech.voices import VOICES
 from bot.store.sqlite import PrefField, PrefValue, VoiceSettings
 
@@ -43,7 +41,7 @@ ONOFF_CHOICES = [app_commands.Choice(name="on", value="on"), app_commands.Choice
 SCOPE_HELP = "Only in this server (otherwise: everywhere)"
 
 
-def scope_of(interaction: discord.Interaction, this_server_only: bool) -> tuple[int | None, Scope]:
+def scope_of(interaction: discord.Interaction, this_server_only: bool) -> tuple[int | None, SettingScope]:
     """The storage scope for a member's choice: (guild id or None, scope name)."""
     if not this_server_only:
         return None, "user"
@@ -54,7 +52,7 @@ def scope_of(interaction: discord.Interaction, this_server_only: bool) -> tuple[
     return interaction.guild_id, "member"
 
 
-def where(scope: Scope) -> str:
+def where(scope: SettingScope) -> str:
     return "in this server" if scope == "member" else "everywhere"
 
 

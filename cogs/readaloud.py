@@ -34,19 +34,17 @@ from bot.readaloud.flow import (
     NOTICE_LIFETIME,
     SETTING_OPTIONS,
     IncomingMessage,
-    MessageFacts,
     Outcome,
     ReadAloudCore,
     ReadAloudPorts,
-    Verdict,
-    deleted_predicate,
     describe_read_aloud,
     display_setting,
-    edited_predicate,
     parse_setting,
     setting_option,
     value_hints,
 )
+from bot.readaloud.rules import MessageFacts, Verdict
+from bot.readaloud.tags import deleted_predicate, edited_predicate
 from bot.store.sqlite import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
 from bot.voice.errors import VoiceError
 from bot.voice.service import VoiceService
@@ -235,7 +233,7 @@ class ReadAloudCog(commands.Cog):
         return ReadAloudPorts(
             storage=self.bot.storage,
             voice=ServerVoiceAdapter(self.bot.voice, guild, message.author),
-            admit=self.bot.admit,
+            admit=self.bot.admission.admit,
             backup_notice=self.bot.backup_notice,
             report=report,
         )

@@ -11,7 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.bot import ParlaBot
-from bot.commands.service import FIELD_LABELS, check_language, check_style, check_voice, display_value
+from bot.commands.service import check_language, check_style, check_voice
+from bot.commands.settings_view import FIELD_LABELS, display_value
 from bot.store.sqlite import BUILTIN_SETTINGS, PrefField, PrefValue
 
 from ._common import LANGUAGE_CHOICES, style_choice_list, voice_choice_list

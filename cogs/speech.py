@@ -1,8 +1,8 @@
 """`/speak` and the message context menu "Read aloud".
 
-Thin: options are checked by bot.commands.service; the `Speaker` here decides between the
-member's voice channel and a file, and talks to Discord. Every failure is raised and answered
-by the bot's `tree.on_error` (bot.app.bot.reply_error).
+Thin: options are checked by bot.commands.service; the `Speaker` (cogs/_common.py) delivers to
+the member's voice channel or as a file, as bot.commands.delivery decides, and talks to Discord.
+Every failure is raised and answered by the bot's `tree.on_error` (bot.app.bot.reply_error).
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
-from bot.commands.service import (
-    SPEAK_MAX_CHARS,
-    SpeakOrder,
-    resolve_request,
-)
+from bot.commands.service import SPEAK_MAX_CHARS
+from bot.commands.speak import SpeakOrder, resolve_request
 from bot.text.clean import CleanOptions, clean_message
 
 from ._common import (
@@ -69,8 +66,8 @@ class SpeechCog(commands.Cog):
         attach: bool = False,
     ) -> None:
         order = SpeakOrder.create(text, voice=voice, style=style, language=language)  # before deferring
-        channel, _ = (None, "") if attach else self.speaker.voice_target(interaction.user)
-        public = channel is None  # a file for everyone; a voice confirmation for the member only
+        _, delivery = self.speaker.plan(interaction.user, attach=attach)
+        public = not delivery.to_voice  # a file for everyone; a voice confirmation for the member only
         await interaction.response.defer(thinking=True, ephemeral=not public)
         async with errors_stay_private(interaction, public=public):
             request = await resolve_request(

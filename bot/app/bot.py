@@ -20,8 +20,8 @@ from discord.ext import commands
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
 from bot.base.metrics import METRICS, Sample
+from bot.commands.admission import Admission
 from bot.speech.errors import TTSError
-from bot.speech.request import SpeechRequest
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.sqlite import SqliteStorage, utc_today
@@ -117,6 +117,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._stack: SpeechStack | None = None
         self._voice: VoiceService | None = None
         self._limiter: UsageLimiter | None = None
+        self._admission: Admission | None = None
         self._backup_notices = NoticeGate(BACKUP_NOTICE_SECONDS)
         self._exits = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -143,13 +144,11 @@ class ParlaBot(commands.AutoShardedBot):
         assert self._limiter is not None, "setup_hook has not run"
         return self._limiter
 
-    async def admit(self, guild_id: int | None, user_id: int, request: SpeechRequest) -> None:
-        """Apply the cost and abuse limits to one request (raises LimitExceeded), and mark the
-        calling task's server so the endpoint's usage is charged to it. Audio that is cached,
-        or made by the local engine, is not checked against the daily character budgets."""
-        current_guild.set(guild_id)
-        free = self.stack.client is None or await self.stack.lookup(request, count=False) is not None
-        await self.limiter.admit(guild_id, user_id, len(request.text), cached=free)
+    @property
+    def admission(self) -> Admission:
+        """The usage limits for one request (`admission.admit`: /speak, Read aloud, read-aloud)."""
+        assert self._admission is not None, "setup_hook has not run"
+        return self._admission
 
     def _on_usage(self, characters: int) -> None:
         """The endpoint spoke `characters` for the server in this task's context: charge it."""
@@ -189,6 +188,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
         if self._stack.client is not None:
             self._stack.client.usage_listener = self._on_usage
+        self._admission = Admission(self._limiter, self._stack)
         manager = PlayerManager(
             self._stack.engine,
             OpusSourceFactory(),

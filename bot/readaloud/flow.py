@@ -20,38 +20,22 @@ channel in `ReadAloudPorts`, and calls `ReadAloudCore.handle`, which runs the fl
    usage limits charge anything), the usage limits (`ReadAloudPorts.admit`), autojoin, and
    the deleted-or-edited-while-being-prepared check. The result is an `Outcome`.
 
-Acceptance rules, in the order `decide` applies them (defaults from `GuildReadAloud`):
-
-- system messages (joins, pins, boosts...) are never read;
-- bots and webhooks are read only with `read_bots` (default off); the bot's own messages never;
-- a member who chose `/readaloud me off` is never read;
-- `@silent` messages are skipped while `skip_silent` is on (default on);
-- messages starting with `ignore_prefix` (default "!") are skipped ("" turns it off);
-- members with the `deny_role` are never read; with a `required_role` set, only members who
-  have it are read (webhooks have no roles: the role rules do not apply to them);
-- the bot must be in a voice channel of the server; if it is not, and `autojoin` is on (default
-  off), a message that would be read brings it into the author's voice channel (never moves
-  it from another channel; bots and webhooks never bring it in);
-- where: a bound channel (`/readaloud channel add`), or the text chat of the bot's voice channel
-  while `text_in_voice` is on (default on); threads of a bound channel are not bound;
-- who: with `require_voice` on (default), only members in the bot's voice channel; bots and
-  webhooks accepted by `read_bots` are exempt (they are never "in voice");
-- "auto" members (`/readaloud me auto`) are read in every text channel of the server (threads
-  and voice chats included) while they are in the bot's voice channel — the bot follows them
-  wherever they type, without any channel being bound. The other rules still apply.
+The acceptance rules are listed in bot.readaloud.rules; the queue tags are in
+bot.readaloud.tags; the order of arrival and the in-flight tracker in bot.readaloud.ordering.
 """
 
 from __future__ import annotations
 
-import asyncio
-import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from bot.base.errors import InputError, ParlaError
+from bot.readaloud.ordering import InFlight, OrderedLine
+from bot.readaloud.rules import MessageFacts, Verdict, decide
+from bot.readaloud.tags import ReadAloudTag
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 from bot.store.limits import LimitExceeded, NoticeGate, SlidingWindowLimiter
@@ -77,232 +61,6 @@ JOIN_NOTICE_WINDOW: Final = 300.0  # one "could not join" notice per server per 
 NOTICE_LIFETIME: Final = 15.0  # seconds before the bot deletes its own notices
 
 log = logging.getLogger(__name__)
-
-
-class Verdict(enum.StrEnum):
-    """What happened to a message. ACCEPT comes from `decide`; READ means it was queued."""
-
-    ACCEPT = "accepted"
-    READ = "queued"
-    SYSTEM = "system message"
-    SELF = "the bot's own message"
-    BOT = "from a bot or a webhook (read_bots is off)"
-    OPTED_OUT = "the member opted out"
-    SILENT = "sent with @silent (skip_silent is on)"
-    IGNORE_PREFIX = "starts with the ignore prefix"
-    DENY_ROLE = "the member has the deny role"
-    MISSING_ROLE = "the member lacks the required role"
-    BOT_NOT_IN_VOICE = "the bot is not in a voice channel"
-    CHANNEL = "not a read-aloud channel"
-    AUTHOR_NOT_IN_VOICE = "the member is not in the bot's voice channel"
-    RATE_LIMITED = "the member is sending too fast"
-    EMPTY = "nothing to read"
-    QUEUE_FULL = "the server's speech queue is full"
-    JOIN_FAILED = "could not join the voice channel"
-    LIMIT = "a usage limit was reached"
-    GONE = "deleted or edited before it was queued"
-    FAILED = "failed (see the log)"
-
-
-@dataclass(frozen=True, slots=True)
-class MessageFacts:
-    """What the acceptance rules need to know about a message, as plain data.
-
-    `author_voice_id`: the voice channel the author is in (None: not in voice).
-    `bot_voice_id`: the voice channel the bot is connected to in this server (None: none).
-    `role_ids`: the author's roles (empty for webhooks and users who left).
-    """
-
-    channel_id: int
-    author_id: int
-    content: str = ""
-    author_is_bot: bool = False
-    webhook: bool = False
-    system: bool = False
-    silent: bool = False
-    role_ids: frozenset[int] = frozenset()
-    author_voice_id: int | None = None
-    bot_voice_id: int | None = None
-
-    @property
-    def from_bot(self) -> bool:
-        return self.author_is_bot or self.webhook
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    verdict: Verdict
-    join_channel_id: int | None = None  # autojoin: connect to this voice channel first
-
-    @property
-    def accepted(self) -> bool:
-        return self.verdict is Verdict.ACCEPT
-
-
-def decide(facts: MessageFacts, guild: GuildReadAloud, member: MemberReadAloud) -> Decision:
-    """Apply the acceptance rules (see the module docstring) to one message. Pure."""
-    if facts.system:
-        return Decision(Verdict.SYSTEM)
-    from_bot = facts.from_bot
-    if from_bot and not guild.read_bots:
-        return Decision(Verdict.BOT)
-    if member.opted_out:
-        return Decision(Verdict.OPTED_OUT)
-    if facts.silent and guild.skip_silent:
-        return Decision(Verdict.SILENT)
-    prefix = guild.ignore_prefix
-    if prefix and facts.content.lstrip().startswith(prefix):
-        return Decision(Verdict.IGNORE_PREFIX)
-    if not facts.webhook:
-        if guild.deny_role_id is not None and guild.deny_role_id in facts.role_ids:
-            return Decision(Verdict.DENY_ROLE)
-        if guild.required_role_id is not None and guild.required_role_id not in facts.role_ids:
-            return Decision(Verdict.MISSING_ROLE)
-    # Which voice channel the message would be read in.
-    join: int | None = None
-    target = facts.bot_voice_id
-    if target is None:
-        if not (guild.autojoin and not from_bot and facts.author_voice_id is not None):
-            return Decision(Verdict.BOT_NOT_IN_VOICE)
-        target = join = facts.author_voice_id
-    with_bot = not from_bot and facts.author_voice_id == target
-    if member.auto and with_bot:
-        return Decision(Verdict.ACCEPT, join)
-    bound = facts.channel_id in guild.channel_ids
-    voice_chat = guild.text_in_voice and facts.channel_id == target
-    if not (bound or voice_chat):
-        return Decision(Verdict.CHANNEL)
-    if guild.require_voice and not from_bot and not with_bot:
-        return Decision(Verdict.AUTHOR_NOT_IN_VOICE)
-    return Decision(Verdict.ACCEPT, join)
-
-
-# --------------------------------------------------------------------------------------------
-# Queue tags
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReadAloudTag:
-    """`Utterance.tag` of a message read aloud: which message, and the content it was read
-    from (an edit that changes the content drops the utterance; an embed appearing does not)."""
-
-    message_id: int
-    channel_id: int
-    content: str
-
-
-def deleted_predicate(message_ids: frozenset[int]) -> Callable[[object], bool]:
-    """Matches the tag of an utterance made from one of `message_ids`: read-aloud tags, and the
-    plain message id the "Read aloud" context menu uses."""
-
-    def matches(tag: object) -> bool:
-        if isinstance(tag, ReadAloudTag):
-            return tag.message_id in message_ids
-        return isinstance(tag, int) and not isinstance(tag, bool) and tag in message_ids
-
-    return matches
-
-
-def edited_predicate(message_id: int, new_content: str | None) -> Callable[[object], bool]:
-    """Matches the read-aloud tag of `message_id` if its content changed (None: unknown, so
-    treat it as changed)."""
-
-    def matches(tag: object) -> bool:
-        return (
-            isinstance(tag, ReadAloudTag)
-            and tag.message_id == message_id
-            and (new_content is None or tag.content != new_content)
-        )
-
-    return matches
-
-
-# --------------------------------------------------------------------------------------------
-# Rate limit, order
-# --------------------------------------------------------------------------------------------
-
-
-class Ticket:
-    """A place in an `OrderedLine`: `wait()` returns once every earlier ticket of the same key is
-    done; `done()` (always call it, e.g. in `finally`) lets the next one go."""
-
-    def __init__(self, previous: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
-        self._previous = previous
-        self._mine = mine
-
-    async def wait(self) -> None:
-        if self._previous is not None and not self._previous.done():
-            await asyncio.shield(self._previous)  # a cancelled waiter must not cancel the chain
-
-    def done(self) -> None:
-        previous, mine = self._previous, self._mine
-        if mine.done():
-            return
-        if previous is None or previous.done():
-            mine.set_result(None)
-        else:  # finished early (e.g. rejected): still let the next one go only after ours
-
-            def release(_: asyncio.Future[None]) -> None:
-                if not mine.done():
-                    mine.set_result(None)
-
-            previous.add_done_callback(release)
-
-
-class OrderedLine:
-    """Keeps the order of arrival per key (per server) across concurrent handlers: take a
-    ticket before the first await, prepare concurrently, `await ticket.wait()`, then queue."""
-
-    def __init__(self) -> None:
-        self._tails: dict[Hashable, asyncio.Future[None]] = {}
-
-    def ticket(self, key: Hashable) -> Ticket:
-        previous = self._tails.get(key)
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._tails[key] = mine
-
-        def forget(future: asyncio.Future[None]) -> None:
-            if self._tails.get(key) is future:
-                del self._tails[key]
-
-        mine.add_done_callback(forget)
-        return Ticket(previous, mine)
-
-    def __len__(self) -> int:
-        return len(self._tails)
-
-
-class InFlight:
-    """Messages being prepared (accepted, not yet queued): a deletion or a content edit that
-    arrives meanwhile finds nothing in the queue, so it is noted here and checked before
-    queueing."""
-
-    def __init__(self) -> None:
-        self._content: dict[int, str] = {}
-        self._gone: set[int] = set()
-
-    def start(self, message_id: int, content: str) -> None:
-        self._content[message_id] = content
-        self._gone.discard(message_id)
-
-    def deleted(self, message_ids: frozenset[int]) -> None:
-        self._gone.update(m for m in message_ids if m in self._content)
-
-    def edited(self, message_id: int, content: str | None) -> None:
-        original = self._content.get(message_id)
-        if original is not None and (content is None or content != original):
-            self._gone.add(message_id)
-
-    def gone(self, message_id: int) -> bool:
-        return message_id in self._gone
-
-    def finish(self, message_id: int) -> None:
-        self._content.pop(message_id, None)
-        self._gone.discard(message_id)
-
-    def __len__(self) -> int:
-        return len(self._content)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from bot.audio.ogg import (
 )
 from bot.audio.wav import parse_wav
 from bot.base.errors import InputError
-from bot.commands.service import (
+from bot.commands.audio_file import (
     OPUS_PRE_SKIP,
     EmptyAudioError,
     collect_audio,

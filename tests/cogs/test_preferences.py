@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from bot.audio.wav import parse_wav
-from bot.commands.service import PREVIEW_LINE, STYLE_PRESETS
+from bot.commands.choices import STYLE_PRESETS
+from bot.commands.speak import PREVIEW_LINE
 from bot.speech.local.engine import LocalEngine
 from bot.speech.voices import VOICES, VOICES_BY_NAME
 from tests.conftest import make_settings

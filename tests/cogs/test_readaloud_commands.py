@@ -14,7 +14,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.readaloud.flow import Verdict
+from bot.readaloud.rules import Verdict
 from bot.store.sqlite import GuildReadAloud
 from tests.conftest import make_settings
 from tests.standins.discord_objects import MockInteraction, MockTextChannel, permissions, run_command

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.readaloud.flow import ReadAloudTag, Verdict
+from bot.readaloud.rules import Verdict
+from bot.readaloud.tags import ReadAloudTag
 from bot.store.sqlite import ReadMode
 from tests.conftest import make_settings
 from tests.standins.discord_objects import MockMember, MockVoiceChannel, dominant_hz, opus_decode

@@ -11,18 +11,14 @@ from bot.base.errors import InputError, ParlaError
 from bot.readaloud.flow import (
     SETTINGS_BY_NAME,
     DictionaryCache,
-    MessageFacts,
-    OrderedLine,
     ReadAloudCore,
-    ReadAloudTag,
-    SlidingWindowLimiter,
-    Verdict,
-    decide,
-    deleted_predicate,
-    edited_predicate,
     parse_setting,
 )
+from bot.readaloud.ordering import OrderedLine
+from bot.readaloud.rules import MessageFacts, Verdict, decide
+from bot.readaloud.tags import ReadAloudTag, deleted_predicate, edited_predicate
 from bot.speech.errors import error_for
+from bot.store.limits import SlidingWindowLimiter
 from bot.store.sqlite import GuildReadAloud, MemberReadAloud
 from bot.text.clean import MessageInfo
 from tests.standins.readaloud_rig import FakeClock

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from bot.base.errors import ParlaError
 from bot.readaloud.flow import (
     IncomingMessage,
-    MessageFacts,
     Outcome,
     ReadAloudCore,
     ReadAloudPorts,
-    ReadAloudTag,
-    Verdict,
 )
+from bot.readaloud.rules import MessageFacts, Verdict
+from bot.readaloud.tags import ReadAloudTag
 from bot.speech.errors import error_for
 from bot.speech.request import SpeechRequest
 from bot.store.limits import LimitExceeded

@@ -32,20 +32,16 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.base.errors import InputError
+from bot.commands.choices import AUTOCOMPLETE_LIMIT, CHOICE_MAX_CHARS, shorten, style_choices, voice_choices
 from bot.commands.service import (
-    AUTOCOMPLETE_LIMIT,
-    CHOICE_MAX_CHARS,
     SPEAK_MAX_CHARS,
     STYLE_MAX_CHARS,
-    SpeakOrder,
     check_language,
     check_style,
     check_text,
     check_voice,
-    shorten,
-    style_choices,
-    voice_choices,
 )
+from bot.commands.speak import SpeakOrder
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.endpoint.sse import SSEEvent, SSEParser
 from bot.speech.errors import TTSError
