@@ -18,7 +18,8 @@ import aiohttp
 
 from bot.audio.clip import Audio
 from bot.base.config import ConfigError, Settings
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.engine import SpeechEngine
 from bot.speech.errors import TTSError

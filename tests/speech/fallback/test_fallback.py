@@ -14,7 +14,8 @@ from bot.audio.clip import Audio
 from bot.base.config import ConfigError, Settings
 from bot.base.errors import InputError
 from bot.base.secrets import Secret
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.engine import SpeechEngine
 from bot.speech.errors import (
