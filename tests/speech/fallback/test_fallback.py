@@ -35,13 +35,8 @@ from bot.speech.errors import (
     ThrottledError,
     TTSError,
 )
-from bot.speech.fallback.engine import (
-    EnginePlan,
-    FallbackEngine,
-    plan_engines,
-    select_engine,
-    should_fall_back,
-)
+from bot.speech.fallback.engine import FallbackEngine, should_fall_back
+from bot.speech.fallback.plan import EnginePlan, plan_engines, select_engine
 from bot.speech.local.engine import LocalEngine
 from bot.speech.request import SpeechRequest
 from tests.conftest import API_KEY, make_settings
