@@ -155,20 +155,23 @@ class AudioCache:
 
     async def get(self, key: str) -> Audio | None:
         """The audio stored under `key` (memory first, then disk), or None."""
-        audio = self._get_memory(key)
+        audio = self.get_memory(key)
         if audio is None:
-            audio = await self._get_disk(key)
+            audio = await self.get_disk(key)
         if audio is None:
             self._misses += 1
         return audio
 
-    def _get_memory(self, key: str) -> Audio | None:
+    def get_memory(self, key: str) -> Audio | None:
+        """The audio under `key` if it is in memory, counted as a memory hit (refreshes recency)."""
         audio = self._memory.get_audio(key)
         if audio is not None:
             self._hits_memory += 1
         return audio
 
-    async def _get_disk(self, key: str, *, count: bool = True) -> Audio | None:
+    async def get_disk(self, key: str, *, count: bool = True) -> Audio | None:
+        """The audio under `key` from the disk tier (promoted to memory), or None; a hit is
+        counted unless `count=False`. A miss is never counted here."""
         await self.load()
         disk = self._disk_on()
         if disk is None or not disk.has("pcm", key):
@@ -182,7 +185,8 @@ class AudioCache:
             self._hits_disk += 1
         return audio
 
-    def _count(self, outcome: Literal["hit_disk", "miss"]) -> None:
+    def record_lookup(self, outcome: Literal["hit_disk", "miss"]) -> None:
+        """Count the outcome of a lookup made with `count=False` (by the cached engine's flights)."""
         if outcome == "hit_disk":
             self._hits_disk += 1
         else:

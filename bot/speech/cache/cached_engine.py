@@ -81,8 +81,8 @@ class CachedEngine:
         sound is cached (e.g. admission) and plays it through `stream()`, which counts it."""
         key = self.key_for(request)
         if not count:
-            return self.cache.peek(key) or await self.cache._get_disk(key, count=False)
-        audio = self.cache._get_memory(key) or await self.cache._get_disk(key)
+            return self.cache.peek(key) or await self.cache.get_disk(key, count=False)
+        audio = self.cache.get_memory(key) or await self.cache.get_disk(key)
         if audio is not None:
             self.cache.record_saved()
         return audio
@@ -159,7 +159,7 @@ class CachedEngine:
             raise EngineClosedError("The speech engine is closed.")
         audio = self.cache.peek(key)
         if audio is not None and (not streamable_only or self._streamable(audio)):
-            self.cache._get_memory(key)  # count the hit, refresh recency
+            self.cache.get_memory(key)  # count the hit, refresh recency
             self.cache.record_saved()
             return audio, None, False
         flight = self._flights.get(key)
@@ -189,10 +189,10 @@ class CachedEngine:
         flight.consumers -= 1
         ok = flight.finished and flight.error is None
         if ok and flight.from_cache:
-            self.cache._count("hit_disk")
+            self.cache.record_lookup("hit_disk")
             self.cache.record_saved()
         else:
-            self.cache._count("miss")
+            self.cache.record_lookup("miss")
             if ok and joined:
                 self.cache.record_saved(joined=True)
         if flight.consumers > 0 or flight.finished:
@@ -207,7 +207,7 @@ class CachedEngine:
     async def _fly(self, flight: Flight, req: SpeechRequest, *, use_disk: bool) -> None:
         try:
             if use_disk:
-                audio = await self.cache._get_disk(flight.key, count=False)
+                audio = await self.cache.get_disk(flight.key, count=False)
                 if audio is not None and (flight.mode == "synth" or self._streamable(audio)):
                     flight.from_cache = True
                     flight.finish(audio=audio)
