@@ -48,7 +48,8 @@ from discord.player import AudioPlayer
 from bot.audio.wav import to_wav
 from bot.base.config import Settings
 from bot.base.secrets import Secret
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.request import SpeechRequest
 from bot.voice.frame_buffer import FrameBuffer

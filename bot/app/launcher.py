@@ -22,7 +22,7 @@ def missing_settings(settings: Settings) -> list[str]:
             "DISCORD_TOKEN: not set. Create a bot at https://discord.com/developers/applications, "
             "copy its token (Bot → Reset Token) and put DISCORD_TOKEN=... in .env or the environment."
         )
-    from bot.speech.fallback.engine import plan_engines
+    from bot.speech.fallback.plan import plan_engines
 
     try:
         plan_engines(settings, local_available=local_engine_available())

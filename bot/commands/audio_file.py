@@ -20,7 +20,7 @@ from typing import Final, Protocol
 import numpy as np
 
 from bot.audio.clip import SAMPLE_WIDTH, Audio
-from bot.audio.ogg import ogg_opus
+from bot.audio.ogg_opus import ogg_opus
 from bot.audio.pcm import DISCORD_CHANNELS, PcmConverter
 from bot.audio.wav import to_wav
 from bot.base.errors import InputError

@@ -18,7 +18,8 @@ import aiohttp
 
 from bot.audio.clip import Audio
 from bot.base.config import ConfigError, Settings
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.engine import SpeechEngine
 from bot.speech.errors import TTSError
@@ -37,7 +38,7 @@ def local_engine_available() -> bool:
 
 def describe_engine(settings: Settings) -> str:
     """Which engine speaks with these settings (for `parla voices` and the start-up log)."""
-    from bot.speech.fallback.engine import plan_engines
+    from bot.speech.fallback.plan import plan_engines
 
     try:
         plan = plan_engines(settings, local_available=local_engine_available())
@@ -94,10 +95,11 @@ async def open_speech_stack(
     use_cache: bool = True,
     on_fallback: Callable[[TTSError], None] | None = None,
 ) -> AsyncIterator[SpeechStack]:
-    """Open the stack for `settings` (engines chosen by `fallback.plan_engines`); closes what
+    """Open the stack for `settings` (engines chosen by `fallback.plan.plan_engines`); closes what
     it opened on exit: the cached engines (cancelling flights) first, then the cache and the
     local engine, then the HTTP session if it opened one."""
-    from bot.speech.fallback.engine import FallbackEngine, plan_engines
+    from bot.speech.fallback.engine import FallbackEngine
+    from bot.speech.fallback.plan import plan_engines
 
     plan = plan_engines(settings, local_available=local_engine_available())
     async with contextlib.AsyncExitStack() as exits:

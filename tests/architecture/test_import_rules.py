@@ -135,7 +135,7 @@ def test_a_broken_rule_is_reported(module: str, source: str, complaint: str) -> 
         ("bot.voice.source", "import discord\n"),
         ("bot.app.bot", "from discord.ext import commands\n"),
         ("bot.voice.player", "from bot.store.limits import current_guild\n"),
-        ("bot.speech.stack", "from bot.speech.cache.audio_cache import CachedEngine\n"),
+        ("bot.speech.stack", "from bot.speech.cache.cached_engine import CachedEngine\n"),
         ("cogs.speech", "from cogs._common import message_info\n"),
     ],
 )

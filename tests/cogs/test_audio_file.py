@@ -17,14 +17,12 @@ from bot.audio.ogg import (
     NO_GRANULE,
     OggError,
     OggWriter,
-    OpusHead,
     ogg_crc,
     ogg_crc_reference,
-    ogg_opus,
     parse_pages,
-    read_ogg_opus,
     read_packets,
 )
+from bot.audio.ogg_opus import OpusHead, ogg_opus, read_ogg_opus
 from bot.audio.wav import parse_wav
 from bot.base.errors import InputError
 from bot.commands.audio_file import (

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from bot.audio.clip import Audio
-from bot.audio.ogg import read_ogg_opus
+from bot.audio.ogg_opus import read_ogg_opus
 from bot.audio.wav import parse_wav
 from bot.speech.request import SpeechRequest
 from tests.conftest import make_settings

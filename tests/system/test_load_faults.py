@@ -40,7 +40,8 @@ from discord.opus import OPUS_SILENCE
 from bot.audio.clip import Audio
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.errors import TTSError
 from bot.speech.fallback.engine import FallbackEngine

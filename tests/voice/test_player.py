@@ -19,7 +19,8 @@ import pytest
 
 from bot.audio.pcm import output_bytes_for
 from bot.base.errors import ParlaError
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest

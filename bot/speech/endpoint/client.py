@@ -6,16 +6,15 @@ sentence, clause, then word boundaries (`max_input_chars`) and the pieces are jo
 Retryable failures (rate-quota throttling, 5xx, connect errors, timeouts before any audio) are
 retried with jittered exponential backoff, bounded in attempts and total time, honouring
 Retry-After; a stream that already delivered audio is never silently restarted.
+
+This module is the HTTP flow (pacing, retries, deadlines); the request body is built in
+`body`, and the answers are read in `response`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import email.utils
-import json
 import logging
 import random
 import time
@@ -25,30 +24,35 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
-import yarl
 
 from bot.audio.clip import ENDPOINT_RATE, Audio
-from bot.audio.wav import WavError, is_wav, parse_wav
+from bot.audio.wav import is_wav
 from bot.base.config import Settings
-from bot.speech.endpoint.sse import SSEEvent, SSEParser
+from bot.speech.endpoint.body import request_body
+from bot.speech.endpoint.response import (
+    decode_audio,
+    error_from_body,
+    join_pieces,
+    json_object,
+    redirect_target,
+    result_audio,
+    stream_cut_error,
+    stream_event,
+)
+from bot.speech.endpoint.sse import SSEParser
 from bot.speech.endpoint.text_split import split_text
 from bot.speech.errors import (
     BadResponseError,
     FirstByteTimeoutError,
     NetworkError,
-    StreamIncompleteError,
     StreamStalledError,
     TTSError,
-    error_for,
 )
 from bot.speech.request import SpeechRequest
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_REDIRECTS = (301, 302, 303, 307, 308)
-_RAW_PCM_TYPES = ("audio/pcm", "audio/l16", "audio/x-pcm", "application/octet-stream")
-_STREAM_READ = 64 * 1024
 
 
 @dataclass
@@ -112,7 +116,7 @@ class EndpointClient:
         for piece in split_text(req.text, self._settings.max_input_chars):
             part = req.with_text(piece)
             parts.append(await self._with_retries(lambda p=part: self._synthesize_once(p)))  # type: ignore[misc]
-        return _join(parts)
+        return join_pieces(parts)
 
     async def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
         req = request.validated()
@@ -129,29 +133,6 @@ class EndpointClient:
             raise
 
     # -- wire format ----------------------------------------------------------------------
-    def body(self, req: SpeechRequest) -> dict[str, Any]:
-        """The JSON body for one request (unset optional fields are omitted, never null)."""
-        options: dict[str, Any] = {}
-        if req.instructions:
-            options["instructions"] = req.instructions
-        if req.optimize_instructions is not None:
-            options["optimize_instructions"] = req.optimize_instructions
-        if self._settings.api_style == "dashscope":
-            body: dict[str, Any] = {
-                "model": self._settings.model,
-                "input": {"text": req.text, "voice": req.voice, "language_type": req.language},
-            }
-            if options:
-                body["parameters"] = options
-            return body
-        return {
-            "model": self._settings.model,
-            "input": req.text,
-            "voice": req.voice,
-            "language_type": req.language,
-            **options,
-        }
-
     def _headers(self, *, stream: bool) -> dict[str, str]:
         headers = {
             "Authorization": f"Bearer {self._key.reveal()}",
@@ -249,7 +230,7 @@ class EndpointClient:
             async with asyncio.timeout(self._settings.first_byte_timeout):
                 return await self._session.post(
                     self._settings.api_url,
-                    json=self.body(req),
+                    json=request_body(req, api_style=self._settings.api_style, model=self._settings.model),
                     headers=self._headers(stream=stream),
                     timeout=self._timeout(),
                     allow_redirects=False,
@@ -274,15 +255,15 @@ class EndpointClient:
             try:
                 resp = await self._post(req, stream=False)
                 try:
-                    location = _redirect(resp)
+                    location = redirect_target(resp)
                     if location is not None:
                         return await self._download(location)
                     body = await self._read_body(resp)
                     if resp.status != 200:
-                        raise _error_from_body(resp.status, body, resp.headers)
+                        raise error_from_body(resp.status, body, resp.headers)
                     if resp.content_type.startswith("audio/") or is_wav(body):
-                        return _decode_audio(body, resp.content_type)
-                    obj = _json_object(body, resp.status)
+                        return decode_audio(body, resp.content_type)
+                    obj = json_object(body, resp.status)
                     audio = await self._audio_from_result(obj)
                     self._count_usage(obj, req)
                     return audio
@@ -292,28 +273,8 @@ class EndpointClient:
                 self.stats.in_flight -= 1
 
     async def _audio_from_result(self, obj: dict[str, Any]) -> Audio:
-        output = obj.get("output")
-        if not isinstance(output, dict):
-            raise (
-                _error_from_json(200, obj)
-                if obj.get("code")
-                else BadResponseError(
-                    "the answer has no output", status=200, request_id=_str(obj.get("request_id"))
-                )
-            )
-        audio = output.get("audio") if isinstance(output.get("audio"), dict) else {}
-        assert isinstance(audio, dict)
-        data = audio.get("data")
-        if isinstance(data, str) and data:
-            return _decode_audio(_b64(data, obj), "")
-        url = audio.get("url")
-        if isinstance(url, str) and url:
-            return await self._download(url)
-        raise BadResponseError(
-            "the answer has neither audio data nor a URL",
-            status=200,
-            request_id=_str(obj.get("request_id")),
-        )
+        found = result_audio(obj)
+        return found if isinstance(found, Audio) else await self._download(found)
 
     async def _download(self, url: str) -> Audio:
         """GET the audio file (no Authorization header: the URL is presigned elsewhere)."""
@@ -327,7 +288,7 @@ class EndpointClient:
                             status=resp.status,
                             retryable=resp.status in (403, 404, 410) or resp.status >= 500,
                         )
-                    return _decode_audio(body, resp.content_type)
+                    return decode_audio(body, resp.content_type)
         except TimeoutError:
             raise FirstByteTimeoutError("downloading the audio timed out") from None
         except aiohttp.ClientError as exc:
@@ -340,7 +301,7 @@ class EndpointClient:
             finished = False
             try:
                 resp = await self._post(req, stream=True)
-                location = _redirect(resp)
+                location = redirect_target(resp)
                 if location is not None:
                     # A relay that answers with the audio file's location instead of a stream.
                     audio = await self._download(location)
@@ -349,14 +310,14 @@ class EndpointClient:
                         yield chunk
                     return
                 if resp.status != 200:
-                    raise _error_from_body(resp.status, await self._read_body(resp), resp.headers)
+                    raise error_from_body(resp.status, await self._read_body(resp), resp.headers)
                 if "event-stream" not in resp.content_type:
                     # A relay that ignored the streaming header: take the whole answer.
                     body = await self._read_body(resp)
                     if resp.content_type.startswith("audio/") or is_wav(body):
-                        audio = _decode_audio(body, resp.content_type)
+                        audio = decode_audio(body, resp.content_type)
                     else:
-                        obj = _json_object(body, resp.status)
+                        obj = json_object(body, resp.status)
                         audio = await self._audio_from_result(obj)
                         self._count_usage(obj, req)
                     finished = True
@@ -405,30 +366,25 @@ class EndpointClient:
                     raise StreamStalledError(what, request_id=request_id, audio_delivered=True) from None
                 raise FirstByteTimeoutError(f"{what} before the first audio", request_id=request_id) from None
             except aiohttp.ClientError as exc:
-                raise _cut(delivered, request_id, type(exc).__name__) from None
+                raise stream_cut_error(delivered, request_id, type(exc).__name__) from None
             events = parser.feed(data) if data else parser.close()
-            for event in events:
-                payload = _event_payload(event)
-                request_id = _str(payload.get("request_id")) or request_id
-                output = payload.get("output")
-                audio = output.get("audio") if isinstance(output, dict) else None
-                b64 = audio.get("data") if isinstance(audio, dict) else None
-                if isinstance(b64, str) and b64:
-                    pcm = carry + _b64(b64, payload)
+            for event in map(stream_event, events):
+                request_id = event.request_id or request_id
+                if event.pcm:
+                    pcm = carry + event.pcm
                     cut = len(pcm) - (len(pcm) & 1)
                     carry = pcm[cut:]
                     if cut:
                         delivered = True
                         yield pcm[:cut]
                         last_audio = loop.time()
-                finish = output.get("finish_reason") if isinstance(output, dict) else None
-                if finish not in (None, "null", ""):
-                    self._count_usage(payload, req)
-                    if finish != "stop":
-                        log.info("stream finished with reason %r", finish)
+                if event.finished:
+                    self._count_usage(event.payload, req)
+                    if event.finish_reason != "stop":
+                        log.info("stream finished with reason %r", event.finish_reason)
                     return
             if not data:
-                raise _cut(delivered, request_id, "the stream ended without a final event")
+                raise stream_cut_error(delivered, request_id, "the stream ended without a final event")
 
     def _count_usage(self, obj: dict[str, Any], req: SpeechRequest) -> None:
         usage = obj.get("usage")
@@ -443,133 +399,5 @@ class EndpointClient:
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _redirect(resp: aiohttp.ClientResponse) -> str | None:
-    """The absolute target of a redirect answer, or None."""
-    location = resp.headers.get("Location")
-    if resp.status not in _REDIRECTS or not location:
-        return None
-    return str(resp.url.join(yarl.URL(location)))
-
-
 def _chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
-
-
-def _join(parts: list[Audio]) -> Audio:
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    if any(p.rate != first.rate or p.channels != first.channels for p in parts):
-        raise BadResponseError("the endpoint returned pieces with different audio formats")
-    return Audio(b"".join(p.pcm for p in parts), first.rate, first.channels)
-
-
-def _cut(delivered: bool, request_id: str | None, what: str) -> TTSError:
-    if delivered:
-        return StreamIncompleteError(
-            f"stream cut after audio: {what}", request_id=request_id, audio_delivered=True
-        )
-    return StreamIncompleteError(f"stream cut before audio: {what}", request_id=request_id, retryable=True)
-
-
-def _b64(data: str, obj: dict[str, Any]) -> bytes:
-    try:
-        return base64.b64decode(data, validate=False)
-    except (binascii.Error, ValueError):
-        raise BadResponseError("invalid base64 audio", request_id=_str(obj.get("request_id"))) from None
-
-
-def _decode_audio(body: bytes, content_type: str) -> Audio:
-    if is_wav(body):
-        try:
-            return parse_wav(body)
-        except WavError as exc:
-            raise BadResponseError(f"unreadable WAV audio: {exc}") from None
-    if not content_type or content_type in _RAW_PCM_TYPES:
-        return Audio(body[: len(body) - (len(body) & 1)], ENDPOINT_RATE)
-    raise BadResponseError(f"unsupported audio format {content_type!r}")
-
-
-def _json_object(body: bytes, status: int) -> dict[str, Any]:
-    try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadResponseError(
-            f"the answer is not valid JSON (HTTP {status})", status=status, retryable=status >= 500
-        ) from None
-    if not isinstance(obj, dict):
-        raise BadResponseError(f"the answer is not a JSON object (HTTP {status})", status=status)
-    if obj.get("code") and not isinstance(obj.get("output"), dict):
-        raise _error_from_json(status, obj)
-    return obj
-
-
-def _error_from_json(status: int | None, obj: dict[str, Any], retry_after: float | None = None) -> TTSError:
-    code_status = obj.get("status_code")
-    if status in (None, 200) and isinstance(code_status, int):
-        status = code_status
-    return error_for(
-        status,
-        _str(obj.get("code")),
-        _str(obj.get("message")),
-        _str(obj.get("request_id")),
-        retry_after=retry_after,
-    )
-
-
-def _retry_after(headers: Any) -> float | None:
-    raw = headers.get("Retry-After") if headers is not None else None
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _error_from_body(status: int, body: bytes, headers: Any) -> TTSError:
-    retry_after = _retry_after(headers)
-    try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        obj = None
-    if isinstance(obj, dict) and (obj.get("code") or obj.get("message")):
-        return _error_from_json(status, obj, retry_after)
-    if status in (401, 403, 404):
-        return error_for(status, None, f"HTTP {status} without the API's JSON body", None)
-    # An HTML error page from a proxy, or garbage: transient if the status says so.
-    return BadResponseError(
-        f"HTTP {status} with a body that is not the API's JSON",
-        status=status,
-        retryable=status >= 500 or status == 429,
-        retry_after=retry_after,
-    )
-
-
-def _event_payload(event: SSEEvent) -> dict[str, Any]:
-    try:
-        obj = json.loads(event.data) if event.data else {}
-    except (ValueError, RecursionError):
-        raise BadResponseError("a stream event is not valid JSON") from None
-    if not isinstance(obj, dict):
-        raise BadResponseError("a stream event is not a JSON object")
-    status = event.status if event.status is not None else None
-    if event.event == "error" or (obj.get("code") and not isinstance(obj.get("output"), dict)):
-        err_status = status if status not in (None, 200) else obj.get("status_code")
-        return _raise(_error_from_json(err_status if isinstance(err_status, int) else None, obj))
-    if status is not None and status >= 400:
-        return _raise(_error_from_json(status, obj))
-    return obj
-
-
-def _raise(err: TTSError) -> dict[str, Any]:
-    raise err

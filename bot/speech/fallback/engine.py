@@ -1,4 +1,4 @@
-"""Engine selection (`TTS_ENGINE`) and the fallback from the endpoint to the local engine.
+"""The fallback from the endpoint to the local engine (`FallbackEngine`).
 
 `FallbackEngine(primary, backup)` speaks with `primary` and, when it fails with an error that
 is not the user's to fix, speaks the same utterance with `backup` and calls `on_fallback(error)`
@@ -29,12 +29,14 @@ separately (`CachedEngine(EndpointClient(...))`, `CachedEngine(LocalEngine())`) 
 "local:espeak-ng"), so an utterance the backup spoke during an outage never shadows the real
 voice later. `select_engine()` takes factories for the (already wrapped) engines for this reason.
 
-Circuit breaker: an outage makes every request wait for timeouts and retries before falling
-back. After an account-level failure (billing, quota, auth, access, model), or after
-`failure_threshold` consecutive other failures, requests skip the primary for `cooldown`
-seconds (at least the server's Retry-After, at most 5 minutes) and go straight to the backup;
-`on_fallback` then receives the error that opened the breaker. The first request after the
-cooldown tries the primary again. `cooldown=0` disables it.
+Circuit breaker (`breaker.CircuitBreaker`): an outage makes every request wait for timeouts
+and retries before falling back. After an account-level failure (billing, quota, auth, access,
+model), or after `failure_threshold` consecutive other failures, requests skip the primary for
+`cooldown` seconds (at least the server's Retry-After, at most 5 minutes) and go straight to the
+backup; `on_fallback` then receives the error that opened the breaker. The first request after
+the cooldown tries the primary again. `cooldown=0` disables it.
+
+Engine selection (`TTS_ENGINE`: `plan_engines`, `select_engine`) is in `plan`.
 """
 
 from __future__ import annotations
@@ -44,39 +46,21 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import soxr
 from cachetools import LRUCache
 
 from bot.audio.clip import Audio
-from bot.base.config import ConfigError, Settings
 from bot.speech.engine import SpeechEngine, opened_stream
-from bot.speech.errors import (
-    AccessDeniedError,
-    AuthError,
-    BillingError,
-    ModelNotFoundError,
-    QuotaExhaustedError,
-    TTSError,
-)
+from bot.speech.errors import TTSError
+from bot.speech.fallback.breaker import CircuitBreaker
 from bot.speech.request import SpeechRequest
 
 log = logging.getLogger(__name__)
 _CACHED_CHUNK = 4800  # bytes of 24 kHz PCM per chunk (100 ms) when replaying cached audio
 
 FallbackCallback = Callable[[TTSError], None]
-
-# Failures that will not go away by themselves: open the breaker at once.
-_ACCOUNT_ERRORS: tuple[type[TTSError], ...] = (
-    AuthError,
-    AccessDeniedError,
-    ModelNotFoundError,
-    BillingError,
-    QuotaExhaustedError,
-)
-_MAX_COOLDOWN = 300.0
 
 
 def should_fall_back(error: BaseException) -> bool:
@@ -108,13 +92,7 @@ class FallbackEngine:
         self._primary = primary
         self._backup = backup
         self._on_fallback = on_fallback
-        self._cooldown = cooldown
-        self._threshold = max(1, failure_threshold)
-        self._clock = clock
-        self._consecutive = 0
-        self._open_until = 0.0
-        self._open_reason: TTSError | None = None
-        self._probing = False  # half-open: one request is trying the primary after the cooldown
+        self._breaker = CircuitBreaker(cooldown=cooldown, failure_threshold=failure_threshold, clock=clock)
         # Requests the backup spoke (recently): Opus packets played for them may be the
         # backup's, so they are never filed under the primary's cache key (see key_for). An
         # entry stays until evicted, even if the primary later speaks the same request: a
@@ -146,7 +124,7 @@ class FallbackEngine:
         audio may come (or came) from the backup, so that nothing made by the backup is ever
         stored under the primary's key. The player asks before and after playback."""
         key_for = getattr(self._primary, "key_for", None)
-        if key_for is None or self._skip_reason() is not None:
+        if key_for is None or self._breaker.skip_reason() is not None:
             return None
         if self._backup_spoke.get(request.validated()) is not None:
             return None
@@ -156,14 +134,14 @@ class FallbackEngine:
     @property
     def primary_down(self) -> bool:
         """Whether the breaker is open (requests go straight to the backup)."""
-        return self._skip_reason() is not None
+        return self._breaker.skip_reason() is not None
 
     # -- SpeechEngine -------------------------------------------------------------------------
     async def synthesize(self, request: SpeechRequest) -> Audio:
         backup = self._backup
         if backup is None:
             return await self._primary.synthesize(request)
-        reason, probe = self._enter()
+        reason, probe = self._breaker.enter()
         if reason is None:
             try:
                 audio = await self._primary.synthesize(request)
@@ -177,7 +155,7 @@ class FallbackEngine:
                 return audio
             finally:
                 if probe:
-                    self._probing = False
+                    self._breaker.end_probe()
         else:
             self.stats.primary_skipped += 1
             cached = await self._primary_cached(request)
@@ -200,7 +178,7 @@ class FallbackEngine:
                 async for chunk in chunks:
                     yield chunk
             return
-        reason, probe = self._enter()
+        reason, probe = self._breaker.enter()
         if reason is None:
             delivered = False
             try:
@@ -221,7 +199,7 @@ class FallbackEngine:
                 return
             finally:
                 if probe:
-                    self._probing = False
+                    self._breaker.end_probe()
         else:
             self.stats.primary_skipped += 1
             cached = await self._primary_cached(request)
@@ -273,37 +251,13 @@ class FallbackEngine:
             log.error("backup engine failed too: %s", backup_err.log_form())
             raise reason from None
 
-    def _skip_reason(self) -> TTSError | None:
-        """The error that opened the breaker while it is open (or a probe is out), else None."""
-        if self._open_reason is not None and (self._probing or self._clock() < self._open_until):
-            return self._open_reason
-        return None
-
-    def _enter(self) -> tuple[TTSError | None, bool]:
-        """(reason to skip the primary, whether this caller is the half-open probe). After the
-        cooldown exactly one caller tries the primary; the others keep using the backup until
-        its result is known."""
-        reason = self._skip_reason()
-        if reason is None and self._open_reason is not None:
-            self._probing = True
-            return None, True
-        return reason, False
-
     def _record_success(self) -> None:
         self.stats.primary_served += 1
-        self._consecutive = 0
-        self._open_reason = None
+        self._breaker.record_success()
 
     def _record_failure(self, err: TTSError) -> None:
         self.stats.primary_failures += 1
-        self._consecutive += 1
-        if self._cooldown <= 0:
-            return
-        if isinstance(err, _ACCOUNT_ERRORS) or self._consecutive >= self._threshold:
-            wait = max(self._cooldown, min(err.retry_after or 0.0, _MAX_COOLDOWN))
-            self._open_until = self._clock() + wait
-            self._open_reason = err
-            log.warning("primary engine failing; using the backup for %.0fs: %s", wait, err.log_form())
+        self._breaker.record_failure(err)
 
     def _notify(self, reason: TTSError) -> None:
         if self._on_fallback is None:
@@ -342,67 +296,3 @@ class _Resampler:
         assert self._stream is not None
         samples = np.frombuffer(pcm, dtype=np.int16)
         return bytes(self._stream.resample_chunk(samples, last=last).astype(np.int16).tobytes())
-
-
-# -- selection ----------------------------------------------------------------------------------
-EngineKind = Literal["api", "local"]
-
-
-@dataclass(frozen=True, slots=True)
-class EnginePlan:
-    """Which engines to build: the primary, and the backup it falls back to (if any)."""
-
-    primary: EngineKind
-    backup: EngineKind | None = None
-
-
-def plan_engines(settings: Settings, *, local_available: bool) -> EnginePlan:
-    """Decide the engines for `TTS_ENGINE` (pure; raises ConfigError when impossible).
-
-    - api: the endpoint only (needs TTS_API_KEY).
-    - local: the local engine only (needs the `local` extra).
-    - auto: with TTS_API_KEY, the endpoint, falling back to the local engine when it is
-      installed; without a key, the local engine.
-    """
-    hint = "install the `local` extra: pip install '.[local]'"
-    if settings.engine == "api":
-        settings.require_api_key()
-        return EnginePlan("api")
-    if settings.engine == "local":
-        if not local_available:
-            raise ConfigError("TTS_ENGINE", f"is local, but the local engine is not installed; {hint}.")
-        return EnginePlan("local")
-    if settings.api_key is not None:
-        return EnginePlan("api", "local" if local_available else None)
-    if not local_available:
-        raise ConfigError(
-            "TTS_API_KEY",
-            f"not set, and the local engine is not installed. Set TTS_API_KEY, or {hint}.",
-        )
-    return EnginePlan("local")
-
-
-def select_engine(
-    settings: Settings,
-    api_factory: Callable[[], SpeechEngine],
-    local_factory: Callable[[], SpeechEngine],
-    *,
-    local_available: bool | None = None,
-    on_fallback: FallbackCallback | None = None,
-) -> SpeechEngine:
-    """Build the engine `TTS_ENGINE` asks for.
-
-    The factories return the engines as they should be used, i.e. already wrapped in their
-    caches. With a backup, the result is a `FallbackEngine` over the two; else the one engine.
-    `local_available` defaults to whether the `local` extra is installed.
-    """
-    if local_available is None:
-        from bot.speech.local.engine import LocalEngine
-
-        local_available = LocalEngine.available()
-    plan = plan_engines(settings, local_available=local_available)
-    factories = {"api": api_factory, "local": local_factory}
-    primary = factories[plan.primary]()
-    if plan.backup is None:
-        return primary
-    return FallbackEngine(primary, factories[plan.backup](), on_fallback=on_fallback)

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from bot.audio.clip import Audio
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.errors import BadRequestError
 from bot.speech.request import SpeechRequest

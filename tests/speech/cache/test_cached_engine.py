@@ -12,7 +12,8 @@ import pytest
 
 from bot.audio.clip import Audio
 from bot.base.errors import InputError
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine, EngineClosedError
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine, EngineClosedError
 from bot.speech.cache.disk import DiskTier
 from bot.speech.engine import SpeechEngine
 from bot.speech.errors import ServerError, StreamIncompleteError, TTSError

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.audio.clip import Audio
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.cache.disk import DiskTier
 from bot.speech.request import SpeechRequest
 

@@ -14,7 +14,8 @@ from bot.audio.clip import Audio
 from bot.base.config import ConfigError, Settings
 from bot.base.errors import InputError
 from bot.base.secrets import Secret
-from bot.speech.cache.audio_cache import AudioCache, CachedEngine
+from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.engine import SpeechEngine
 from bot.speech.errors import (
@@ -34,13 +35,8 @@ from bot.speech.errors import (
     ThrottledError,
     TTSError,
 )
-from bot.speech.fallback.engine import (
-    EnginePlan,
-    FallbackEngine,
-    plan_engines,
-    select_engine,
-    should_fall_back,
-)
+from bot.speech.fallback.engine import FallbackEngine, should_fall_back
+from bot.speech.fallback.plan import EnginePlan, plan_engines, select_engine
 from bot.speech.local.engine import LocalEngine
 from bot.speech.request import SpeechRequest
 from tests.conftest import API_KEY, make_settings
