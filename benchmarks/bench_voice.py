@@ -56,7 +56,7 @@ from bot.voice.player import GuildPlayer, PlayerOptions, Utterance
 from bot.voice.service import DiscordVoiceLink
 from bot.voice.source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
 from tests.standins.fake_api import FakeEndpoint
-from tests.voice.test_recording_voice_client import Packet, RecordingVoiceClient
+from tests.standins.voice_client import Packet, RecordingVoiceClient
 
 API_KEY = "bench-key-0123456789"
 LATE = 0.020

@@ -15,9 +15,9 @@ from bot.audio.wav import parse_wav
 from bot.commands.service import PREVIEW_LINE, STYLE_PRESETS
 from bot.speech.local.engine import LocalEngine
 from bot.speech.voices import VOICES, VOICES_BY_NAME
-from tests.conftest import make_settings
 from tests.standins.discord_objects import BotRig, MockInteraction, MockMember, open_bot_rig, run_command
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
 
 
 @pytest.fixture

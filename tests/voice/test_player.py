@@ -17,24 +17,17 @@ from typing import Any
 
 import pytest
 
-from bot.audio.pcm import output_bytes_for
 from bot.base.errors import ParlaError
 from bot.speech.cache.audio_cache import AudioCache, CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
-from bot.voice.frame_buffer import FRAME_BYTES
 from bot.voice.player import GuildPlayer, PlayerManager, PlayerOptions, QueueFullError, Utterance
 from bot.voice.service import DiscordVoiceLink
 from bot.voice.source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
+from tests.standins.audio_checks import decode, dominant_hz, frames_for, needs_opus
 from tests.standins.fake_api import FakeEndpoint
-from tests.voice.test_recording_voice_client import (
-    Packet,
-    RecordingVoiceClient,
-    decode,
-    dominant_hz,
-    needs_opus,
-)
+from tests.standins.voice_client import Packet, RecordingVoiceClient
 
 pytestmark = needs_opus
 
@@ -124,10 +117,6 @@ async def rig(fake_endpoint: FakeEndpoint, client: EndpointClient) -> AsyncItera
         await player.close()
         await engine.close()
         await cache.close()
-
-
-def frames_for(text: str, fake: FakeEndpoint) -> int:
-    return -(-output_bytes_for(24_000, len(fake.expected_pcm(text))) // FRAME_BYTES)
 
 
 # --------------------------------------------------------------------------- acceptance
