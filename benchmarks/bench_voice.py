@@ -58,7 +58,7 @@ from bot.voice.player import GuildPlayer
 from bot.voice.source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
 from bot.voice.utterance import PlayerOptions, Utterance
 from tests.standins.fake_api import FakeEndpoint
-from tests.voice.test_recording_voice_client import Packet, RecordingVoiceClient
+from tests.standins.voice_client import Packet, RecordingVoiceClient
 
 API_KEY = "bench-key-0123456789"
 LATE = 0.020

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,26 +10,10 @@ import aiohttp
 import pytest
 
 from bot.base.config import Settings
-from bot.base.secrets import Secret
 from bot.speech.endpoint.client import EndpointClient
+from tests.standins.clock import ManualClock
 from tests.standins.fake_api import FakeEndpoint
-
-API_KEY = "test-key-0123456789"
-
-
-def make_settings(fake: FakeEndpoint | None, tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "api_key": Secret(API_KEY),
-        "api_url": fake.url if fake is not None else "http://127.0.0.1:9/v1/audio/speech",
-        "data_dir": tmp_path / "data",
-        "first_byte_timeout": 2.0,
-        "stall_timeout": 1.0,
-        "total_timeout": 10.0,
-        "retry_budget": 10.0,
-        "max_requests_per_minute": 100_000,  # pacing is tested on its own
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+from tests.standins.settings import API_KEY, MakeClient, StartFake, make_settings
 
 
 @pytest.fixture
@@ -53,33 +37,15 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-class NoSleep:
-    """A fake clock: `sleep` records the delay and advances time without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
+@pytest.fixture
+def fake_clock() -> ManualClock:
+    """The client's clock: its sleeps are recorded and advance time without waiting."""
+    return ManualClock()
 
 
 @pytest.fixture
-def fake_clock() -> NoSleep:
-    return NoSleep()
-
-
-@pytest.fixture
-def client(settings: Settings, session: aiohttp.ClientSession, fake_clock: NoSleep) -> EndpointClient:
-    return EndpointClient(settings, session, sleep=fake_clock.sleep, clock=fake_clock.clock, rand=lambda: 0.5)
-
-
-MakeClient = Callable[..., EndpointClient]
-StartFake = Callable[..., Awaitable[FakeEndpoint]]
+def client(settings: Settings, session: aiohttp.ClientSession, fake_clock: ManualClock) -> EndpointClient:
+    return EndpointClient(settings, session, sleep=fake_clock.sleep, clock=fake_clock, rand=lambda: 0.5)
 
 
 @pytest.fixture
@@ -98,14 +64,12 @@ async def start_fake() -> AsyncIterator[StartFake]:
 
 
 @pytest.fixture
-def make_client(session: aiohttp.ClientSession, fake_clock: NoSleep, tmp_path: Path) -> MakeClient:
+def make_client(session: aiohttp.ClientSession, fake_clock: ManualClock, tmp_path: Path) -> MakeClient:
     """An EndpointClient for `fake` in either API style, on the fake clock (rand fixed)."""
 
     def make(fake: FakeEndpoint, style: str = "relay", rand: float = 0.5, **overrides: Any) -> EndpointClient:
         url = fake.url if style == "relay" else fake.dashscope_url
         settings = make_settings(fake, tmp_path, api_url=url, api_style=style, **overrides)
-        return EndpointClient(
-            settings, session, sleep=fake_clock.sleep, clock=fake_clock.clock, rand=lambda: rand
-        )
+        return EndpointClient(settings, session, sleep=fake_clock.sleep, clock=fake_clock, rand=lambda: rand)
 
     return make

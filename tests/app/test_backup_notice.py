@@ -11,9 +11,9 @@ import pytest
 from bot.app.bot import BACKUP_NOTICE
 from bot.audio.wav import parse_wav
 from bot.speech.stack import local_engine_available
-from tests.conftest import make_settings
 from tests.standins.discord_objects import open_bot_rig, run_command
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
 
 pytestmark = pytest.mark.skipif(not local_engine_available(), reason="local engine not installed")
 

@@ -8,8 +8,8 @@ import aiohttp
 import discord
 
 from bot.app.bot import EXTENSIONS, ParlaBot, make_intents
-from tests.conftest import make_settings
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
 
 
 async def test_every_extension_loads_and_registers_its_commands(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import make_settings
 from tests.standins.discord_objects import open_bot_rig, run_command
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
 
 
 async def test_close_cuts_current_utterances_closes_streams_and_storage(

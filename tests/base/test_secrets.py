@@ -19,9 +19,10 @@ from bot.base.secrets import MASK, RedactingFilter, Secret, redact
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.errors import TTSError, error_for
 from bot.speech.request import SpeechRequest
-from tests.conftest import API_KEY, NoSleep, make_settings
 from tests.standins import fake_api
+from tests.standins.clock import ManualClock
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import API_KEY, make_settings
 
 TEXT = "Hello there, this is Parla speaking."
 
@@ -167,16 +168,14 @@ async def test_api_key_absent_from_logs_errors_and_reprs(
     caplog: pytest.LogCaptureFixture,
     fake_endpoint: FakeEndpoint,
     session: aiohttp.ClientSession,
-    fake_clock: NoSleep,
+    fake_clock: ManualClock,
     tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     settings = make_settings(
         fake_endpoint, tmp_path, first_byte_timeout=0.15, stall_timeout=0.15, retry_attempts=2
     )
-    client = EndpointClient(
-        settings, session, sleep=fake_clock.sleep, clock=fake_clock.clock, rand=lambda: 0.5
-    )
+    client = EndpointClient(settings, session, sleep=fake_clock.sleep, clock=fake_clock, rand=lambda: 0.5)
     errors = await run_faults(client, fake_endpoint)
 
     # Not vacuous: the key was really sent, failures really happened and were logged.

@@ -36,7 +36,9 @@ from bot.commands.audio_file import (
 )
 from bot.speech.request import SpeechRequest
 from cogs._common import discord_opus_encoder, opus_encoder_factory
-from tests.standins.discord_objects import dominant_hz, opus_decode
+from tests.standins.audio_checks import decode, dominant_hz
+from tests.standins.clock import ManualClock
+from tests.standins.gated_engine import GatedEngine
 
 needs_opus = pytest.mark.skipif(opus_encoder_factory() is None, reason="libopus is not installed")
 
@@ -114,12 +116,11 @@ def test_ogg_opus_file_decodes_back_to_the_same_audio() -> None:
     expected_samples = round(audio.duration * 48_000)
     assert ogg.samples == expected_samples  # the last granule trims the frame padding
     # Decode like a player: every packet, drop pre-skip, stop at the final granule.
-    pcm = opus_decode(ogg.packets)
-    decoded = np.frombuffer(pcm, dtype="<i2")[0::2]
+    decoded = decode(ogg.packets)
     assert decoded.size >= ogg.final_granule
     trimmed = decoded[ogg.head.pre_skip : ogg.final_granule]
     assert trimmed.size == expected_samples
-    assert abs(dominant_hz(trimmed.tobytes(), 48_000) - 440.0) < 5
+    assert abs(dominant_hz(trimmed) - 440.0) < 5
 
 
 @needs_opus
@@ -139,9 +140,7 @@ def test_pre_skip_lines_the_decoded_audio_up_with_the_input(application: str) ->
     resampled = np.frombuffer(converter.convert(pcm) + converter.flush(), dtype="<i2")[0::2].astype(float)
     encoder = discord.opus.Encoder(application=application, bitrate=64, fec=False)  # type: ignore[arg-type]
     ogg = read_ogg_opus(encode_ogg_opus(Audio(pcm, 24_000), lambda frame: encoder.encode(frame, 960)))
-    decoded = np.frombuffer(opus_decode(ogg.packets), dtype="<i2")[0::2][
-        ogg.head.pre_skip : ogg.final_granule
-    ]
+    decoded = decode(ogg.packets)[ogg.head.pre_skip : ogg.final_granule]
     assert decoded.size == resampled.size
     middle = slice(4800, 4800 + 48_000)
 
@@ -175,11 +174,9 @@ def test_ogg_opus_when_the_wav_would_exceed_the_limit() -> None:
     assert out.content_type == "audio/ogg" and out.filename == "a_long_story.ogg"
     assert len(out.data) <= limit
     ogg = read_ogg_opus(out.data)
-    trimmed = np.frombuffer(opus_decode(ogg.packets), dtype="<i2")[0::2][
-        ogg.head.pre_skip : ogg.final_granule
-    ]
+    trimmed = decode(ogg.packets)[ogg.head.pre_skip : ogg.final_granule]
     assert trimmed.size == 4 * 48_000
-    assert abs(dominant_hz(trimmed.tobytes(), 48_000) - 600.0) < 5
+    assert abs(dominant_hz(trimmed) - 600.0) < 5
 
 
 @needs_opus
@@ -214,43 +211,9 @@ def test_safe_filename(text: str, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------- progress
-class GatedEngine:
-    """One second of audio, then waits for `gate`, then half a second more."""
-
-    name = "test:gated"
-    sample_rate = 24_000
-
-    def __init__(self) -> None:
-        self.first_sent = asyncio.Event()
-        self.gate = asyncio.Event()
-        self.closed = False
-
-    async def synthesize(self, request: SpeechRequest) -> Audio:
-        raise AssertionError("files are made from the stream")
-
-    async def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
-        try:
-            yield b"\x10\x00" * 24_000
-            self.first_sent.set()
-            await self.gate.wait()
-            yield b"\x10\x00" * 12_000
-        finally:
-            self.closed = True
-
-
-class Ticks:
-    """A sleep that returns only when the test says so."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[None] = asyncio.Queue()
-
-    async def sleep(self, seconds: float) -> None:
-        await self.queue.get()
-
-
 async def test_collect_audio_reports_progress_while_it_streams() -> None:
     engine = GatedEngine()
-    ticks = Ticks()
+    clock = ManualClock()
     reports: list[float] = []
     reported = asyncio.Event()
 
@@ -259,10 +222,10 @@ async def test_collect_audio_reports_progress_while_it_streams() -> None:
         reported.set()
 
     task = asyncio.create_task(
-        collect_audio(engine, SpeechRequest("hi"), on_progress=on_progress, sleep=ticks.sleep)
+        collect_audio(engine, SpeechRequest("hi"), on_progress=on_progress, sleep=clock.held_sleep)
     )
     await engine.first_sent.wait()
-    ticks.queue.put_nowait(None)
+    clock.release()
     await reported.wait()
     assert reports == [1.0]
     engine.gate.set()
@@ -273,7 +236,7 @@ async def test_collect_audio_reports_progress_while_it_streams() -> None:
 
 async def test_a_failing_progress_report_does_not_fail_the_speech() -> None:
     engine = GatedEngine()
-    ticks = Ticks()
+    clock = ManualClock()
     called = asyncio.Event()
 
     async def on_progress(seconds: float) -> None:
@@ -281,10 +244,10 @@ async def test_a_failing_progress_report_does_not_fail_the_speech() -> None:
         raise RuntimeError("edit failed")
 
     task = asyncio.create_task(
-        collect_audio(engine, SpeechRequest("hi"), on_progress=on_progress, sleep=ticks.sleep)
+        collect_audio(engine, SpeechRequest("hi"), on_progress=on_progress, sleep=clock.held_sleep)
     )
     await engine.first_sent.wait()
-    ticks.queue.put_nowait(None)
+    clock.release()
     await called.wait()
     engine.gate.set()
     assert (await task).duration == 1.5

@@ -12,7 +12,6 @@ import aiohttp
 import discord
 import pytest
 
-from tests.conftest import make_settings
 from tests.standins.discord_objects import (
     BotRig,
     MockMember,
@@ -22,6 +21,7 @@ from tests.standins.discord_objects import (
     run_command,
 )
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
 
 
 @pytest.fixture

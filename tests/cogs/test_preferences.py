@@ -16,9 +16,9 @@ from bot.commands.choices import STYLE_PRESETS
 from bot.commands.speak import PREVIEW_LINE
 from bot.speech.local.engine import LocalEngine
 from bot.speech.voices import VOICES, VOICES_BY_NAME
-from tests.conftest import make_settings
 from tests.standins.discord_objects import BotRig, MockInteraction, MockMember, open_bot_rig, run_command
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from discord import app_commands
 
 from bot.readaloud.rules import Verdict
 from bot.store.sqlite import GuildReadAloud
-from tests.conftest import make_settings
 from tests.standins.discord_objects import MockInteraction, MockTextChannel, permissions, run_command
 from tests.standins.fake_api import FakeEndpoint
 from tests.standins.readaloud_rig import MockRole, ReadRig, chat_message, open_readaloud_rig
+from tests.standins.settings import make_settings
 
 MANAGE = permissions(manage_guild=True)
 MEMBER = permissions(send_messages=True)

@@ -18,8 +18,8 @@ import pytest
 from bot.readaloud.rules import Verdict
 from bot.readaloud.tags import ReadAloudTag
 from bot.store.sqlite import ReadMode
-from tests.conftest import make_settings
-from tests.standins.discord_objects import MockMember, MockVoiceChannel, dominant_hz, opus_decode
+from tests.standins.audio_checks import decode, dominant_hz
+from tests.standins.discord_objects import MockMember, MockVoiceChannel
 from tests.standins.fake_api import FakeEndpoint
 from tests.standins.readaloud_rig import (
     MockRole,
@@ -32,6 +32,7 @@ from tests.standins.readaloud_rig import (
     raw_delete,
     raw_edit,
 )
+from tests.standins.settings import make_settings
 
 REQUEST_ID = re.compile(r"request id [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -486,7 +487,7 @@ async def test_deleting_a_message_before_it_is_spoken_removes_it_and_closes_its_
     assert rr.texts() == ["Bob said, but this one stays"]
     await until(lambda: fake_endpoint.disconnects == 1)  # the endpoint stream was closed
     packets = await rr.rig.vc.drain()
-    hz = dominant_hz(opus_decode(packets), 48_000, channels=2)
+    hz = dominant_hz(decode(packets))
     assert abs(hz - FakeEndpoint.tone_hz("Bob said, but this one stays", "Cherry")) < 15
     assert len(rr.rig.vc.played) == 1  # the deleted message was never played
 
@@ -658,7 +659,7 @@ async def test_end_to_end_three_messages_are_spoken_in_order_in_the_members_voic
     vc = rr.rig.vc
     for text in expected:
         packets = await vc.drain()
-        hz = dominant_hz(opus_decode(packets), 48_000, channels=2)
+        hz = dominant_hz(decode(packets))
         assert abs(hz - FakeEndpoint.tone_hz(text, "Serena")) < 15, text
     assert [r.text for r in fake_endpoint.requests] == expected
     assert all(r.voice == "Serena" for r in fake_endpoint.requests)

@@ -15,7 +15,6 @@ import pytest
 from discord import app_commands
 
 from bot.store.sqlite import utc_today
-from tests.conftest import make_settings
 from tests.standins.discord_objects import (
     BotRig,
     MockInteraction,
@@ -25,6 +24,7 @@ from tests.standins.discord_objects import (
     run_command,
 )
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
 
 MANAGE = permissions(manage_guild=True)
 

@@ -15,24 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import numpy as np
 import pytest
 
 from bot.audio.clip import Audio
 from bot.audio.ogg_opus import read_ogg_opus
 from bot.audio.wav import parse_wav
 from bot.speech.request import SpeechRequest
-from tests.conftest import make_settings
+from tests.standins.audio_checks import decode, dominant_hz
+from tests.standins.clock import ManualClock
 from tests.standins.discord_objects import (
     BotRig,
     MockMessage,
-    dominant_hz,
     open_bot_rig,
-    opus_decode,
     permissions,
     run_command,
 )
 from tests.standins.fake_api import ERRORS, FakeEndpoint
+from tests.standins.gated_engine import GatedEngine
+from tests.standins.settings import make_settings
 
 REQUEST_ID = re.compile(r"request id [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -154,11 +154,9 @@ async def test_long_audio_becomes_ogg_opus_under_the_upload_limit(
     ogg = read_ogg_opus(data)
     expected = fake_endpoint.expected_pcm(text.strip(), "Cherry")
     assert ogg.samples == len(expected) // 2 * 2  # 24 kHz → 48 kHz
-    decoded = np.frombuffer(opus_decode(ogg.packets), dtype="<i2")[0::2][
-        ogg.head.pre_skip : ogg.final_granule
-    ]
+    decoded = decode(ogg.packets)[ogg.head.pre_skip : ogg.final_granule]
     hz = FakeEndpoint.tone_hz(text.strip(), "Cherry")
-    assert abs(dominant_hz(decoded.tobytes(), 48_000) - hz) < 5
+    assert abs(dominant_hz(decoded) - hz) < 5
     assert "Ogg Opus" in (reply.content or "")
 
 
@@ -173,17 +171,15 @@ async def test_too_long_even_for_opus_is_a_clear_private_error(rig: BotRig) -> N
 
 
 async def test_progress_is_shown_by_editing_the_deferred_reply(rig: BotRig) -> None:
-    from tests.cogs.test_audio_file import GatedEngine, Ticks
-
     engine = GatedEngine()
-    ticks = Ticks()
+    clock = ManualClock()
     rig.bot.stack.engine = engine
     cog = rig.cog("SpeechCog")
-    cog.speaker.sleep = ticks.sleep
+    cog.speaker.sleep = clock.held_sleep
     interaction = rig.interaction()
     task = asyncio.create_task(run_command(rig.bot, cog.speak, interaction, text="A long read"))
     await engine.first_sent.wait()
-    ticks.queue.put_nowait(None)
+    clock.release()
     progress = await interaction.log.wait_for(lambda r: "Synthesizing" in (r.content or ""))
     assert progress.via == "edit" and progress.content == "⏳ Synthesizing… 1 s of audio so far."
     engine.gate.set()
@@ -217,8 +213,7 @@ async def test_in_voice_it_is_queued_on_the_player_and_played(
 
     for text, voice in (("First in line", "Cherry"), ("Second in line", "Ethan")):
         packets = await rig.vc.drain()
-        pcm = opus_decode(packets)
-        assert abs(dominant_hz(pcm, 48_000, channels=2) - FakeEndpoint.tone_hz(text, voice)) < 15
+        assert abs(dominant_hz(decode(packets)) - FakeEndpoint.tone_hz(text, voice)) < 15
     assert [r.text for r in fake_endpoint.requests] == ["First in line", "Second in line"]
 
 

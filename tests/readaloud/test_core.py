@@ -21,7 +21,7 @@ from bot.speech.errors import error_for
 from bot.store.limits import SlidingWindowLimiter
 from bot.store.sqlite import GuildReadAloud, MemberReadAloud
 from bot.text.clean import MessageInfo
-from tests.standins.readaloud_rig import FakeClock
+from tests.standins.clock import ManualClock
 
 TEXT, VOICE, OTHER_VOICE, ELSEWHERE = 10, 20, 30, 40
 GUILD = GuildReadAloud(channel_ids=frozenset({TEXT}))
@@ -154,7 +154,7 @@ async def test_a_cancelled_handler_does_not_block_or_break_the_line() -> None:
 
 # ----------------------------------------------------------------------------- limits
 def test_sliding_window_limiter() -> None:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0)
     limiter = SlidingWindowLimiter(5, 10.0, clock=clock)
     results = []
     for _ in range(7):
@@ -162,13 +162,13 @@ def test_sliding_window_limiter() -> None:
         clock.advance(1)
     assert results == [True] * 5 + [False] * 2
     assert limiter.allow("bob")
-    clock.now = 10.0  # the first event (t=0) has left the window
+    clock.advance(3)  # t=10: the first event (t=0) has left the window
     assert limiter.allow("alice")
     assert not limiter.allow("alice")
 
 
 def test_rate_notice_once_per_member_per_window() -> None:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0)
     core = ReadAloudCore(clock=clock)
     results = [core.allow_rate(1, 7) for _ in range(8)]
     assert results == [(True, False)] * 5 + [(False, True)] + [(False, False)] * 2
@@ -179,7 +179,7 @@ def test_rate_notice_once_per_member_per_window() -> None:
 
 
 def test_error_notices_once_per_code_per_server_per_five_minutes() -> None:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0)
     core = ReadAloudCore(clock=clock)
     throttled = error_for(429, "Throttling", "busy", "req-1")
     again = error_for(429, "Throttling", "busy", "req-2")
@@ -198,7 +198,7 @@ def test_error_notices_once_per_code_per_server_per_five_minutes() -> None:
 
 
 def test_queue_and_join_notices_have_windows() -> None:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0)
     core = ReadAloudCore(clock=clock)
     assert core.queue_full_notice(1, 50) is not None
     assert core.queue_full_notice(1, 50) is None
@@ -210,7 +210,7 @@ def test_queue_and_join_notices_have_windows() -> None:
 
 # ----------------------------------------------------------------------------- text
 def test_compose_records_nothing_until_remembered() -> None:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0)
     core = ReadAloudCore(clock=clock)
     info = MessageInfo("hi", author_name="Alice")
     assert core.compose(1, TEXT, 7, info, GUILD, "Auto", None) == "Alice said, hi"

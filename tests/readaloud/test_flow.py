@@ -25,7 +25,7 @@ from bot.store.sqlite import GuildReadAloud, MemberReadAloud, VoiceSettings
 from bot.text.clean import MessageInfo
 from bot.voice.errors import PlayerClosedError, QueueFullError
 from bot.voice.utterance import Utterance
-from tests.standins.readaloud_rig import FakeClock
+from tests.standins.clock import ManualClock
 
 GUILD_ID, TEXT, VOICE = 1, 10, 20
 _ids = itertools.count(1000)
@@ -113,7 +113,7 @@ class FakeVoice:
 
 @dataclass
 class Flow:
-    core: ReadAloudCore = field(default_factory=lambda: ReadAloudCore(clock=FakeClock()))
+    core: ReadAloudCore = field(default_factory=lambda: ReadAloudCore(clock=ManualClock(1000.0)))
     store: FakeStore = field(default_factory=FakeStore)
     voice: FakeVoice = field(default_factory=FakeVoice)
     in_voice: dict[int, int | None] = field(default_factory=dict)  # author → voice channel
@@ -308,7 +308,7 @@ async def test_a_usage_limit_drops_the_message_with_a_notice_to_its_author() -> 
 
 
 async def test_members_typing_too_fast_are_skipped_with_one_notice() -> None:
-    flow = Flow(core=ReadAloudCore(clock=FakeClock(), rate=2))
+    flow = Flow(core=ReadAloudCore(clock=ManualClock(1000.0), rate=2))
     verdicts = [await flow.read(flow.message(f"line {i}")) for i in range(4)]
     read, limited = Verdict.READ, Verdict.RATE_LIMITED
     assert [o.verdict for o in verdicts] == [read, read, limited, limited]

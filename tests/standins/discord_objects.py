@@ -29,7 +29,6 @@ from typing import Any
 
 import aiohttp
 import discord
-import numpy as np
 from discord import app_commands
 from discord.opus import OPUS_SILENCE
 
@@ -653,18 +652,3 @@ async def open_bot_rig(
         guilds[guild.id] = guild
         rig = BotRig(bot, guild, MockVoiceChannel(guild), MockTextChannel(guild), guilds)
         yield rig
-
-
-def opus_decode(packets: list[bytes]) -> bytes:
-    """Decode Opus packets (48 kHz stereo) with one decoder, in order."""
-    decoder = discord.opus.Decoder()
-    return b"".join(decoder.decode(p, fec=False) for p in packets)
-
-
-def dominant_hz(pcm: bytes, rate: int, channels: int = 1) -> float:
-    samples = np.frombuffer(pcm, dtype="<i2")[::channels].astype(np.float64)
-    if samples.size == 0:
-        return 0.0
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
-    spectrum[0] = 0
-    return float(np.argmax(spectrum) * rate / samples.size)

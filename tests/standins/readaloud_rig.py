@@ -1,9 +1,9 @@
-"""Stand-ins for the read-aloud listener tests (in addition to tests/helpers.py).
+"""Stand-ins for the read-aloud listener tests (in addition to tests/standins/discord_objects.py).
 
 - `open_readaloud_rig`: the real bot rig (storage, speech stack against the fake endpoint,
   voice service with stand-in voice clients) plus the read-aloud cog on a fake clock.
 - `chat_message`: a spec'd `discord.Message` with everything the listener reads.
-- `MockUser` (webhook authors), `MockRole`, raw edit/delete payloads, `FakeClock`.
+- `MockUser` (webhook authors), `MockRole`, raw edit/delete payloads.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bot.app.bot import ParlaBot
 from bot.base.config import Settings
 from bot.voice.utterance import Utterance
 from cogs.readaloud import ReadAloudCog
+from tests.standins.clock import ManualClock
 from tests.standins.discord_objects import (
     BotRig,
     CustomMockMixin,
@@ -33,17 +34,6 @@ from tests.standins.discord_objects import (
     next_id,
     open_bot_rig,
 )
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class MockUser(CustomMockMixin, unittest.mock.Mock):
@@ -163,7 +153,7 @@ def raw_edit(message: MockMessage, new_content: str) -> Any:
 class ReadRig:
     rig: BotRig
     cog: ReadAloudCog
-    clock: FakeClock
+    clock: ManualClock
 
     @property
     def bot(self) -> ParlaBot:
@@ -211,9 +201,9 @@ class ReadRig:
 
 @contextlib.asynccontextmanager
 async def open_readaloud_rig(
-    settings: Settings, session: aiohttp.ClientSession, *, clock: FakeClock | None = None
+    settings: Settings, session: aiohttp.ClientSession, *, clock: ManualClock | None = None
 ) -> AsyncIterator[ReadRig]:
-    clock = clock or FakeClock()
+    clock = clock or ManualClock(1000.0)
     async with open_bot_rig(settings, session) as rig:
         cog = ReadAloudCog(rig.bot, clock=clock)
         await rig.bot.add_cog(cog)

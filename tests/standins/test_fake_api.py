@@ -11,13 +11,13 @@ import sys
 from typing import Any
 
 import aiohttp
-import numpy as np
 import pytest
 
 from bot.audio.wav import parse_wav
 from bot.speech.endpoint.sse import SSEEvent, SSEParser
-from tests.conftest import API_KEY
+from tests.standins.audio_checks import dominant_hz
 from tests.standins.fake_api import ERRORS, MODEL, RATE, FakeEndpoint, tone_hz
+from tests.standins.settings import API_KEY
 
 TEXT = "Hello there, this is the fake endpoint."
 
@@ -66,12 +66,6 @@ def audio_of(events: list[SSEEvent]) -> bytes:
     )
 
 
-def dominant_hz(pcm: bytes) -> float:
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(samples))
-    return float(np.fft.rfftfreq(len(samples), 1 / RATE)[int(np.argmax(spectrum))])
-
-
 # -- deterministic audio -------------------------------------------------------------------
 def test_expected_pcm_is_deterministic_and_proportional_to_the_text() -> None:
     fake = FakeEndpoint()
@@ -89,7 +83,7 @@ def test_the_audio_is_a_tone_whose_pitch_comes_from_voice_and_text() -> None:
     assert all(200 <= hz <= 990 for hz in pitches)
     for voice in ("Cherry", "Ethan"):
         pcm = fake.expected_pcm(TEXT, voice)
-        assert dominant_hz(pcm) == pytest.approx(tone_hz(TEXT, voice), abs=2)
+        assert dominant_hz(pcm, RATE) == pytest.approx(tone_hz(TEXT, voice), abs=2)
 
 
 # -- JSON mode -----------------------------------------------------------------------------

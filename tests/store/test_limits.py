@@ -8,17 +8,10 @@ import pytest
 from bot.base.config import Settings
 from bot.store.limits import LimitExceeded, NoticeGate, UsageLimiter
 from bot.store.sqlite import SqliteStorage
+from tests.standins.clock import ManualClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def limiter(clock: Clock, store: SqliteStorage | None = None, **kw: int) -> UsageLimiter:
+def limiter(clock: ManualClock, store: SqliteStorage | None = None, **kw: int) -> UsageLimiter:
     settings = Settings(
         member_requests_per_minute=kw.get("rpm", 3),
         member_chars_per_minute=kw.get("cpm", 100),
@@ -29,7 +22,7 @@ def limiter(clock: Clock, store: SqliteStorage | None = None, **kw: int) -> Usag
 
 
 def test_member_requests_per_minute_then_reset() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     lim = limiter(clock)
     for _ in range(3):
         lim.check_member(1, 5)
@@ -39,15 +32,15 @@ def test_member_requests_per_minute_then_reset() -> None:
     assert "3 requests per minute" in info.value.user_message()
     assert info.value.retry_after == pytest.approx(60.0)
     lim.check_member(2, 5)  # another member is not affected
-    clock.t += 60.0
+    clock.advance(60.0)
     lim.check_member(1, 5)
 
 
 def test_member_characters_per_minute_says_when_it_resets() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     lim = limiter(clock, rpm=100)
     lim.check_member(1, 60)
-    clock.t += 20
+    clock.advance(20)
     lim.check_member(1, 30)
     with pytest.raises(LimitExceeded) as info:
         lim.check_member(1, 20)
@@ -57,7 +50,7 @@ def test_member_characters_per_minute_says_when_it_resets() -> None:
 
 
 async def test_daily_budgets_persist_and_cached_audio_is_free(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     store = await SqliteStorage.open(tmp_path / "db.sqlite3")
     try:
         lim = limiter(clock, store, rpm=1000, cpm=10_000)
@@ -86,10 +79,10 @@ async def test_daily_budgets_persist_and_cached_audio_is_free(tmp_path: Path) ->
 
 
 def test_notice_gate_one_per_window() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     gate = NoticeGate(300, clock=clock)
     assert gate.allow(("g", "Throttling"))
     assert not gate.allow(("g", "Throttling"))
     assert gate.allow(("g", "InternalError"))
-    clock.t += 300
+    clock.advance(300)
     assert gate.allow(("g", "Throttling"))

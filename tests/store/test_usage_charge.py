@@ -8,9 +8,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import make_settings
 from tests.standins.discord_objects import BotRig, open_bot_rig, run_command
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
 
 
 async def usage_settles(rig: BotRig, expected: int) -> int:

@@ -56,8 +56,8 @@ from bot.store.sqlite import (
     validate_read_aloud_change,
 )
 from bot.text.clean import Attachment, CleanOptions, MessageInfo, clean_content, clean_message
-from tests.conftest import make_settings
 from tests.standins.fake_api import wav_bytes
+from tests.standins.settings import make_settings
 
 FUZZ = settings(
     max_examples=200,

@@ -51,11 +51,10 @@ from bot.voice.manager import PlayerManager
 from bot.voice.ports import PlayableSource
 from bot.voice.source import OpusSourceFactory
 from bot.voice.utterance import PlayerOptions, Utterance
-from tests.conftest import API_KEY, make_settings
-from tests.standins.discord_objects import dominant_hz, opus_decode
+from tests.standins.audio_checks import decode, dominant_hz, frames_for, needs_opus
+from tests.standins.clock import ManualClock
 from tests.standins.fake_api import FakeEndpoint, expected_pcm
-from tests.voice.test_player import frames_for
-from tests.voice.test_recording_voice_client import needs_opus
+from tests.standins.settings import API_KEY, make_settings
 
 pytestmark = needs_opus
 
@@ -201,7 +200,7 @@ class FastLink:
                 playback.finished = bool(source.finished)
                 playback.frames = len(packets)
                 if packets:
-                    playback.heard_hz = dominant_hz(opus_decode(packets), 48_000, channels=2)
+                    playback.heard_hz = dominant_hz(decode(packets))
             except Exception as exc:  # reported to the player like discord's `after(error)`
                 playback.error = exc
             finally:
@@ -316,16 +315,6 @@ def check_error(error: BaseException, what: str) -> None:
     assert API_KEY not in message and "Traceback" not in message, what
 
 
-class BreakerClock:
-    """The breaker's clock: real time plus what the test adds to jump past a cooldown."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-
 async def until(condition: Callable[[], bool], limit: float) -> bool:
     deadline = time.monotonic() + limit
     while not condition():
@@ -375,7 +364,7 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
     backup_recorder = RecordingEngine(local)
     backup = CachedEngine(backup_recorder, cache)
     primary_recorder = RecordingEngine(primary)  # what the breaker let through to the endpoint
-    clock = BreakerClock()
+    clock = ManualClock(base=time.monotonic)  # real time; the test jumps past a cooldown
     fallback = FallbackEngine(
         primary_recorder,
         backup,
@@ -433,7 +422,7 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
         marks["served_before_probe"] = fallback.stats.primary_served
         marks["left_at_probe"] = len(jobs) - done
         marks["through_before_probe"] = len(primary_recorder.order)
-        clock.offset += COOLDOWN + 1
+        clock.advance(COOLDOWN + 1)
         for i in range(20):
             if fallback.stats.primary_served > marks["served_before_probe"]:
                 break
@@ -592,14 +581,6 @@ async def close_engines(
 # --------------------------------------------------------------------------------------------
 
 
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Stack:
     fake: LoadFake
@@ -625,7 +606,7 @@ async def open_stack(tmp_path: Path, **settings: Any) -> AsyncIterator[Stack]:
     backup_recorder = RecordingEngine(local)
     backup = CachedEngine(backup_recorder, cache)
     primary_recorder = RecordingEngine(primary)
-    clock = ManualClock()
+    clock = ManualClock(1000.0)
     told: list[TTSError] = []
     engine = FallbackEngine(
         primary_recorder,
@@ -681,14 +662,14 @@ async def test_breaker_opens_on_a_burst_sends_to_the_backup_and_a_probe_closes_i
             assert rate == (22_050 if i % 2 == 0 else 24_000)  # the stream is resampled
 
         # Just before the cooldown ends it is still open.
-        s.clock.now += COOLDOWN - 1
+        s.clock.advance(COOLDOWN - 1)
         await speak(s.engine, "Still skipped", "synth")
         assert fake.request_count == 6 * 3 and s.engine.primary_down
 
         # The endpoint is back; after the cooldown the next request probes it, and its success
         # closes the breaker.
         fake.outage = False
-        s.clock.now += 2
+        s.clock.advance(2)
         pcm, rate = await speak(s.engine, "The probe", "stream")
         assert fake.request_count == 6 * 3 + 1
         assert (pcm, rate) == (fake.expected_pcm("The probe", "Ethan"), 24_000)
@@ -713,7 +694,7 @@ async def test_a_failed_probe_reopens_the_breaker_at_once(tmp_path: Path) -> Non
         for i in range(3):
             await speak(s.engine, f"Down {i}", "synth")
         assert s.engine.primary_down
-        s.clock.now += COOLDOWN + 1
+        s.clock.advance(COOLDOWN + 1)
         assert not s.engine.primary_down
         pcm, rate = await speak(s.engine, "Probe while still down", "stream")
         assert pcm and rate == 24_000  # the backup's
@@ -730,7 +711,7 @@ async def test_only_one_probe_reaches_the_endpoint_after_the_cooldown(tmp_path: 
             await speak(s.engine, f"Down {i}", "synth")
         assert s.engine.primary_down
         before = s.fake.request_count
-        s.clock.now += COOLDOWN + 1
+        s.clock.advance(COOLDOWN + 1)
         # Ten messages arrive together after the cooldown: one of them probes the endpoint
         # (with its retries), the others should be spoken by the backup meanwhile.
         results = await asyncio.gather(*(speak(s.engine, f"Arrives {i}", "synth") for i in range(10)))

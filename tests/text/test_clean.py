@@ -25,6 +25,7 @@ from bot.text.clean import (
     truncate,
 )
 from bot.text.pronunciation import PronunciationDictionary, apply_dictionary
+from tests.standins.clock import ManualClock
 
 USERS = {111: "Alice", 222: "Bob 🌸", 333: "ゆき", 444: "**Zed**"}
 SPOKEN = {222: "Bobby"}  # the server's /readaloud nickname for Bob wins over his display name
@@ -602,28 +603,20 @@ def test_pronunciation_dictionary_object() -> None:
 # --- "NAME said" prefixer --------------------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_prefixer_omits_name_for_consecutive_messages_within_window() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     p = SpeakerPrefixer(window_seconds=30, clock=clock)
     assert p.prefix(1, 10, 100, "Alice") == "Alice said, "
-    clock.now += 10
+    clock.advance(10)
     assert p.prefix(1, 10, 100, "Alice") == ""
-    clock.now += 30  # exactly the window after the previous message: still consecutive
+    clock.advance(30)  # exactly the window after the previous message: still consecutive
     assert p.prefix(1, 10, 100, "Alice") == ""
-    clock.now += 30.5  # longer than the window
+    clock.advance(30.5)  # longer than the window
     assert p.prefix(1, 10, 100, "Alice") == "Alice said, "
 
 
 def test_prefixer_names_again_after_someone_else_or_elsewhere() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     p = SpeakerPrefixer(clock=clock)
     assert p.should_name(1, 10, 100)
     assert p.should_name(1, 10, 200)  # Bob
@@ -637,12 +630,12 @@ def test_prefixer_names_again_after_someone_else_or_elsewhere() -> None:
 
 
 def test_prefixer_check_without_recording() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     p = SpeakerPrefixer(clock=clock)
     assert p.should_name(1, 10, 100, record=False)
     assert p.should_name(1, 10, 100, record=False)  # nothing was read: still named
     p.remember(1, 10, 100)
-    clock.now += 5
+    clock.advance(5)
     assert not p.should_name(1, 10, 100, record=False)
     assert p.should_name(1, 10, 200, record=False)  # a check does not change the last speaker
     assert not p.should_name(1, 10, 100)
@@ -656,10 +649,10 @@ def test_prefixer_explicit_now_and_language() -> None:
 
 
 def test_prefixer_memory_is_bounded() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     p = SpeakerPrefixer(clock=clock, max_servers=100)
     for guild in range(1000):
         p.should_name(guild, 1, 1)
-        clock.now += 1
+        clock.advance(1)
     assert len(p._last) <= 100
     assert not p.should_name(999, 1, 1)  # the most recent server is still remembered

@@ -15,7 +15,8 @@ from discord.opus import OPUS_SILENCE
 from bot.audio.pcm import DISCORD_RATE, PcmConverter, output_bytes_for
 from bot.voice.frame_buffer import FRAME_BYTES, SILENCE_FRAME, FrameBuffer
 from bot.voice.source import DEFAULT_PROFILE, OpusProfile, OpusSourceFactory, StoredOpusSource
-from tests.voice.test_recording_voice_client import RecordingVoiceClient, decode, dominant_hz, needs_opus
+from tests.standins.audio_checks import decode, dominant_hz, needs_opus
+from tests.standins.voice_client import RecordingVoiceClient
 
 
 def tone(hz: float, seconds: float, rate: int = 24_000, amp: int = 8000) -> bytes:
@@ -307,7 +308,7 @@ async def test_source_of_a_failed_stream_plays_what_arrived_but_is_not_stored() 
 
 
 def test_opus_silence_is_a_decodable_packet() -> None:
-    from tests.voice.test_recording_voice_client import opus_ok
+    from tests.standins.audio_checks import opus_ok
 
     if not opus_ok:
         pytest.skip("libopus is not installed")

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from bot.audio.pcm import output_bytes_for
 from bot.base.errors import ParlaError
 from bot.speech.cache.audio_cache import AudioCache
 from bot.speech.cache.cached_engine import CachedEngine
@@ -25,20 +24,14 @@ from bot.speech.endpoint.client import EndpointClient
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 from bot.voice.errors import QueueFullError
-from bot.voice.frame_buffer import FRAME_BYTES
 from bot.voice.link import DiscordVoiceLink
 from bot.voice.manager import PlayerManager
 from bot.voice.player import GuildPlayer
 from bot.voice.source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
 from bot.voice.utterance import PlayerOptions, Utterance
+from tests.standins.audio_checks import decode, dominant_hz, frames_for, needs_opus
 from tests.standins.fake_api import FakeEndpoint
-from tests.voice.test_recording_voice_client import (
-    Packet,
-    RecordingVoiceClient,
-    decode,
-    dominant_hz,
-    needs_opus,
-)
+from tests.standins.voice_client import Packet, RecordingVoiceClient
 
 pytestmark = needs_opus
 
@@ -128,10 +121,6 @@ async def rig(fake_endpoint: FakeEndpoint, client: EndpointClient) -> AsyncItera
         await player.close()
         await engine.close()
         await cache.close()
-
-
-def frames_for(text: str, fake: FakeEndpoint) -> int:
-    return -(-output_bytes_for(24_000, len(fake.expected_pcm(text))) // FRAME_BYTES)
 
 
 # --------------------------------------------------------------------------- acceptance

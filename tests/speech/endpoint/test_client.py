@@ -26,8 +26,9 @@ from bot.speech.engine import SpeechEngine
 from bot.speech.errors import ThrottledError
 from bot.speech.request import SpeechRequest
 from bot.speech.voices import LANGUAGES, VOICE_NAMES
-from tests.conftest import API_KEY, MakeClient, NoSleep, StartFake, make_settings
+from tests.standins.clock import ManualClock
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import API_KEY, MakeClient, StartFake, make_settings
 
 TEXT = "Hello there, this is Parla speaking."
 
@@ -203,11 +204,11 @@ async def odd_relay() -> AsyncIterator[str]:
 
 
 def odd_client(
-    url: str, session: aiohttp.ClientSession, tmp_path: Path, clock: NoSleep | None = None
+    url: str, session: aiohttp.ClientSession, tmp_path: Path, clock: ManualClock | None = None
 ) -> EndpointClient:
-    clock = clock or NoSleep()
+    clock = clock or ManualClock()
     settings = make_settings(None, tmp_path, api_url=url)
-    return EndpointClient(settings, session, sleep=clock.sleep, clock=clock.clock, rand=lambda: 0.5)
+    return EndpointClient(settings, session, sleep=clock.sleep, clock=clock, rand=lambda: 0.5)
 
 
 async def test_stream_parses_an_unusual_but_valid_sse_answer(
@@ -254,7 +255,7 @@ async def test_stream_from_a_relay_that_redirects(
 async def test_retry_after_as_an_http_date(
     mode: str, odd_relay: str, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    clock = NoSleep()
+    clock = ManualClock()
     client = odd_client(odd_relay + "/throttle-until", session, tmp_path, clock)
     with pytest.raises(ThrottledError):
         await speak(client, SpeechRequest(TEXT), mode)

@@ -26,8 +26,9 @@ from bot.speech.errors import (
     TTSError,
 )
 from bot.speech.request import SpeechRequest
-from tests.conftest import MakeClient, NoSleep, StartFake
+from tests.standins.clock import ManualClock
 from tests.standins.fake_api import ERRORS, FakeEndpoint
+from tests.standins.settings import MakeClient, StartFake
 
 TEXT = "Hello there, this is Parla speaking."
 MODES = ["json", "sse"]
@@ -106,7 +107,7 @@ async def test_api_error(
     style: str,
     fake_endpoint: FakeEndpoint,
     make_client: MakeClient,
-    fake_clock: NoSleep,
+    fake_clock: ManualClock,
 ) -> None:
     cls, retryable = EXPECTED[code]
     fake_endpoint.fault = f"error:{code}"
@@ -129,7 +130,7 @@ async def test_api_error(
     ["InvalidApiKey", "InvalidParameter", "DataInspectionFailed", "Arrearage", "Throttling.AllocationQuota"],
 )
 async def test_never_retried(code: str, mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient,
-                             fake_clock: NoSleep) -> None:  # fmt: skip
+                             fake_clock: ManualClock) -> None:  # fmt: skip
     fake_endpoint.fault = f"error:{code}"
     await fail(client, mode)
     assert fake_endpoint.request_count == 1 and fake_clock.sleeps == []
@@ -139,7 +140,7 @@ async def test_never_retried(code: str, mode: str, fake_endpoint: FakeEndpoint, 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("fault", ["error:Throttling.RateQuota", "error:InternalError", "html502", "reset"])
 async def test_transient_fault_is_retried_and_the_audio_arrives(
-    fault: str, mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    fault: str, mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.faults.append(fault)
     assert await speak(client, mode) == fake_endpoint.expected_pcm(TEXT)
@@ -151,7 +152,7 @@ async def test_transient_fault_is_retried_and_the_audio_arrives(
 # -- backoff, Retry-After and the budget -----------------------------------------------------
 @pytest.mark.parametrize("mode", MODES)
 async def test_backoff_sequence(
-    mode: str, fake_endpoint: FakeEndpoint, make_client: MakeClient, fake_clock: NoSleep
+    mode: str, fake_endpoint: FakeEndpoint, make_client: MakeClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.fault = "error:InternalError"
     client = make_client(fake_endpoint, retry_attempts=7, retry_budget=100.0)
@@ -166,7 +167,7 @@ async def test_backoff_jitter_bounds(
     expected: list[float] | None,
     fake_endpoint: FakeEndpoint,
     make_client: MakeClient,
-    fake_clock: NoSleep,
+    fake_clock: ManualClock,
 ) -> None:
     fake_endpoint.fault = "error:InternalError"
     client = make_client(fake_endpoint, rand=rand, retry_attempts=6, retry_budget=100.0)
@@ -180,7 +181,7 @@ async def test_backoff_jitter_bounds(
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("seconds", [0, 2, 5])
 async def test_retry_after_is_honoured(
-    seconds: int, mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    seconds: int, mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.faults.append(f"retry-after:{seconds}")
     assert await speak(client, mode) == fake_endpoint.expected_pcm(TEXT)
@@ -190,7 +191,7 @@ async def test_retry_after_is_honoured(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_retry_after_every_time_then_give_up(
-    mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.fault = "retry-after:3"
     err = await fail(client, mode)
@@ -202,7 +203,7 @@ async def test_retry_after_every_time_then_give_up(
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_retry_budget_is_exhausted(
-    mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     # Budget 10 s: a first wait of 7 s fits, a second (14 s in all) does not.
     fake_endpoint.fault = "retry-after:7"
@@ -212,7 +213,7 @@ async def test_retry_budget_is_exhausted(
 
 
 async def test_retry_after_longer_than_the_budget_gives_up_at_once(
-    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.fault = "retry-after:30"
     err = await fail(client, "json")
@@ -221,7 +222,7 @@ async def test_retry_after_longer_than_the_budget_gives_up_at_once(
 
 
 async def test_backoff_within_the_budget(
-    fake_endpoint: FakeEndpoint, make_client: MakeClient, fake_clock: NoSleep
+    fake_endpoint: FakeEndpoint, make_client: MakeClient, fake_clock: ManualClock
 ) -> None:
     # 0.375 + 0.75 + 1.5 = 2.625 s fits in 5 s; the next wait (3 s) would not.
     fake_endpoint.fault = "error:InternalError"
@@ -239,7 +240,7 @@ async def test_single_attempt_setting(fake_endpoint: FakeEndpoint, make_client: 
 # -- answers that are not the API's JSON -----------------------------------------------------
 @pytest.mark.parametrize("mode", MODES)
 async def test_html_502(
-    mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    mode: str, fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.fault = "html502"
     err = await fail(client, mode)
@@ -270,7 +271,7 @@ async def test_connection_reset(mode: str, fake_endpoint: FakeEndpoint, client: 
 # -- timeouts (small real timeouts; the fake stalls a little longer) -------------------------
 @pytest.mark.parametrize("mode", MODES)
 async def test_stall_before_the_first_byte_is_retried(
-    mode: str, fake_endpoint: FakeEndpoint, make_client: MakeClient, fake_clock: NoSleep
+    mode: str, fake_endpoint: FakeEndpoint, make_client: MakeClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.faults.append("stall-first:0.5")
     client = make_client(fake_endpoint, first_byte_timeout=0.2)
@@ -313,7 +314,7 @@ async def test_stall_mid_stream_is_not_retried(fake_endpoint: FakeEndpoint, make
 
 # -- streams that end badly ------------------------------------------------------------------
 async def test_cut_after_audio_is_not_restarted(
-    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.fault = "cut-after:2"
     chunks: list[bytes] = []
@@ -326,7 +327,7 @@ async def test_cut_after_audio_is_not_restarted(
 
 
 async def test_cut_before_audio_is_retried(
-    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.faults.append("cut-after:0")
     assert await speak(client, "sse") == fake_endpoint.expected_pcm(TEXT)  # not duplicated
@@ -341,7 +342,7 @@ async def test_cut_before_audio_every_time(fake_endpoint: FakeEndpoint, client: 
 
 
 async def test_sse_error_after_audio_is_not_retried(
-    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.fault = "sse-error-after:2"
     chunks: list[bytes] = []
@@ -354,7 +355,7 @@ async def test_sse_error_after_audio_is_not_retried(
 
 
 async def test_sse_error_before_audio_is_retried(
-    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.faults.append("sse-error-after:0")
     assert await speak(client, "sse") == fake_endpoint.expected_pcm(TEXT)
@@ -390,7 +391,7 @@ async def test_drip_with_odd_chunks_gives_exact_audio(start_fake: StartFake, mak
 
 # -- expiring URLs and relay variants --------------------------------------------------------
 async def test_expired_url_is_fetched_again(
-    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: NoSleep
+    fake_endpoint: FakeEndpoint, client: EndpointClient, fake_clock: ManualClock
 ) -> None:
     fake_endpoint.faults.append("url-expired")
     audio = await client.synthesize(SpeechRequest(TEXT))
@@ -435,7 +436,7 @@ LONG = " ".join(f"Sentence number {i} of a long message that needs several reque
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_retry_redoes_only_the_failed_piece(
-    mode: str, fake_endpoint: FakeEndpoint, make_client: MakeClient, fake_clock: NoSleep
+    mode: str, fake_endpoint: FakeEndpoint, make_client: MakeClient, fake_clock: ManualClock
 ) -> None:
     client = make_client(fake_endpoint, max_input_chars=300)
     fake_endpoint.faults.extend(["none", "error:InternalError"])  # the 2nd request fails once

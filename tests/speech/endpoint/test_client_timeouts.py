@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.errors import FirstByteTimeoutError, StreamStalledError
 from bot.speech.request import SpeechRequest
-from tests.conftest import make_settings
+from tests.standins.settings import make_settings
 
 AUDIO = base64.b64encode(b"\x01\x00" * 2400).decode()
 
@@ -118,18 +118,18 @@ async def test_requests_per_minute_are_paced_under_the_limit(
     tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     """TTS_MAX_RPM: the 4th request in a rolling minute waits until the 1st leaves it."""
-    from tests.conftest import NoSleep
+    from tests.standins.clock import ManualClock
     from tests.standins.fake_api import FakeEndpoint
 
     fake = FakeEndpoint()
     await fake.start()
     try:
-        clock = NoSleep()
+        clock = ManualClock()
         settings = make_settings(fake, tmp_path, max_requests_per_minute=3)
-        client = EndpointClient(settings, http, sleep=clock.sleep, clock=clock.clock)
+        client = EndpointClient(settings, http, sleep=clock.sleep, clock=clock)
         for i in range(3):
             await client.synthesize(SpeechRequest(f"message {i}"))
-            clock.now += 10.0
+            clock.advance(10.0)
         assert clock.sleeps == []
         await client.synthesize(SpeechRequest("message 3"))
         assert clock.sleeps == [pytest.approx(30.0)]  # sent at 0, 10, 20; now 30 → wait until 60

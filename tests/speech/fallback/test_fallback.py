@@ -39,8 +39,10 @@ from bot.speech.fallback.engine import FallbackEngine, should_fall_back
 from bot.speech.fallback.plan import EnginePlan, plan_engines, select_engine
 from bot.speech.local.engine import LocalEngine
 from bot.speech.request import SpeechRequest
-from tests.conftest import API_KEY, make_settings
+from tests.standins.audio_checks import dominant_hz
+from tests.standins.clock import ManualClock
 from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import API_KEY, make_settings
 
 REQ = SpeechRequest("Hello there, general Kenobi.", "Ethan")
 
@@ -48,12 +50,6 @@ REQ = SpeechRequest("Hello there, general Kenobi.", "Ethan")
 def tone(hz: float, seconds: float, rate: int) -> bytes:
     t = np.arange(int(seconds * rate)) / rate
     return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16).tobytes()
-
-
-def peak_hz(pcm: bytes, rate: int) -> float:
-    x = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.fft.rfftfreq(len(x), 1 / rate)[int(np.argmax(spectrum))])
 
 
 class StandIn:
@@ -159,7 +155,7 @@ async def test_synthesize_falls_back_on_service_failures(error: TTSError, told: 
     engine = FallbackEngine(primary, backup, on_fallback=told)
     audio = await engine.synthesize(REQ)
     assert audio.rate == 22050  # Audio tells which rate it is in
-    assert peak_hz(audio.pcm, audio.rate) == pytest.approx(330, abs=3)  # the backup spoke
+    assert dominant_hz(audio.pcm, audio.rate) == pytest.approx(330, abs=3)  # the backup spoke
     assert told.errors == [error]
     assert (primary.calls, backup.calls) == (1, 1)
     assert should_fall_back(error)
@@ -191,7 +187,7 @@ async def test_no_fallback_when_the_primary_works(told: Told) -> None:
     primary, backup = primary_failing(None), local_backup()
     engine = FallbackEngine(primary, backup, on_fallback=told)
     audio = await engine.synthesize(REQ)
-    assert audio.rate == 24000 and peak_hz(audio.pcm, 24000) == pytest.approx(440, abs=3)
+    assert audio.rate == 24000 and dominant_hz(audio.pcm, 24000) == pytest.approx(440, abs=3)
     chunks = [c async for c in engine.stream(REQ)]
     assert b"".join(chunks) == primary.pcm()[: len(b"".join(chunks))]
     assert backup.calls == 0 and told.errors == []
@@ -248,7 +244,7 @@ async def test_stream_falls_back_before_the_first_audio(error: TTSError, told: T
     assert all(len(c) % 2 == 0 for c in chunks)
     # Resampled from 22.05 kHz to the primary's 24 kHz: same duration, same pitch.
     assert len(pcm) // 2 == pytest.approx(len(backup.pcm()) // 2 * 24000 / 22050, abs=5)
-    assert peak_hz(pcm, engine.sample_rate) == pytest.approx(330, abs=3)
+    assert dominant_hz(pcm, engine.sample_rate) == pytest.approx(330, abs=3)
     assert told.errors == [error]
     assert primary.closed_streams == 1 and backup.finished_streams == 1
 
@@ -298,16 +294,8 @@ async def test_same_rate_backup_is_not_resampled() -> None:
 
 
 # -- circuit breaker --------------------------------------------------------------------------
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_account_failures_skip_the_primary_for_the_cooldown(told: Told) -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     error = BillingError("credit", code="Arrearage")
     primary, backup = primary_failing(error), local_backup()
     engine = FallbackEngine(primary, backup, on_fallback=told, cooldown=30, clock=clock)
@@ -318,14 +306,14 @@ async def test_account_failures_skip_the_primary_for_the_cooldown(told: Told) ->
     assert primary.calls == 1 and backup.calls == 3  # no waiting on a broken primary
     assert told.errors == [error, error, error]  # the caller dedups per requester
     assert engine.stats.primary_skipped == 2
-    clock.now += 31
+    clock.advance(31)
     primary.error = None  # topped up
     audio = await engine.synthesize(REQ)
     assert audio.rate == 24000 and primary.calls == 2 and not engine.primary_down
 
 
 async def test_transient_failures_open_the_breaker_only_when_repeated() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     primary, backup = primary_failing(ServerError("x")), local_backup()
     engine = FallbackEngine(primary, backup, cooldown=30, failure_threshold=2, clock=clock)
     await engine.synthesize(REQ)
@@ -343,13 +331,13 @@ async def test_transient_failures_open_the_breaker_only_when_repeated() -> None:
 
 
 async def test_retry_after_extends_the_cooldown() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     primary = primary_failing(QuotaExhaustedError("q", retry_after=120))
     engine = FallbackEngine(primary, local_backup(), cooldown=30, clock=clock)
     await engine.synthesize(REQ)
-    clock.now += 100
+    clock.advance(100)
     assert engine.primary_down
-    clock.now += 21
+    clock.advance(21)
     assert not engine.primary_down
 
 
@@ -565,7 +553,7 @@ async def test_key_for_is_withheld_while_the_backup_speaks_a_request() -> None:
 
 
 async def test_key_for_is_withheld_while_the_breaker_is_open() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     primary = KeyedStandIn("api:relay:m", 24000, 440.0, error=BillingError("credit", code="Arrearage"))
     engine = FallbackEngine(primary, local_backup(), cooldown=30, clock=clock)
     await engine.synthesize(SpeechRequest("one"))
@@ -585,7 +573,7 @@ class CachedPrimary(KeyedStandIn):
 
 
 async def test_while_the_breaker_is_open_cached_real_voice_audio_still_plays() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     primary = CachedPrimary("api:relay:m", 24000, 440.0, error=BillingError("credit", code="Arrearage"))
     primary.cached["gg"] = Audio(tone(440.0, 0.3, 24000), 24000)
     engine = FallbackEngine(primary, local_backup(), cooldown=30, clock=clock)
@@ -597,4 +585,4 @@ async def test_while_the_breaker_is_open_cached_real_voice_audio_still_plays() -
     assert (await engine.synthesize(SpeechRequest("gg"))).pcm == primary.cached["gg"].pcm
     assert primary.calls == calls  # the failing endpoint was not called
     other = b"".join([c async for c in engine.stream(SpeechRequest("not cached"))])
-    assert abs(peak_hz(other, 24000) - 330.0) < 15  # the backup speaks what is not cached
+    assert abs(dominant_hz(other, 24000) - 330.0) < 15  # the backup speaks what is not cached

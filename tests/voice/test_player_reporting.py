@@ -1,12 +1,8 @@
-"""Review fixes in the player and the voice adapter.
+"""What a GuildPlayer reports: the time to first audio goes into the histogram once playback
+starts, and a stream with no audio, a link that refuses to play while connected and unexpected
+errors all reach the requester (the last with an error id that is also in the log).
 
-- VoiceService.join: two joins at once in one server share one connection; a stale client
-  whose disconnect hangs does not hang the join.
-- GuildPlayer: time to first audio is observed; a stream with no audio, a link that refuses
-  to play while connected and unexpected errors are all reported to the requester (the last
-  with an error id that is also in the log).
-
-The player tests use small stand-ins (engine, sources, link) and need no Opus.
+The player runs on small stand-ins (engine, sources, link, clock) and needs no Opus.
 """
 
 from __future__ import annotations
@@ -27,10 +23,8 @@ from bot.voice.errors import NoAudioError, UnexpectedError
 from bot.voice.frame_buffer import FrameBuffer
 from bot.voice.manager import PlayerManager
 from bot.voice.player import GuildPlayer
-from bot.voice.service import VoiceOptions
 from bot.voice.utterance import PlayerOptions, Utterance
-from tests.voice.test_recording_voice_client import needs_opus
-from tests.voice.test_service import Channel, GuildVC, World, member
+from tests.standins.clock import ManualClock
 
 CHUNK = b"\x01\x00" * 2400  # 0.1 s at 24 kHz
 
@@ -121,14 +115,6 @@ class Link:
     def resume(self) -> None: ...
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Harness:
     def __init__(self, link: Link, **kwargs: Any) -> None:
         self.engine = ScriptedEngine()
@@ -163,14 +149,14 @@ class Harness:
 # --------------------------------------------------------------------------- first audio
 async def test_time_to_first_audio_is_observed_once_playback_starts() -> None:
     histogram = Histogram("t", "t")
-    clock = Clock()
+    clock = ManualClock(100.0)
     h = Harness(Link(), first_audio=histogram, clock=clock)
     try:
         h.say("gate one")
         for _ in range(5):
             await asyncio.sleep(0)
         assert histogram.count == 0  # nothing played yet
-        clock.now += 0.35  # the engine takes 350 ms to answer
+        clock.advance(0.35)  # the engine takes 350 ms to answer
         h.engine.gate.set()
         await h.until_idle()
         assert len(h.link.played) == 1
@@ -264,91 +250,3 @@ async def test_a_playback_error_is_reported_with_an_error_id(caplog: pytest.LogC
         assert h.player.failed == 1
     finally:
         await h.player.close()
-
-
-# --------------------------------------------------------------------------- concurrent joins
-class SlowChannel(Channel):
-    """Like discord.py: the voice client is registered on the guild before it is connected;
-    a second connect while one is registered fails with "Already connected"."""
-
-    def __init__(self, cid: int, guild: Any) -> None:
-        super().__init__(cid, guild)
-        self.gate = asyncio.Event()
-        self.connects = 0
-
-    async def connect(self, *, timeout: float, reconnect: bool, self_deaf: bool = False) -> GuildVC:  # noqa: ASYNC109
-        if self.guild.voice_client is not None:
-            raise discord.ClientException("Already connected to a voice channel.")
-        self.connects += 1
-        vc = GuildVC(asyncio.get_running_loop(), self)
-        vc.drop_connection()  # not connected yet
-        self.guild.voice_client = vc
-        self.guild.client.voice_clients.append(vc)
-        self.members.append(self.guild.me)
-        await self.gate.wait()  # the voice handshake
-        if vc.disconnected:
-            raise discord.ClientException("Disconnected while connecting.")
-        vc.restore_connection()
-        return vc
-
-
-@needs_opus
-async def test_two_joins_at_once_share_one_connection() -> None:
-    w = World()
-    try:
-        slow = SlowChannel(20, w.guild)
-        ann = member(1, w.guild, slow)
-        bob = member(2, w.guild, slow)
-        first = asyncio.create_task(w.service.join(ann))
-        second = asyncio.create_task(w.service.join(bob))
-        for _ in range(5):
-            await asyncio.sleep(0)
-        slow.gate.set()
-        async with asyncio.timeout(5):
-            results = await asyncio.gather(first, second, return_exceptions=True)
-        assert results == [slow, slow]
-        assert slow.connects == 1
-        vc = w.guild.voice_client
-        assert vc is not None and vc.is_connected() and not vc.disconnected
-        assert w.client.voice_clients == [vc]
-        player = w.manager.get(1)
-        assert player is not None and player.link is not None and player.link.is_connected()
-    finally:
-        await w.service.close()
-
-
-class HangingVC(GuildVC):
-    async def disconnect(self, *, force: bool = False) -> None:
-        await asyncio.Event().wait()  # never returns
-
-
-@needs_opus
-async def test_a_stale_client_whose_disconnect_hangs_does_not_hang_the_join() -> None:
-    w = World()
-    w.service.options = VoiceOptions(alone_grace=60, idle_timeout=600, disconnect_timeout=0.05)
-    try:
-        stale = HangingVC(asyncio.get_running_loop(), w.a)
-        stale.drop_connection()  # e.g. still trying to reconnect
-        w.guild.voice_client = stale
-        ann = member(1, w.guild, w.a)
-        async with asyncio.timeout(2):
-            channel = await w.service.join(ann)
-        assert channel is w.a
-        vc = w.guild.voice_client
-        assert vc is not None and vc is not stale and vc.is_connected()
-    finally:
-        await w.service.close()
-
-
-@needs_opus
-async def test_a_leave_then_join_still_works_and_joins_stay_serialised() -> None:
-    w = World()
-    try:
-        ann = member(1, w.guild, w.a)
-        await w.service.join(ann)
-        assert await w.service.leave(1)
-        assert w.service.timers(1) == {"alone": False, "idle": False}
-        channel = await w.service.join(ann)
-        assert channel is w.a and len(w.client.voice_clients) == 1
-    finally:
-        await w.service.close()

@@ -5,7 +5,7 @@ It subclasses nothing from discord: it offers exactly what `discord.player.Audio
 `client.loop`, `encoder`) and what `VoiceClient.play()` and the adapter use (`play`, `stop`,
 `pause`, `resume`, `is_playing`, `is_paused`, `channel`, `move_to`, `disconnect`). Every packet
 is recorded with its send time, the source that sent it and how late it was against the
-player's own 20 ms schedule. Also tests for the stand-in itself.
+player's own 20 ms schedule.
 """
 
 from __future__ import annotations
@@ -19,20 +19,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import discord
-import numpy as np
-import pytest
-from discord.opus import OPUS_SILENCE, Decoder
+from discord.opus import OPUS_SILENCE
 from discord.player import AudioPlayer
-
-opus_ok = True
-try:
-    discord.opus.Encoder.get_opus_version()
-except Exception:  # pragma: no cover - CI installs libopus
-    opus_ok = False
-
-needs_opus = pytest.mark.skipif(not opus_ok, reason="libopus is not installed")
-
-FRAME = 0.020
 
 
 @dataclass
@@ -205,60 +193,3 @@ class RecordingVoiceClient:
 def _set_done(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
-
-
-def decode(packets: list[Packet] | list[bytes]) -> np.ndarray:
-    """Decode Opus packets in order with one decoder; returns the left channel as int16."""
-    decoder = Decoder()
-    out = []
-    for p in packets:
-        data = p.data if isinstance(p, Packet) else p
-        pcm = decoder.decode(data, fec=False)
-        assert len(pcm) == 3840
-        out.append(pcm)
-    stereo = np.frombuffer(b"".join(out), dtype="<i2")
-    return stereo[0::2]
-
-
-def dominant_hz(samples: np.ndarray, rate: int = 48_000) -> float:
-    x = samples.astype(np.float64)
-    if x.size == 0:
-        return 0.0
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
-    spectrum[0] = 0
-    return float(np.argmax(spectrum) * rate / x.size)
-
-
-# --------------------------------------------------------------------------- self-tests
-class _Tone(discord.AudioSource):
-    def __init__(self, frames: int) -> None:
-        self.frames = frames
-        t = np.arange(960) / 48_000
-        mono = (np.sin(2 * np.pi * 1000 * t) * 8000).astype("<i2")
-        self.frame = np.repeat(mono, 2).tobytes()
-
-    def read(self) -> bytes:
-        if self.frames <= 0:
-            return b""
-        self.frames -= 1
-        return self.frame
-
-
-@needs_opus
-async def test_standin_records_real_player_packets_with_timing() -> None:
-    loop = asyncio.get_running_loop()
-    vc = RecordingVoiceClient(loop)
-    done = asyncio.Event()
-    source = _Tone(10)
-    vc.play(source, after=lambda e: loop.call_soon_threadsafe(done.set))
-    await asyncio.wait_for(done.wait(), 5)
-    packets = vc.packets_of(source)
-    audio = [p for p in packets if p.scheduled]
-    assert len(audio) == 10
-    assert all(p.encoded for p in audio)
-    assert abs(dominant_hz(decode(audio)) - 1000) < 60
-    # the 5 silence packets discord sends after the end are not scheduled frames
-    assert [p.silence for p in packets if not p.scheduled] == [True] * 5
-    with pytest.raises(discord.ClientException):
-        vc.drop_connection()
-        vc.play(_Tone(1))
