@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from bot.base.errors import InputError, ParlaError
+from bot.readaloud.said import SpeakerPrefixer
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 from bot.store.limits import LimitExceeded, NoticeGate, SlidingWindowLimiter
@@ -63,7 +64,7 @@ from bot.store.sqlite import (
     MemberReadAloud,
     VoiceSettings,
 )
-from bot.text.clean import CleanOptions, MessageInfo, SpeakerPrefixer, clean_message
+from bot.text.clean import CleanOptions, MessageInfo, clean_message
 from bot.text.pronunciation import PronunciationDictionary
 from bot.voice.player import PlayerClosedError, QueueFullError, Utterance
 
@@ -313,7 +314,7 @@ def clean_options(guild: GuildReadAloud, language: str) -> CleanOptions:
     """The cleaner's options for a server's settings and the message's language."""
     return CleanOptions(
         max_length=guild.max_length,
-        emoji_mode="skip" if guild.emoji_mode == "none" else "name",
+        emoji_mode=guild.emoji_mode,
         language=language,
     )
 
