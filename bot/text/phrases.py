@@ -249,6 +249,7 @@ PHRASES: dict[str, Phrases] = {
 
 
 def count(forms: Forms, n: int, language: str) -> str:
+    """`n` things in words: "an image", "3 images" (Russian: its three plural forms)."""
     if n == 1:
         return forms[0]
     form = forms[3]
@@ -261,6 +262,7 @@ def count(forms: Forms, n: int, language: str) -> str:
 
 
 def join_list(items: Sequence[str], ph: Phrases) -> str:
+    """ "A, B and C" in the language of `ph`."""
     if len(items) <= 1:
         return "".join(items)
     return ph.list_sep.join(items[:-1]) + ph.and_word + items[-1]
