@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator
 from bot.audio.clip import SAMPLE_WIDTH, Audio
 from bot.speech.errors import ServerError
 from bot.speech.fallback.engine import FallbackEngine
-from bot.speech.local.engine import LocalEngine, _load, plan_for
+from bot.speech.local.engine import LocalEngine
+from bot.speech.local.espeak import load_library
+from bot.speech.local.plan import plan_for
 from bot.speech.request import SpeechRequest
 
 SHORT = "Hello everyone, welcome to the voice channel."
@@ -92,7 +94,7 @@ async def main() -> None:
         print(f"  process CPU (stream)   {cpu * 1000 / audio_s:.2f} ms per audio-second")
 
     # The espeak call alone, measured on the calling thread's CPU clock.
-    lib = _load()
+    lib = load_library()
     plan = plan_for(SpeechRequest(LONG, "Cherry", "English").validated())
     produced = 0
 

@@ -75,7 +75,7 @@ def shadow_note(settings: VoiceSettings, field: PrefField, scope: SettingScope) 
 
 def local_style_note(instructions: str | None) -> str:
     """What the local espeak-ng engine does with a style (it only knows a few words)."""
-    from bot.speech.local.engine import describe_style
+    from bot.speech.local.style import describe_style
 
     if not instructions:
         return "No style: the local voice speaks normally."

@@ -35,6 +35,7 @@ from typing import Final, Protocol
 from bot.base.errors import InputError, ParlaError
 from bot.readaloud.ordering import InFlight, OrderedLine
 from bot.readaloud.rules import MessageFacts, Verdict, decide
+from bot.readaloud.said import SpeakerPrefixer
 from bot.readaloud.tags import ReadAloudTag
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
@@ -47,7 +48,7 @@ from bot.store.sqlite import (
     MemberReadAloud,
     VoiceSettings,
 )
-from bot.text.clean import CleanOptions, MessageInfo, SpeakerPrefixer, clean_message
+from bot.text.clean import CleanOptions, MessageInfo, clean_message
 from bot.text.pronunciation import PronunciationDictionary
 from bot.voice.errors import PlayerClosedError, QueueFullError
 from bot.voice.utterance import Utterance
@@ -72,7 +73,7 @@ def clean_options(guild: GuildReadAloud, language: str) -> CleanOptions:
     """The cleaner's options for a server's settings and the message's language."""
     return CleanOptions(
         max_length=guild.max_length,
-        emoji_mode="skip" if guild.emoji_mode == "none" else "name",
+        emoji_mode=guild.emoji_mode,
         language=language,
     )
 

@@ -50,6 +50,7 @@ from bot.speech.voices import (
     canonical_language,
     canonical_voice,
 )
+from bot.text.emoji import EmojiMode
 
 # --------------------------------------------------------------------------------------------
 # Types and limits
@@ -62,7 +63,6 @@ PrefValue = str | bool | None
 # Where an effective setting came from: the user's choice in this server ("member"), the
 # user's global choice ("user"), the server default ("server"), or the built-in default.
 Source = Literal["member", "user", "server", "default"]
-EmojiMode = Literal["name", "none"]
 EMOJI_MODES: Final[tuple[EmojiMode, ...]] = get_args(EmojiMode)
 ReadMode = Literal["on", "off", "auto"]
 READ_MODES: Final[tuple[ReadMode, ...]] = get_args(ReadMode)

@@ -564,7 +564,7 @@ def messages(draw: st.DrawFn) -> MessageInfo:
 OPTIONS = st.builds(
     CleanOptions,
     max_length=st.integers(1, 2000),
-    emoji_mode=st.sampled_from(["name", "skip"]),
+    emoji_mode=st.sampled_from(["name", "none"]),
     repeat_char_cap=st.integers(1, 5),
     repeat_word_cap=st.integers(1, 5),
     language=st.sampled_from([*LANGUAGES, "Klingon"]),

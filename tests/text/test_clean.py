@@ -10,20 +10,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot.text.clean import (
-    Attachment,
-    CleanOptions,
-    MessageInfo,
-    SpeakerPrefixer,
-    and_so_on,
-    clean_content,
-    clean_message,
-    clean_name,
-    describe_extras,
-    detect_language,
-    said_prefix,
-    truncate,
-)
+from bot.readaloud.said import SpeakerPrefixer
+from bot.text.attachments import describe_extras
+from bot.text.clean import Attachment, CleanOptions, MessageInfo, clean_content, clean_message, said_prefix
+from bot.text.cut import truncate
+from bot.text.language import detect_language
+from bot.text.names import clean_name
+from bot.text.phrases import and_so_on
 from bot.text.pronunciation import PronunciationDictionary, apply_dictionary
 from tests.standins.clock import ManualClock
 
@@ -116,10 +109,10 @@ CASES: dict[str, Case] = {
     "emoji-variation-selector": Case("love ❤️", "love red heart"),
     "decorative-symbols-dropped": Case("よろしく♪ ★☆", "よろしく"),
     "emoji-fallback-unicode-name": Case("🦩", "flamingo"),
-    "emoji-skip-mode": Case("good job 👍🔥", "good job", options={"emoji_mode": "skip"}),
-    "emoji-skip-keeps-custom": Case("<:pog:1> 😀", "pog", options={"emoji_mode": "skip"}),
+    "emoji-skip-mode": Case("good job 👍🔥", "good job", options={"emoji_mode": "none"}),
+    "emoji-skip-keeps-custom": Case("<:pog:1> 😀", "pog", options={"emoji_mode": "none"}),
     "only-emoji": Case("😭😭😭", "loudly crying face"),
-    "only-emoji-skipped": Case("😭😭😭", "", options={"emoji_mode": "skip"}),
+    "only-emoji-skipped": Case("😭😭😭", "", options={"emoji_mode": "none"}),
     # --- links -----------------------------------------------------------------------------
     "link": Case("watch https://www.youtube.com/watch?v=abc now", "watch a link to youtube.com now"),
     "link-trailing-punct": Case("see https://example.com/a.", "see a link to example.com."),
@@ -470,7 +463,7 @@ CHAT = st.one_of(st.lists(TOKENS, max_size=80).map("".join), st.text(max_size=30
     content=CHAT,
     name=st.text(max_size=40),
     limit=st.integers(1, 400),
-    emoji_mode=st.sampled_from(["name", "skip"]),
+    emoji_mode=st.sampled_from(["name", "none"]),
     language=st.sampled_from(["Auto", "English", "Japanese", "Russian", "Klingon"]),
     files=st.lists(st.text(max_size=20), max_size=3),
 )

@@ -12,21 +12,15 @@ import pytest
 from bot.audio.clip import Audio
 from bot.base.errors import InputError
 from bot.speech.engine import SpeechEngine
-from bot.speech.local import engine as le
-from bot.speech.local.engine import (
-    LANGUAGE_VOICES,
-    VOICE_PROFILES,
-    LocalEngine,
-    LocalEngineError,
-    LocalEngineUnavailable,
-    describe_style,
-    detect_language,
-    interpret_style,
-    plan_for,
-    variant_path,
-)
+from bot.speech.local import espeak as le
+from bot.speech.local.engine import LocalEngine
+from bot.speech.local.espeak import LocalEngineError, LocalEngineUnavailable, variant_path
+from bot.speech.local.plan import plan_for
+from bot.speech.local.profiles import LANGUAGE_VOICES, VOICE_PROFILES
+from bot.speech.local.style import describe_style, interpret_style
 from bot.speech.request import SpeechRequest
 from bot.speech.voices import LANGUAGES, VOICES, VOICES_BY_NAME
+from bot.text.language import detect_language
 
 SENTENCE = "The quick brown fox jumps over the lazy dog. How are you today?"
 NATIVE = {
@@ -300,7 +294,7 @@ def test_a_sink_returning_false_aborts_synthesis() -> None:
         chunks.append(chunk)
         return len(chunks) < 3
 
-    le._load().synth(" ".join([SENTENCE] * 30), plan_for(SpeechRequest(SENTENCE)), sink)
+    le.load_library().synth(" ".join([SENTENCE] * 30), plan_for(SpeechRequest(SENTENCE)), sink)
     assert len(chunks) == 3  # not the ~1200 chunks of the whole text
 
 
