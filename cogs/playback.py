@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.commands.service import FIELD_LABELS, describe_settings, display_value, local_style_note, shorten
-from bot.store.sqlite import PREF_FIELDS, VoiceSettings
+from bot.store.models import PREF_FIELDS, VoiceSettings
 from bot.voice.player import Utterance
 from bot.voice.service import VoiceBusyError, VoiceError
 

@@ -27,7 +27,7 @@ from bot.commands.service import (
     shadow_note,
 )
 from bot.speech.voices import VOICES
-from bot.store.sqlite import PrefField, PrefValue, VoiceSettings
+from bot.store.models import PrefField, PrefValue, VoiceSettings
 
 from ._common import (
     LANGUAGE_CHOICES,

@@ -47,7 +47,7 @@ from bot.readaloud.flow import (
     setting_option,
     value_hints,
 )
-from bot.store.sqlite import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
+from bot.store.models import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
 from bot.voice.player import Utterance
 from bot.voice.service import VoiceError, VoiceService
 

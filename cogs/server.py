@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.commands.service import FIELD_LABELS, check_language, check_style, check_voice, display_value
-from bot.store.sqlite import BUILTIN_SETTINGS, PrefField, PrefValue
+from bot.store.models import BUILTIN_SETTINGS, PrefField, PrefValue
 
 from ._common import LANGUAGE_CHOICES, style_choice_list, voice_choice_list
 

@@ -24,7 +24,8 @@ from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
-from bot.store.sqlite import SqliteStorage, utc_today
+from bot.store.models import utc_today
+from bot.store.sqlite import SqliteStorage
 from bot.voice.player import PlayerManager, PlayerOptions
 from bot.voice.service import VoiceOptions, VoiceService, VoiceSupport
 from bot.voice.source import OpusSourceFactory

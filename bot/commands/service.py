@@ -37,7 +37,7 @@ from bot.speech.engine import SpeechEngine, opened_stream
 from bot.speech.errors import TTSError
 from bot.speech.request import MAX_INSTRUCTIONS_CHARS, SpeechRequest, sanitize_text
 from bot.speech.voices import LANGUAGES, VOICES, VOICES_BY_NAME, canonical_language, canonical_voice
-from bot.store.sqlite import PrefField, Source, VoiceSettings
+from bot.store.models import PrefField, Source, VoiceSettings
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ from bot.base.errors import InputError, ParlaError
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 from bot.store.limits import LimitExceeded, NoticeGate, SlidingWindowLimiter
-from bot.store.sqlite import (
+from bot.store.models import (
     MAX_MAX_LENGTH,
     MAX_PREFIX_CHARS,
     MIN_MAX_LENGTH,

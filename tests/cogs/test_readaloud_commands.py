@@ -15,7 +15,7 @@ import pytest
 from discord import app_commands
 
 from bot.readaloud.flow import Verdict
-from bot.store.sqlite import GuildReadAloud
+from bot.store.models import GuildReadAloud
 from tests.conftest import make_settings
 from tests.standins.discord_objects import MockInteraction, MockTextChannel, permissions, run_command
 from tests.standins.fake_api import FakeEndpoint

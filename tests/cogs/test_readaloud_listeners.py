@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from bot.readaloud.flow import ReadAloudTag, Verdict
-from bot.store.sqlite import ReadMode
+from bot.store.models import ReadMode
 from tests.conftest import make_settings
 from tests.standins.discord_objects import MockMember, MockVoiceChannel, dominant_hz, opus_decode
 from tests.standins.fake_api import FakeEndpoint

@@ -23,7 +23,7 @@ from bot.readaloud.flow import (
     parse_setting,
 )
 from bot.speech.errors import error_for
-from bot.store.sqlite import GuildReadAloud, MemberReadAloud
+from bot.store.models import GuildReadAloud, MemberReadAloud
 from bot.text.clean import MessageInfo
 from tests.standins.readaloud_rig import FakeClock
 

@@ -22,7 +22,7 @@ from bot.readaloud.flow import (
 from bot.speech.errors import error_for
 from bot.speech.request import SpeechRequest
 from bot.store.limits import LimitExceeded
-from bot.store.sqlite import GuildReadAloud, MemberReadAloud, VoiceSettings
+from bot.store.models import GuildReadAloud, MemberReadAloud, VoiceSettings
 from bot.text.clean import MessageInfo
 from bot.voice.player import PlayerClosedError, QueueFullError, Utterance
 from tests.standins.readaloud_rig import FakeClock

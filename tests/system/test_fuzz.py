@@ -51,14 +51,8 @@ from bot.speech.endpoint.sse import SSEEvent, SSEParser
 from bot.speech.errors import TTSError
 from bot.speech.request import MAX_INSTRUCTIONS_CHARS, SpeechRequest
 from bot.speech.voices import LANGUAGES, VOICE_NAMES
-from bot.store.sqlite import (
-    MAX_NICKNAME_CHARS,
-    PREF_FIELDS,
-    READ_ALOUD_FIELDS,
-    validate_nickname,
-    validate_pref,
-    validate_read_aloud_change,
-)
+from bot.store.models import MAX_NICKNAME_CHARS, PREF_FIELDS, READ_ALOUD_FIELDS
+from bot.store.validators import validate_nickname, validate_pref, validate_read_aloud_change
 from bot.text.clean import Attachment, CleanOptions, MessageInfo, clean_content, clean_message
 from tests.conftest import make_settings
 from tests.standins.fake_api import wav_bytes
