@@ -14,19 +14,18 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
+from bot.commands.checks import check_voice
 from bot.commands.service import (
     FIELD_LABELS,
     SOURCE_LABELS,
     Scope,
-    check_language,
-    check_style,
-    check_voice,
     display_value,
     local_style_note,
     preview_request,
     shadow_note,
 )
-from bot.speech.voices import VOICES
+from bot.speech.request import check_style
+from bot.speech.voices import VOICES, check_language
 from bot.store.models import PrefField, PrefValue, VoiceSettings
 
 from ._common import (

@@ -32,7 +32,6 @@ from bot.app.bot import ParlaBot
 from bot.base.errors import InputError, ParlaError
 from bot.readaloud.flow import (
     NOTICE_LIFETIME,
-    SETTING_OPTIONS,
     IncomingMessage,
     MessageFacts,
     Outcome,
@@ -40,9 +39,12 @@ from bot.readaloud.flow import (
     ReadAloudPorts,
     Verdict,
     deleted_predicate,
+    edited_predicate,
+)
+from bot.readaloud.settings import (
+    SETTING_OPTIONS,
     describe_read_aloud,
     display_setting,
-    edited_predicate,
     parse_setting,
     setting_option,
     value_hints,

@@ -11,7 +11,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.bot import ParlaBot
-from bot.commands.service import FIELD_LABELS, check_language, check_style, check_voice, display_value
+from bot.commands.checks import check_voice
+from bot.commands.service import FIELD_LABELS, display_value
+from bot.speech.request import check_style
+from bot.speech.voices import check_language
 from bot.store.models import BUILTIN_SETTINGS, PrefField, PrefValue
 
 from ._common import LANGUAGE_CHOICES, style_choice_list, voice_choice_list

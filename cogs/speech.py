@@ -15,11 +15,8 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
-from bot.commands.service import (
-    SPEAK_MAX_CHARS,
-    SpeakOrder,
-    resolve_request,
-)
+from bot.commands.checks import SPEAK_MAX_CHARS
+from bot.commands.service import SpeakOrder, resolve_request
 from bot.text.clean import CleanOptions, clean_message
 
 from ._common import (

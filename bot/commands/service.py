@@ -33,16 +33,15 @@ from bot.audio.ogg import ogg_opus
 from bot.audio.pcm import DISCORD_CHANNELS, PcmConverter
 from bot.audio.wav import to_wav
 from bot.base.errors import InputError
+from bot.commands.checks import SPEAK_MAX_CHARS, check_text, check_voice
 from bot.speech.engine import SpeechEngine, opened_stream
 from bot.speech.errors import TTSError
-from bot.speech.request import MAX_INSTRUCTIONS_CHARS, SpeechRequest, sanitize_text
-from bot.speech.voices import LANGUAGES, VOICES, VOICES_BY_NAME, canonical_language, canonical_voice
+from bot.speech.request import STYLE_MAX_CHARS, SpeechRequest, check_style
+from bot.speech.voices import VOICES, VOICES_BY_NAME, check_language
 from bot.store.models import PrefField, Source, VoiceSettings
 
 log = logging.getLogger(__name__)
 
-SPEAK_MAX_CHARS: Final = 2000  # a Discord message; the client splits it for the endpoint
-STYLE_MAX_CHARS: Final = min(500, MAX_INSTRUCTIONS_CHARS)  # what a member may type as a style
 AUTOCOMPLETE_LIMIT: Final = 25  # Discord shows at most 25 choices
 CHOICE_MAX_CHARS: Final = 100  # a choice's name and value are at most 100 characters
 PREVIEW_LINE: Final = "Hello! This is how I sound. I can read your messages aloud in this voice."
@@ -58,48 +57,6 @@ _FRAME_BYTES: Final = OPUS_FRAME_SAMPLES * DISCORD_CHANNELS * SAMPLE_WIDTH
 
 class EmptyAudioError(TTSError):
     sentence = "The speech service returned no audio for this text."
-
-
-# --------------------------------------------------------------------------------------------
-# Input checks
-# --------------------------------------------------------------------------------------------
-
-
-def _clean(value: str) -> str:
-    return unicodedata.normalize("NFC", sanitize_text(value)).strip()
-
-
-def check_text(text: str, *, limit: int = SPEAK_MAX_CHARS) -> str:
-    cleaned = _clean(text)
-    if not cleaned:
-        raise InputError("There is nothing to say: the text is empty.")
-    if len(cleaned) > limit:
-        raise InputError(f"That text is too long ({len(cleaned)} characters; at most {limit}).")
-    return cleaned
-
-
-def check_voice(name: str) -> str:
-    voice = canonical_voice(name)
-    if voice is None:
-        raise InputError(f"Unknown voice {name[:40]!r}. Pick one from the list, or see /voice list.")
-    return voice
-
-
-def check_language(name: str) -> str:
-    language = canonical_language(name)
-    if language is None:
-        raise InputError(f"Unknown language {name[:40]!r}. Valid languages: {', '.join(LANGUAGES)}.")
-    return language
-
-
-def check_style(text: str) -> str:
-    """A style typed by a member: non-empty, at most STYLE_MAX_CHARS characters."""
-    cleaned = " ".join(_clean(text).split())
-    if not cleaned:
-        raise InputError("The style is empty. Describe how to speak, e.g. 'calm and slow'.")
-    if len(cleaned) > STYLE_MAX_CHARS:
-        raise InputError(f"That style is too long ({len(cleaned)} characters; at most {STYLE_MAX_CHARS}).")
-    return cleaned
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ import pytest
 
 from bot.base.errors import InputError, ParlaError
 from bot.readaloud.flow import (
-    SETTINGS_BY_NAME,
     DictionaryCache,
     MessageFacts,
     OrderedLine,
@@ -20,8 +19,8 @@ from bot.readaloud.flow import (
     decide,
     deleted_predicate,
     edited_predicate,
-    parse_setting,
 )
+from bot.readaloud.settings import SETTINGS_BY_NAME, parse_setting
 from bot.speech.errors import error_for
 from bot.store.models import GuildReadAloud, MemberReadAloud
 from bot.text.clean import MessageInfo
