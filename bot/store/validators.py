@@ -48,8 +48,9 @@ def check_id(value: object, what: str) -> int:
     return value
 
 
-def pref_scope(guild_id: int | None) -> int:
-    """Key of a user-preference row: 0 for the user's global choice."""
+def guild_scope(guild_id: int | None) -> int:
+    """The server part of a row key: 0 for none (a user's global choice, global usage), else
+    the checked server id."""
     return 0 if guild_id is None or guild_id == 0 else check_id(guild_id, "server")
 
 
