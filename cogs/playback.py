@@ -14,7 +14,7 @@ from bot.app.bot import ParlaBot
 from bot.commands.choices import shorten
 from bot.commands.control import ControlFacts, control_refusal
 from bot.commands.settings_view import FIELD_LABELS, describe_settings, display_value, local_style_note
-from bot.store.sqlite import PREF_FIELDS, VoiceSettings
+from bot.store.models import PREF_FIELDS, VoiceSettings
 from bot.voice.errors import VoiceBusyError, VoiceError
 from bot.voice.utterance import Utterance
 

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
-from bot.commands.service import check_language, check_style, check_voice
+from bot.commands.checks import check_voice
 from bot.commands.settings_view import (
     FIELD_LABELS,
     SOURCE_LABELS,
@@ -24,8 +24,9 @@ from bot.commands.settings_view import (
     shadow_note,
 )
 from bot.commands.speak import preview_request
-from bot.speech.voices import VOICES
-from bot.store.sqlite import PrefField, PrefValue, VoiceSettings
+from bot.speech.request import check_style
+from bot.speech.voices import VOICES, check_language
+from bot.store.models import PrefField, PrefValue, VoiceSettings
 
 from ._common import (
     LANGUAGE_CHOICES,

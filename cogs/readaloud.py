@@ -30,22 +30,18 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError, ParlaError
-from bot.readaloud.flow import (
-    NOTICE_LIFETIME,
+from bot.readaloud.flow import NOTICE_LIFETIME, IncomingMessage, Outcome, ReadAloudCore, ReadAloudPorts
+from bot.readaloud.rules import MessageFacts, Verdict
+from bot.readaloud.settings import (
     SETTING_OPTIONS,
-    IncomingMessage,
-    Outcome,
-    ReadAloudCore,
-    ReadAloudPorts,
     describe_read_aloud,
     display_setting,
     parse_setting,
     setting_option,
     value_hints,
 )
-from bot.readaloud.rules import MessageFacts, Verdict
 from bot.readaloud.tags import deleted_predicate, edited_predicate
-from bot.store.sqlite import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
+from bot.store.models import MAX_NICKNAME_CHARS, READ_MODES, ReadMode
 from bot.voice.errors import VoiceError
 from bot.voice.service import VoiceService
 from bot.voice.utterance import Utterance

@@ -11,9 +11,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.bot import ParlaBot
-from bot.commands.service import check_language, check_style, check_voice
+from bot.commands.checks import check_voice
 from bot.commands.settings_view import FIELD_LABELS, display_value
-from bot.store.sqlite import BUILTIN_SETTINGS, PrefField, PrefValue
+from bot.speech.request import check_style
+from bot.speech.voices import check_language
+from bot.store.models import BUILTIN_SETTINGS, PrefField, PrefValue
 
 from ._common import LANGUAGE_CHOICES, style_choice_list, voice_choice_list
 

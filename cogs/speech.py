@@ -1,6 +1,6 @@
 """`/speak` and the message context menu "Read aloud".
 
-Thin: options are checked by bot.commands.service; the `Speaker` (cogs/_common.py) delivers to
+Thin: options are checked by bot.commands.checks; the `Speaker` (cogs/_common.py) delivers to
 the member's voice channel or as a file, as bot.commands.delivery decides, and talks to Discord.
 Every failure is raised and answered by the bot's `tree.on_error` (bot.app.bot.reply_error).
 """
@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
-from bot.commands.service import SPEAK_MAX_CHARS
+from bot.commands.checks import SPEAK_MAX_CHARS
 from bot.commands.speak import SpeakOrder, resolve_request
 from bot.text.clean import CleanOptions, clean_message
 

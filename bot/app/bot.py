@@ -24,7 +24,8 @@ from bot.commands.admission import Admission
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
-from bot.store.sqlite import SqliteStorage, utc_today
+from bot.store.models import utc_today
+from bot.store.sqlite import SqliteStorage
 from bot.voice.link import VoiceSupport
 from bot.voice.manager import PlayerManager
 from bot.voice.service import VoiceOptions, VoiceService

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from bot.commands.service import STYLE_MAX_CHARS
+from bot.speech.request import STYLE_MAX_CHARS
 from bot.speech.voices import VOICES, VOICES_BY_NAME
 
 AUTOCOMPLETE_LIMIT: Final = 25  # Discord shows at most 25 choices

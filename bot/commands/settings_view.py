@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from bot.speech.voices import VOICES_BY_NAME
-from bot.store.sqlite import PrefField, Source, VoiceSettings
+from bot.store.models import PrefField, Source, VoiceSettings
 
 SOURCE_LABELS: Final[dict[Source, str]] = {
     "member": "your choice in this server",

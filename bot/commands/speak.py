@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
-from bot.commands.service import SPEAK_MAX_CHARS, check_language, check_style, check_text, check_voice
-from bot.speech.request import SpeechRequest
-from bot.store.sqlite import VoiceSettings
+from bot.commands.checks import SPEAK_MAX_CHARS, check_text, check_voice
+from bot.speech.request import SpeechRequest, check_style
+from bot.speech.voices import check_language
+from bot.store.models import VoiceSettings
 
 PREVIEW_LINE: Final = "Hello! This is how I sound. I can read your messages aloud in this voice."
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from bot.store.sqlite import GuildReadAloud, MemberReadAloud
+from bot.store.models import GuildReadAloud, MemberReadAloud
 
 
 class Verdict(enum.StrEnum):

@@ -1,4 +1,6 @@
-"""The speech request model, validated before any network call."""
+"""The speech request model, validated before any network call, and the one set of rules for
+what is said and how: `check_text` (the text), `check_instructions` (a stored or sent style),
+`check_style` (a style typed by a member)."""
 
 from __future__ import annotations
 
@@ -6,18 +8,12 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from bot.base.errors import InputError
-from bot.speech.voices import (
-    DEFAULT_LANGUAGE,
-    DEFAULT_VOICE,
-    LANGUAGES,
-    VOICE_NAMES,
-    canonical_language,
-    canonical_voice,
-)
+from bot.speech.voices import DEFAULT_LANGUAGE, DEFAULT_VOICE, check_language, check_voice
 
 # The endpoint accepts at most 1600 tokens of instructions; a token is at least one
 # character for the scripts it accepts (Chinese and English), so 1600 characters is safe.
 MAX_INSTRUCTIONS_CHARS = 1600
+STYLE_MAX_CHARS = min(500, MAX_INSTRUCTIONS_CHARS)  # what a member may type as a style
 
 
 def sanitize_text(text: str) -> str:
@@ -33,6 +29,42 @@ def _has_surrogates(text: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
+def _clean(text: str) -> str:
+    return unicodedata.normalize("NFC", sanitize_text(text)).strip()
+
+
+def check_text(text: str, *, limit: int | None = None) -> str:
+    """The text to say, cleaned; InputError if nothing is left or it is over `limit` characters."""
+    cleaned = _clean(text)
+    if not cleaned:
+        raise InputError("There is nothing to say: the text is empty.")
+    if limit is not None and len(cleaned) > limit:
+        raise InputError(f"That text is too long ({len(cleaned)} characters; at most {limit}).")
+    return cleaned
+
+
+def check_instructions(value: object) -> str:
+    """Style instructions as stored and sent, cleaned ("" = no style), or InputError."""
+    if not isinstance(value, str):
+        raise InputError("The style instructions must be text.")
+    text = _clean(value)
+    if len(text) > MAX_INSTRUCTIONS_CHARS:
+        raise InputError(
+            f"The style instructions are too long ({len(text)} characters; at most {MAX_INSTRUCTIONS_CHARS})."
+        )
+    return text
+
+
+def check_style(text: str) -> str:
+    """A style typed by a member: non-empty, at most STYLE_MAX_CHARS characters."""
+    cleaned = " ".join(_clean(text).split())
+    if not cleaned:
+        raise InputError("The style is empty. Describe how to speak, e.g. 'calm and slow'.")
+    if len(cleaned) > STYLE_MAX_CHARS:
+        raise InputError(f"That style is too long ({len(cleaned)} characters; at most {STYLE_MAX_CHARS}).")
+    return cleaned
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechRequest:
     """What to say and how. `optimize_instructions=None` means "not sent"."""
@@ -45,27 +77,10 @@ class SpeechRequest:
 
     def validated(self) -> SpeechRequest:
         """Return the canonical form of this request, or raise InputError."""
-        text = unicodedata.normalize("NFC", sanitize_text(self.text)).strip()
-        if not text:
-            raise InputError("There is nothing to say: the text is empty.")
-        voice = canonical_voice(self.voice)
-        if voice is None:
-            raise InputError(
-                f"Unknown voice {self.voice[:40]!r}. Valid voices: {', '.join(VOICE_NAMES)}."
-            )
-        language = canonical_language(self.language or DEFAULT_LANGUAGE)
-        if language is None:
-            raise InputError(
-                f"Unknown language {self.language[:40]!r}. Valid languages: {', '.join(LANGUAGES)}."
-            )
-        instructions = self.instructions
-        if instructions is not None:
-            instructions = unicodedata.normalize("NFC", sanitize_text(instructions)).strip() or None
-        if instructions is not None and len(instructions) > MAX_INSTRUCTIONS_CHARS:
-            raise InputError(
-                f"The style instructions are too long ({len(instructions)} characters; "
-                f"at most {MAX_INSTRUCTIONS_CHARS})."
-            )
+        text = check_text(self.text)
+        voice = check_voice(self.voice)
+        language = check_language(self.language or DEFAULT_LANGUAGE)
+        instructions = None if self.instructions is None else check_instructions(self.instructions) or None
         return SpeechRequest(
             text=text,
             voice=voice,

@@ -1,8 +1,11 @@
-"""The endpoint's voices and languages (from the API page in shared/seeds)."""
+"""The endpoint's voices and languages (from the API page in shared/seeds), and the one check of
+a voice name (`check_voice`) and of a language name (`check_language`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from bot.base.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +81,21 @@ def canonical_language(name: str) -> str | None:
         if lang.casefold() == wanted:
             return lang
     return None
+
+
+def check_voice(name: object, *, hint: str | None = None) -> str:
+    """The canonical spelling of voice `name`, or InputError. `hint` is the sentence after
+    "Unknown voice …" (default: the list of valid voices)."""
+    voice = canonical_voice(name) if isinstance(name, str) else None
+    if voice is None:
+        advice = hint if hint is not None else f"Valid voices: {', '.join(VOICE_NAMES)}."
+        raise InputError(f"Unknown voice {str(name)[:40]!r}. {advice}")
+    return voice
+
+
+def check_language(name: object) -> str:
+    """The canonical spelling of language `name`, or InputError."""
+    language = canonical_language(name) if isinstance(name, str) else None
+    if language is None:
+        raise InputError(f"Unknown language {str(name)[:40]!r}. Valid languages: {', '.join(LANGUAGES)}.")
+    return language

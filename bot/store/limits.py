@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
 
-Scope = Literal["member", "server", "global"]
+LimitScope = Literal["member", "server", "global"]
 
 # The server whose request is being synthesized (None: a DM or the CLI).
 current_guild: contextvars.ContextVar[int | None] = contextvars.ContextVar("parla_guild", default=None)
@@ -95,7 +95,7 @@ class SlidingWindowLimiter:
 class LimitExceeded(ParlaError):
     """A limit was hit; `retry_after` says when it resets (seconds)."""
 
-    def __init__(self, scope: Scope, what: str, retry_after: float) -> None:
+    def __init__(self, scope: LimitScope, what: str, retry_after: float) -> None:
         self.scope = scope
         self.what = what
         self.retry_after = max(0.0, retry_after)

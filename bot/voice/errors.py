@@ -32,7 +32,7 @@ class PlayerClosedError(ParlaError):
 class NoAudioError(ParlaError):
     """The engine's stream ended normally but carried no audio at all.
 
-    (bot.commands.service has `EmptyAudioError`, a TTSError for the audio-file commands; this
+    (bot.commands.audio_file has `EmptyAudioError`, a TTSError for the audio-file commands; this
     one is the player's own, so that the player does not depend on the command layer.)"""
 
     sentence = "The speech service returned no audio for this message."

@@ -15,7 +15,7 @@ import pytest
 from discord import app_commands
 
 from bot.readaloud.rules import Verdict
-from bot.store.sqlite import GuildReadAloud
+from bot.store.models import GuildReadAloud
 from tests.standins.discord_objects import MockInteraction, MockTextChannel, permissions, run_command
 from tests.standins.fake_api import FakeEndpoint
 from tests.standins.readaloud_rig import MockRole, ReadRig, chat_message, open_readaloud_rig

@@ -17,7 +17,7 @@ import pytest
 
 from bot.readaloud.rules import Verdict
 from bot.readaloud.tags import ReadAloudTag
-from bot.store.sqlite import ReadMode
+from bot.store.models import ReadMode
 from tests.standins.audio_checks import decode, dominant_hz
 from tests.standins.discord_objects import MockMember, MockVoiceChannel
 from tests.standins.fake_api import FakeEndpoint

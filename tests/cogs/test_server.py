@@ -14,7 +14,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.store.sqlite import utc_today
+from bot.store.models import utc_today
 from tests.standins.discord_objects import (
     BotRig,
     MockInteraction,

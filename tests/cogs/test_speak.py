@@ -23,13 +23,7 @@ from bot.audio.wav import parse_wav
 from bot.speech.request import SpeechRequest
 from tests.standins.audio_checks import decode, dominant_hz
 from tests.standins.clock import ManualClock
-from tests.standins.discord_objects import (
-    BotRig,
-    MockMessage,
-    open_bot_rig,
-    permissions,
-    run_command,
-)
+from tests.standins.discord_objects import BotRig, MockMessage, open_bot_rig, permissions, run_command
 from tests.standins.fake_api import ERRORS, FakeEndpoint
 from tests.standins.gated_engine import GatedEngine
 from tests.standins.settings import make_settings

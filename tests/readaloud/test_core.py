@@ -8,18 +8,14 @@ import asyncio
 import pytest
 
 from bot.base.errors import InputError, ParlaError
-from bot.readaloud.flow import (
-    SETTINGS_BY_NAME,
-    DictionaryCache,
-    ReadAloudCore,
-    parse_setting,
-)
+from bot.readaloud.flow import DictionaryCache, ReadAloudCore
 from bot.readaloud.ordering import OrderedLine
 from bot.readaloud.rules import MessageFacts, Verdict, decide
+from bot.readaloud.settings import SETTINGS_BY_NAME, parse_setting
 from bot.readaloud.tags import ReadAloudTag, deleted_predicate, edited_predicate
 from bot.speech.errors import error_for
 from bot.store.limits import SlidingWindowLimiter
-from bot.store.sqlite import GuildReadAloud, MemberReadAloud
+from bot.store.models import GuildReadAloud, MemberReadAloud
 from bot.text.clean import MessageInfo
 from tests.standins.clock import ManualClock
 

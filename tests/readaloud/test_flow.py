@@ -10,18 +10,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.base.errors import ParlaError
-from bot.readaloud.flow import (
-    IncomingMessage,
-    Outcome,
-    ReadAloudCore,
-    ReadAloudPorts,
-)
+from bot.readaloud.flow import IncomingMessage, Outcome, ReadAloudCore, ReadAloudPorts
 from bot.readaloud.rules import MessageFacts, Verdict
 from bot.readaloud.tags import ReadAloudTag
 from bot.speech.errors import error_for
 from bot.speech.request import SpeechRequest
 from bot.store.limits import LimitExceeded
-from bot.store.sqlite import GuildReadAloud, MemberReadAloud, VoiceSettings
+from bot.store.models import GuildReadAloud, MemberReadAloud, VoiceSettings
 from bot.text.clean import MessageInfo
 from bot.voice.errors import PlayerClosedError, QueueFullError
 from bot.voice.utterance import Utterance

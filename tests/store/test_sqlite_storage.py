@@ -20,23 +20,20 @@ from bot.base.config import Settings
 from bot.base.errors import InputError
 from bot.speech.request import MAX_INSTRUCTIONS_CHARS
 from bot.speech.voices import VOICE_NAMES
-from bot.store.sqlite import (
+from bot.store.migrate import MIGRATIONS, SCHEMA_VERSION, split_sql
+from bot.store.models import (
     BUILTIN_SETTINGS,
     MAX_BOUND_CHANNELS,
     MAX_DICTIONARY_ENTRIES,
-    MIGRATIONS,
     PREF_FIELDS,
-    SCHEMA_VERSION,
     GuildReadAloud,
     MemberReadAloud,
-    SqliteStorage,
-    Storage,
-    StorageError,
     VoicePrefs,
     VoiceSettings,
     resolve_settings,
-    split_sql,
 )
+from bot.store.protocol import Storage, StorageError
+from bot.store.sqlite import SqliteStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 GUILD = 111_111_111_111_111_111

@@ -32,29 +32,16 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.base.errors import InputError
+from bot.commands.checks import SPEAK_MAX_CHARS, check_text, check_voice
 from bot.commands.choices import AUTOCOMPLETE_LIMIT, CHOICE_MAX_CHARS, shorten, style_choices, voice_choices
-from bot.commands.service import (
-    SPEAK_MAX_CHARS,
-    STYLE_MAX_CHARS,
-    check_language,
-    check_style,
-    check_text,
-    check_voice,
-)
 from bot.commands.speak import SpeakOrder
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.endpoint.sse import SSEEvent, SSEParser
 from bot.speech.errors import TTSError
-from bot.speech.request import MAX_INSTRUCTIONS_CHARS, SpeechRequest
-from bot.speech.voices import LANGUAGES, VOICE_NAMES
-from bot.store.sqlite import (
-    MAX_NICKNAME_CHARS,
-    PREF_FIELDS,
-    READ_ALOUD_FIELDS,
-    validate_nickname,
-    validate_pref,
-    validate_read_aloud_change,
-)
+from bot.speech.request import MAX_INSTRUCTIONS_CHARS, STYLE_MAX_CHARS, SpeechRequest, check_style
+from bot.speech.voices import LANGUAGES, VOICE_NAMES, check_language
+from bot.store.models import MAX_NICKNAME_CHARS, PREF_FIELDS, READ_ALOUD_FIELDS
+from bot.store.validators import validate_nickname, validate_pref, validate_read_aloud_change
 from bot.text.clean import Attachment, CleanOptions, MessageInfo, clean_content, clean_message
 from tests.standins.fake_api import wav_bytes
 from tests.standins.settings import make_settings
