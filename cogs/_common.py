@@ -52,6 +52,13 @@ _SETBACKS: tuple[tuple[type[VoiceError], VoiceSetback], ...] = (
 )
 
 
+def guild_id_of(interaction: discord.Interaction) -> int:
+    """The server of a server-only command (raises NoPrivateMessage elsewhere)."""
+    if interaction.guild_id is None or interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
+
+
 def member_key(interaction: discord.Interaction) -> tuple[int | None, int]:
     return (interaction.guild_id, interaction.user.id)
 

@@ -1,4 +1,4 @@
-"""Read-aloud mode: the message listeners and `/readaloud …`, `/dictionary …`.
+"""Read-aloud mode: the message listeners and `/readaloud …` (`/dictionary …` is cogs/dictionary.py).
 
 Thin: the rules, the text and the read-aloud flow are in bot.readaloud.flow (and bot.text.clean);
 this module translates a `discord.Message` into plain data (`incoming`: `message_facts`,
@@ -46,14 +46,13 @@ from bot.voice.errors import VoiceError
 from bot.voice.service import VoiceService
 from bot.voice.utterance import Utterance
 
-from ._common import channel_mention, message_info
+from ._common import channel_mention, guild_id_of, message_info
 
 __all__ = ["Outcome", "ReadAloudCog", "ServerVoiceAdapter", "incoming", "message_facts", "setup"]
 
 log = logging.getLogger(__name__)
 
 BindableChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel
-DICTIONARY_SHOWN = 60  # entries listed by /dictionary list (the embed's size limit)
 _ROLE_MENTION = re.compile(r"<@&(\d{15,25})>")
 
 SETTING_CHOICES = [
@@ -139,11 +138,6 @@ class ServerVoiceAdapter:
         return self._voice.enqueue(self._guild.id, utterance)
 
 
-def _guild_id(interaction: discord.Interaction) -> int:
-    if interaction.guild_id is None or interaction.guild is None:
-        raise app_commands.NoPrivateMessage()
-    return interaction.guild_id
-
 
 def role_finder(guild: discord.Guild) -> Callable[[str], int | None]:
     """Find a role by mention, id or name (case-insensitive)."""
@@ -190,9 +184,6 @@ class ReadAloudCog(commands.Cog):
     )
     channel = app_commands.Group(
         name="channel", description="Which text channels are read aloud (Manage Server)", parent=readaloud
-    )
-    dictionary = app_commands.Group(
-        name="dictionary", description="How words are pronounced in this server", guild_only=True
     )
 
     def __init__(self, bot: ParlaBot, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -276,11 +267,8 @@ class ReadAloudCog(commands.Cog):
     def drop_edited(self, guild_id: int, message_id: int, content: str | None) -> list[Utterance]:
         """An edited message that has not started playing is dropped (its content changed)."""
         self.core.inflight.edited(message_id, content)
-        player = self.bot.voice.manager.get(guild_id)
-        if player is None:
-            return []
         predicate = edited_predicate(message_id, content)
-        removed = player.remove(lambda u: predicate(u.tag), include_current=not player.is_playing)
+        removed = self.bot.voice.remove_unplayed(guild_id, lambda u: predicate(u.tag))
         if removed:
             self.core.forget_speaker(guild_id)
         return removed
@@ -301,7 +289,7 @@ class ReadAloudCog(commands.Cog):
     async def channel_add(
         self, interaction: discord.Interaction, channel: BindableChannel | None = None
     ) -> None:
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         target = channel or interaction.channel
         if target is None:
             raise InputError("Pick a channel to read aloud.")
@@ -321,7 +309,7 @@ class ReadAloudCog(commands.Cog):
     async def channel_remove(
         self, interaction: discord.Interaction, channel: BindableChannel | None = None
     ) -> None:
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         target = channel or interaction.channel
         if target is None:
             raise InputError("Pick a channel.")
@@ -333,7 +321,7 @@ class ReadAloudCog(commands.Cog):
     # ------------------------------------------------------------------ /readaloud settings|set
     @readaloud.command(name="settings", description="Show this server's read-aloud settings")
     async def settings_show(self, interaction: discord.Interaction) -> None:
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         guild = interaction.guild
         assert guild is not None
         settings = await self.bot.storage.get_read_aloud(guild_id)
@@ -349,7 +337,7 @@ class ReadAloudCog(commands.Cog):
     @app_commands.choices(option=SETTING_CHOICES)
     @app_commands.checks.has_permissions(manage_guild=True)
     async def settings_set(self, interaction: discord.Interaction, option: str, value: str) -> None:
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         guild = interaction.guild
         assert guild is not None
         chosen = setting_option(option)
@@ -378,7 +366,7 @@ class ReadAloudCog(commands.Cog):
     @app_commands.describe(mode="on, off, or auto (read in every channel while you are in voice)")
     @app_commands.choices(mode=MODE_CHOICES)
     async def me(self, interaction: discord.Interaction, mode: str) -> None:
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         if mode not in READ_MODES:
             raise InputError(f"Mode must be one of: {', '.join(READ_MODES)}.")
         read_mode: ReadMode = mode
@@ -404,7 +392,7 @@ class ReadAloudCog(commands.Cog):
         name: str | None = None,
         member: discord.Member | None = None,
     ) -> None:
-        guild_id = _guild_id(interaction)
+        guild_id = guild_id_of(interaction)
         target: discord.abc.User = member or interaction.user
         other = target.id != interaction.user.id
         if other and not interaction.permissions.manage_guild:
@@ -416,47 +404,6 @@ class ReadAloudCog(commands.Cog):
         else:
             content = f"{whose} spoken name is now **{saved.nickname}**."
         await interaction.response.send_message(content, ephemeral=True)
-
-    # ------------------------------------------------------------------ /dictionary
-    @dictionary.command(name="add", description="Say a word differently (Manage Server)")
-    @app_commands.describe(word="The word as written", reading="How to say it")
-    @app_commands.checks.has_permissions(manage_guild=True)
-    async def dictionary_add(self, interaction: discord.Interaction, word: str, reading: str) -> None:
-        guild_id = _guild_id(interaction)
-        new = await self.bot.storage.add_dictionary_entry(guild_id, word, reading)
-        verb = "Added" if new else "Updated"
-        shown = " ".join(word.split())
-        await interaction.response.send_message(
-            f"{verb}: **{shown}** is read as “{' '.join(reading.split())}”.", ephemeral=True
-        )
-
-    @dictionary.command(name="remove", description="Remove a word from the dictionary (Manage Server)")
-    @app_commands.describe(word="The word to remove")
-    @app_commands.checks.has_permissions(manage_guild=True)
-    async def dictionary_remove(self, interaction: discord.Interaction, word: str) -> None:
-        guild_id = _guild_id(interaction)
-        removed = await self.bot.storage.remove_dictionary_entry(guild_id, word)
-        shown = " ".join(word.split())
-        content = f"Removed **{shown}**." if removed else f"**{shown}** is not in the dictionary."
-        await interaction.response.send_message(content, ephemeral=True)
-
-    @dictionary.command(name="list", description="The words this server pronounces its own way")
-    async def dictionary_list(self, interaction: discord.Interaction) -> None:
-        guild_id = _guild_id(interaction)
-        entries = await self.bot.storage.list_dictionary(guild_id)
-        if not entries:
-            await interaction.response.send_message(
-                "The dictionary is empty. Add words with /dictionary add.", ephemeral=True
-            )
-            return
-        items = list(entries.items())
-        lines = [f"**{word}** → {reading}" for word, reading in items[:DICTIONARY_SHOWN]]
-        if len(items) > DICTIONARY_SHOWN:
-            lines.append(f"… and {len(items) - DICTIONARY_SHOWN} more")
-        embed = discord.Embed(
-            title=f"Pronunciation dictionary ({len(items)})", description="\n".join(lines)[:4096]
-        )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
 async def setup(bot: ParlaBot) -> None:

@@ -40,6 +40,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.playback",
     "cogs.server",
     "cogs.readaloud",
+    "cogs.dictionary",
 )
 HEARTBEAT_SECONDS = 30.0
 BACKUP_NOTICE_SECONDS = 600.0

@@ -252,6 +252,13 @@ class VoiceService:
         player = self.manager.get(guild_id)
         return player.remove(predicate, include_current=include_current) if player is not None else []
 
+    def remove_unplayed(self, guild_id: int, predicate: Callable[[Utterance], bool]) -> list[Utterance]:
+        """Like `remove`, but the current utterance only while it has not started playing."""
+        player = self.manager.get(guild_id)
+        if player is None:
+            return []
+        return player.remove(predicate, include_current=not player.is_playing)
+
     # ------------------------------------------------------------------ events
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState

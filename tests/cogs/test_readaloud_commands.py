@@ -44,7 +44,8 @@ async def run(
     rr: ReadRig, command: str, /, *, perms: discord.Permissions = MANAGE, user: Any = None, **options: Any
 ) -> MockInteraction:
     interaction = rr.rig.interaction(user, perms=perms)
-    await run_command(rr.bot, getattr(rr.cog, command), interaction, **options)
+    cog = rr.dictionary if command.startswith("dictionary_") else rr.cog
+    await run_command(rr.bot, getattr(cog, command), interaction, **options)
     assert interaction.log.answered and interaction.log.last.ephemeral
     return interaction
 

@@ -21,6 +21,7 @@ import discord
 from bot.app.bot import ParlaBot
 from bot.base.config import Settings
 from bot.voice.utterance import Utterance
+from cogs.dictionary import DictionaryCog
 from cogs.readaloud import ReadAloudCog
 from tests.standins.clock import ManualClock
 from tests.standins.discord_objects import (
@@ -154,6 +155,7 @@ class ReadRig:
     rig: BotRig
     cog: ReadAloudCog
     clock: ManualClock
+    dictionary: DictionaryCog
 
     @property
     def bot(self) -> ParlaBot:
@@ -207,4 +209,6 @@ async def open_readaloud_rig(
     async with open_bot_rig(settings, session) as rig:
         cog = ReadAloudCog(rig.bot, clock=clock)
         await rig.bot.add_cog(cog)
-        yield ReadRig(rig, cog, clock)
+        dictionary = DictionaryCog(rig.bot)
+        await rig.bot.add_cog(dictionary)
+        yield ReadRig(rig, cog, clock, dictionary)
