@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
-from bot.commands.checks import check_voice
+from bot.commands.checks import check_picked_voice
 from bot.commands.settings_view import (
     FIELD_LABELS,
     SOURCE_LABELS,
@@ -101,7 +101,7 @@ class PreferencesCog(commands.Cog):
     async def voice_set(
         self, interaction: discord.Interaction, voice: str, this_server_only: bool = False
     ) -> None:
-        await self._set(interaction, "voice", check_voice(voice), this_server_only)
+        await self._set(interaction, "voice", check_picked_voice(voice), this_server_only)
 
     @voice_set.autocomplete("voice")
     async def voice_set_autocomplete(

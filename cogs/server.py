@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.bot import ParlaBot
-from bot.commands.checks import check_voice
+from bot.commands.checks import check_picked_voice
 from bot.commands.settings_view import FIELD_LABELS, display_value
 from bot.speech.request import check_style
 from bot.speech.voices import check_language
@@ -60,7 +60,7 @@ class ServerCog(commands.Cog):
     @app_commands.describe(voice="Leave empty to go back to the built-in default (Cherry)")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def server_voice(self, interaction: discord.Interaction, voice: str | None = None) -> None:
-        await self._set_default(interaction, "voice", check_voice(voice) if voice else None)
+        await self._set_default(interaction, "voice", check_picked_voice(voice) if voice else None)
 
     @server_voice.autocomplete("voice")
     async def server_voice_autocomplete(

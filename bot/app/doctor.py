@@ -65,7 +65,7 @@ async def check_cache_dir(settings: Settings) -> Check:
     return Check("audio cache", True, f"{path} writable, {settings.cache_disk_mb:g} MB on disk")
 
 
-def check_voice() -> list[Check]:
+def check_voice_support() -> list[Check]:
     from bot.voice.link import voice_available
 
     support = voice_available()
@@ -164,7 +164,7 @@ async def run_doctor(settings: Settings, *, offline: bool = False) -> int:
     checks: list[Check] = [Check("configuration", True, "environment and .env parsed")]
     checks.append(await check_database(settings))
     checks.append(await check_cache_dir(settings))
-    checks.extend(check_voice())
+    checks.extend(check_voice_support())
     checks.append(check_local_engine())
     if not offline:
         async with aiohttp.ClientSession() as session:

@@ -13,11 +13,11 @@ SPEAK_MAX_CHARS: Final = 2000  # a Discord message; the client splits it for the
 PICK_A_VOICE: Final = "Pick one from the list, or see /voice list."
 
 
-def check_text(text: str, *, limit: int = SPEAK_MAX_CHARS) -> str:
+def check_typed_text(text: str, *, limit: int = SPEAK_MAX_CHARS) -> str:
     """A text typed to be spoken: cleaned, not empty, at most `limit` characters."""
     return request.check_text(text, limit=limit)
 
 
-def check_voice(name: str) -> str:
+def check_picked_voice(name: str) -> str:
     """A voice picked in a command: its canonical name, or InputError pointing at the list."""
     return voices.check_voice(name, hint=PICK_A_VOICE)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
-from bot.commands.checks import SPEAK_MAX_CHARS, check_text, check_voice
+from bot.commands.checks import SPEAK_MAX_CHARS, check_picked_voice, check_typed_text
 from bot.speech.request import SpeechRequest, check_style
 from bot.speech.voices import check_language
 from bot.store.models import VoiceSettings
@@ -36,8 +36,8 @@ class SpeakOrder:
     ) -> SpeakOrder:
         """Check everything that needs no database (fast: call it before deferring)."""
         return cls(
-            text=check_text(text, limit=limit),
-            voice=check_voice(voice) if voice else None,
+            text=check_typed_text(text, limit=limit),
+            voice=check_picked_voice(voice) if voice else None,
             style=check_style(style) if style and style.strip() else None,
             language=check_language(language) if language else None,
         )
@@ -67,4 +67,4 @@ async def resolve_request(
 
 def preview_request(voice: str) -> SpeechRequest:
     """The fixed sample line in `voice` (no style, Auto language: one cache entry per voice)."""
-    return SpeechRequest(PREVIEW_LINE, voice=check_voice(voice)).validated()
+    return SpeechRequest(PREVIEW_LINE, voice=check_picked_voice(voice)).validated()

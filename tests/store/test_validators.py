@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.base.errors import InputError
-from bot.commands.checks import PICK_A_VOICE, check_text, check_voice
+from bot.commands.checks import PICK_A_VOICE, check_picked_voice, check_typed_text
 from bot.readaloud.settings import SETTINGS_BY_NAME, parse_setting
 from bot.speech.request import MAX_INSTRUCTIONS_CHARS, SpeechRequest, check_instructions
 from bot.speech.voices import LANGUAGES, VOICE_NAMES, check_language
@@ -34,7 +34,7 @@ def outcome(check: object, *args: object) -> object:
 @pytest.mark.parametrize("name", VOICE_INPUTS)
 def test_commands_request_and_storage_accept_the_same_voices(name: str) -> None:
     expected = outcome(speech_check_voice, name)
-    assert outcome(check_voice, name) == expected
+    assert outcome(check_picked_voice, name) == expected
     assert outcome(validate_pref, "voice", name) == expected
     request = outcome(lambda: SpeechRequest("hi", voice=name).validated().voice)
     assert request == expected
@@ -49,7 +49,7 @@ def test_commands_request_and_storage_accept_the_same_languages(name: str) -> No
 
 def test_unknown_voice_messages() -> None:
     with pytest.raises(InputError) as command:
-        check_voice("Robot")
+        check_picked_voice("Robot")
     assert command.value.user_message().endswith(f"Unknown voice 'Robot'. {PICK_A_VOICE}")
     with pytest.raises(InputError) as stored:
         validate_pref("voice", "Robot")
@@ -67,14 +67,14 @@ def test_instructions_rule_is_shared(text: str) -> None:
 
 
 def test_text_rule_is_shared() -> None:
-    assert check_text("  hi  ") == SpeechRequest("  hi  ").validated().text == "hi"
+    assert check_typed_text("  hi  ") == SpeechRequest("  hi  ").validated().text == "hi"
     for empty in ("", " \u200b\x00 "):
         with pytest.raises(InputError, match="nothing to say"):
-            check_text(empty)
+            check_typed_text(empty)
         with pytest.raises(InputError, match="nothing to say"):
             SpeechRequest(empty).validated()
     with pytest.raises(InputError, match="at most 5"):
-        check_text("toolong", limit=5)
+        check_typed_text("toolong", limit=5)
 
 
 @pytest.mark.parametrize(

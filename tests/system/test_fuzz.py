@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.base.errors import InputError
-from bot.commands.checks import SPEAK_MAX_CHARS, check_text, check_voice
+from bot.commands.checks import SPEAK_MAX_CHARS, check_picked_voice, check_typed_text
 from bot.commands.choices import AUTOCOMPLETE_LIMIT, CHOICE_MAX_CHARS, shorten, style_choices, voice_choices
 from bot.commands.speak import SpeakOrder
 from bot.speech.endpoint.client import EndpointClient
@@ -652,7 +652,8 @@ def test_command_options_raise_only_input_error(
         assert order.voice is None or order.voice in VOICE_NAMES
         assert order.style is None or (0 < len(order.style) <= STYLE_MAX_CHARS and speakable(order.style))
         assert order.language is None or order.language in LANGUAGES
-    for check, value in ((check_text, text), (check_voice, voice or ""), (check_language, language or "")):
+    checks = ((check_typed_text, text), (check_picked_voice, voice or ""), (check_language, language or ""))
+    for check, value in checks:
         raises_only_input_error(check, value)
     if style is not None:
         raises_only_input_error(check_style, style)
@@ -737,7 +738,7 @@ def test_instructions_limit_is_exact() -> None:
 @pytest.mark.parametrize("voice", ["Dylan", "Jada", "Sunny", "Eldric_Sage", "", "\ud800"])
 def test_unknown_voices_from_stale_clients_are_input_errors(voice: str) -> None:
     with pytest.raises(InputError):
-        check_voice(voice)
+        check_picked_voice(voice)
     with pytest.raises(InputError):
         SpeechRequest("hi", voice).validated()
     with pytest.raises(InputError) as err:
