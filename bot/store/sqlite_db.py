@@ -136,6 +136,12 @@ class SqliteDatabase:
             return list(await cursor.fetchall())
 
 
+async def changed_rows(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int:
+    """Run a write statement in a transaction; the number of rows it changed."""
+    async with db.execute(sql, params) as cursor:
+        return max(cursor.rowcount, 0)
+
+
 async def ensure_guild(db: aiosqlite.Connection, guild_id: int) -> None:
     """The server's row in `guilds` (what its other rows refer to), created if missing."""
     await db.execute("INSERT OR IGNORE INTO guilds (guild_id) VALUES (?)", (guild_id,))

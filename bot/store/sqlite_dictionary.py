@@ -9,7 +9,7 @@ from types import MappingProxyType
 from bot.base.errors import InputError
 from bot.store.models import MAX_DICTIONARY_ENTRIES
 from bot.store.read_cache import ReadThrough
-from bot.store.sqlite_db import SqliteDatabase, ensure_guild
+from bot.store.sqlite_db import SqliteDatabase, changed_rows, ensure_guild
 from bot.store.validators import check_id, normalize_word, validate_dictionary_entry
 
 
@@ -48,11 +48,8 @@ class DictionaryTable:
         check_id(guild_id, "server")
         key = normalize_word(word) if isinstance(word, str) else ""
         async with self._database.transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM dictionary WHERE guild_id = ? AND word = ?", (guild_id, key)
-            )
-            removed = cursor.rowcount > 0
-            await cursor.close()
+            sql = "DELETE FROM dictionary WHERE guild_id = ? AND word = ?"
+            removed = await changed_rows(db, sql, (guild_id, key)) > 0
             self.entries.invalidate(guild_id)
         return removed
 

@@ -19,7 +19,7 @@ from bot.store.models import (
     ReadMode,
 )
 from bot.store.read_cache import ReadThrough
-from bot.store.sqlite_db import SqliteDatabase, ensure_guild
+from bot.store.sqlite_db import SqliteDatabase, changed_rows, ensure_guild
 from bot.store.validators import check_id, validate_nickname, validate_read_aloud_change, validate_read_mode
 
 
@@ -101,11 +101,8 @@ class ReadAloudTable:
         check_id(guild_id, "server")
         check_id(channel_id, "channel")
         async with self._database.transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM bound_channels WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
-            )
-            removed = cursor.rowcount > 0
-            await cursor.close()
+            sql = "DELETE FROM bound_channels WHERE guild_id = ? AND channel_id = ?"
+            removed = await changed_rows(db, sql, (guild_id, channel_id)) > 0
             self.settings.invalidate(guild_id)
         return removed
 

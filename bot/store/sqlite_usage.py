@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from bot.store.models import DailyUsage, UsageTotals
-from bot.store.sqlite_db import SqliteDatabase
+from bot.store.sqlite_db import SqliteDatabase, changed_rows
 from bot.store.validators import check_history_days, check_usage_counts, guild_scope
 
 
@@ -104,7 +104,6 @@ class UsageTable:
         """Delete usage rows older than `keep_days` days. Returns the rows deleted."""
         cutoff = (self._today() - timedelta(days=keep_days)).isoformat()
         async with self._database.transaction() as db:
-            first = await db.execute("DELETE FROM usage_guild WHERE day < ?", (cutoff,))
-            second = await db.execute("DELETE FROM usage_global WHERE day < ?", (cutoff,))
-            deleted = max(first.rowcount, 0) + max(second.rowcount, 0)
+            deleted = await changed_rows(db, "DELETE FROM usage_guild WHERE day < ?", (cutoff,))
+            deleted += await changed_rows(db, "DELETE FROM usage_global WHERE day < ?", (cutoff,))
         return deleted
