@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
-from bot.base.metrics import METRICS, Sample
+from bot.base.metrics import METRICS, Sample, queue_samples
 from bot.commands.admission import Admission
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
@@ -221,7 +221,7 @@ class ParlaBot(commands.AutoShardedBot):
         self.spawn(self._heartbeat(), name="heartbeat")
         if s.metrics_port:
             METRICS.add_collector(self._collect_metrics)
-            runner = await METRICS.serve(s.metrics_port)
+            runner = await METRICS.serve(s.metrics_port, s.metrics_host)
             self._exits.push_async_callback(runner.cleanup)
 
     def _collect_metrics(self) -> list[Sample]:
@@ -240,8 +240,8 @@ class ParlaBot(commands.AutoShardedBot):
             samples.append(("parla_cache_bytes", {"tier": "memory"}, cache.bytes_memory))
             samples.append(("parla_cache_bytes", {"tier": "disk"}, cache.bytes_disk))
         if self._voice is not None:
-            for player in self._voice.manager.players():
-                samples.append(("parla_queue_length", {"guild": str(player.guild_id)}, len(player.queue())))
+            lengths = [(p.guild_id, len(p.queue())) for p in self._voice.manager.players()]
+            samples.extend(queue_samples(lengths, guild_labels=self.settings.metrics_guild_labels))
         samples.append(("parla_guilds", {}, len(self.guilds)))
         return samples
 
