@@ -191,6 +191,7 @@ class Speaker:
                 requester_name=speaker_name or user.display_name,
                 on_error=self.error_reporter(interaction, user),
                 tag=tag,
+                source_channel_id=interaction.channel_id,
             )
             try:
                 position = await self.bot.voice.speak(user, utterance)
