@@ -291,6 +291,21 @@ async def test_read_aloud_of_a_message_without_text(rig: BotRig) -> None:
     assert interaction.log.last.ephemeral and interaction.log.deferred is None
 
 
+async def test_read_aloud_refuses_a_member_who_opted_out(rig: BotRig, fake_endpoint: FakeEndpoint) -> None:
+    author = rig.member("fay")
+    await rig.bot.storage.set_read_mode(rig.guild.id, author.id, "off")
+    message = MockMessage(author=author, content="Please do not read me")
+    interaction = rig.interaction(rig.member(in_voice=True))
+    await run_command(rig.bot, rig.cog("SpeechCog").read_aloud_menu, interaction, message=message)
+    assert interaction.log.last.content == "Fay opted out of having their messages read aloud."
+    assert interaction.log.last.ephemeral
+    assert fake_endpoint.request_count == 0 and rig.guild.voice_client is None
+    # The author may still have their own message read.
+    own = rig.interaction(author)
+    await run_command(rig.bot, rig.cog("SpeechCog").read_aloud_menu, own, message=message)
+    assert fake_endpoint.request_count == 1
+
+
 # ----------------------------------------------------------------------------- bad input, limits
 @pytest.mark.parametrize(
     ("options", "sentence"),
