@@ -34,6 +34,7 @@ from bot.store.models import (
 )
 from bot.store.protocol import Storage, StorageError
 from bot.store.sqlite import SqliteStorage
+from bot.text.pronunciation import PronunciationDictionary
 
 ROOT = Path(__file__).resolve().parents[2]
 GUILD = 111_111_111_111_111_111
@@ -661,6 +662,24 @@ async def test_bad_dictionary_entries(storage: SqliteStorage, word: str, reading
     with pytest.raises(InputError, match=message):
         await storage.add_dictionary_entry(GUILD, word, reading)
     assert dict(await storage.list_dictionary(GUILD)) == {}
+
+
+@pytest.mark.parametrize(
+    ("word", "text", "expected"),
+    [
+        ("Straße", "Die Straße und die STRASSE", "Die Strahsse und die Strahsse"),
+        ("strasse", "Die Straße", "Die Strahsse"),
+        ("ΣΟΦΟΣ", "σοφος σοφοσ", "Strahsse Strahsse"),
+        ("İstanbul", "İstanbul", "Strahsse"),
+    ],
+)
+async def test_stored_dictionary_words_match_whatever_their_case(
+    storage: SqliteStorage, word: str, text: str, expected: str
+) -> None:
+    # One normalisation on both sides: what is stored (case-folded) matches the text case-folded.
+    await storage.add_dictionary_entry(1, word, "Strahsse")
+    dictionary = PronunciationDictionary(await storage.list_dictionary(1))
+    assert dictionary.apply(text) == expected
 
 
 async def test_dictionary_limit_per_server(storage: SqliteStorage) -> None:
