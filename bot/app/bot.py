@@ -43,6 +43,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.dictionary",
 )
 HEARTBEAT_SECONDS = 30.0
+CHARGE_DRAIN_SECONDS = 5.0  # at shutdown, how long the usage charges in flight may take
 BACKUP_NOTICE_SECONDS = 600.0
 BACKUP_NOTICE = "The main voice service is unavailable right now, so a backup voice is speaking."
 
@@ -123,6 +124,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._backup_notices = NoticeGate(BACKUP_NOTICE_SECONDS)
         self._exits = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._charges: set[asyncio.Task[None]] = set()  # usage charges: drained, not cancelled, at close
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
 
     # -- services (available after setup_hook) ------------------------------------------
@@ -153,9 +155,27 @@ class ParlaBot(commands.AutoShardedBot):
         return self._admission
 
     def _on_usage(self, characters: int) -> None:
-        """The endpoint spoke `characters` for the server in this task's context: charge it."""
+        """The endpoint spoke `characters` for the server in this task's context: charge it.
+        Charges are not cancelled at shutdown: `_drain_charges` waits for them before the
+        storage closes."""
         if self._limiter is not None:
-            self.spawn(self._limiter.charge(current_guild.get(), characters), name="usage-charge")
+            task = asyncio.create_task(
+                self._limiter.charge(current_guild.get(), characters), name="usage-charge"
+            )
+            self._charges.add(task)
+            task.add_done_callback(self._charges.discard)
+
+    async def _drain_charges(self) -> None:
+        """Wait (at most `CHARGE_DRAIN_SECONDS`) for the usage charges still being written."""
+        deadline = asyncio.get_running_loop().time() + CHARGE_DRAIN_SECONDS
+        while self._charges:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                log.warning("shutdown: %d usage charge(s) not recorded in time", len(self._charges))
+                for task in self._charges:
+                    task.cancel()
+                return
+            await asyncio.wait(set(self._charges), timeout=remaining)
 
     def backup_notice(self, key: object) -> str | None:
         """The sentence telling `key` (a member or a server) that the backup voice is in use,
@@ -187,6 +207,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._storage = await SqliteStorage.open(s.database_path)
         self._exits.push_async_callback(self._storage.close)
         self._limiter = UsageLimiter(s, self._storage)
+        self._exits.push_async_callback(self._drain_charges)  # after voice and speech, before storage
         self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
         if self._stack.client is not None:
             self._stack.client.usage_listener = self._on_usage

@@ -29,8 +29,10 @@ class StorageError(ParlaError):
 
 @runtime_checkable
 class Storage(Protocol):
-    """What the bot needs from a settings store. All methods are coroutines; writes are
-    durable when they return; bad values raise InputError."""
+    """What the bot needs from a settings store. All methods are coroutines; settings writes
+    (preferences, read-aloud settings, members, dictionary, forgetting) are durable when they
+    return; `add_usage` may lose its last few writes on a power cut or OS crash (never on a
+    process crash), which costs at most a little budget; bad values raise InputError."""
 
     # Voice preferences. guild_id None (or 0) = the user's global choice.
     async def get_user_prefs(self, user_id: int, guild_id: int | None) -> VoicePrefs: ...

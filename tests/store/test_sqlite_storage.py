@@ -118,14 +118,29 @@ async def test_open_creates_directory_schema_and_all_tables(db_path: Path) -> No
     } <= tables(db_path)
 
 
-async def test_wal_mode_synchronous_normal_and_foreign_keys(storage: SqliteStorage, db_path: Path) -> None:
+async def test_wal_mode_synchronous_full_for_settings_and_foreign_keys(
+    storage: SqliteStorage, db_path: Path
+) -> None:
+    statements: list[str] = []
+    db = storage._db  # connection-level pragmas: checked on the storage's own connection
+    await db.set_trace_callback(statements.append)
     await storage.set_user_pref(USER, None, "voice", "Ethan")
+    assert not any("synchronous" in s for s in statements)
     with raw(db_path) as conn:  # journal mode is a property of the file
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert wal_exists(db_path)
-    db = storage._db  # connection-level pragmas: checked on the storage's own connection
     async with db.execute("PRAGMA synchronous") as cur:
-        assert [tuple(r) for r in await cur.fetchall()] == [(1,)]  # NORMAL
+        assert [tuple(r) for r in await cur.fetchall()] == [(2,)]  # FULL: settings writes are durable
+    statements.clear()
+    # Usage counters alone commit with NORMAL (losing the last few on a power cut is acceptable).
+    await storage.add_usage(GUILD, 10)
+    await db.set_trace_callback(None)
+    pragmas = [s for s in statements if "synchronous" in s]
+    assert pragmas == ["PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"]
+    upsert = next(i for i, s in enumerate(statements) if "usage_guild" in s)
+    assert statements.index(pragmas[0]) < upsert < statements.index(pragmas[1])
+    async with db.execute("PRAGMA synchronous") as cur:
+        assert [tuple(r) for r in await cur.fetchall()] == [(2,)]
     async with db.execute("PRAGMA foreign_keys") as cur:
         assert [tuple(r) for r in await cur.fetchall()] == [(1,)]
 
