@@ -3,9 +3,9 @@ numbered migrations from bot.store.migrate) through aiosqlite.
 
 It puts together one shared connection (`sqlite_db.SqliteDatabase`) and the tables, one module
 per job: voice preferences (`sqlite_prefs`), read-aloud settings and members
-(`sqlite_read_aloud`), pronunciation dictionaries (`sqlite_dictionary`) and usage counters
-(`sqlite_usage`). What spans the tables — opening, closing, forgetting a server or a user,
-dropping the caches — is here.
+(`sqlite_read_aloud`), pronunciation dictionaries (`sqlite_dictionary`), usage counters
+(`sqlite_usage`) and scheduled deletions (`sqlite_retention`). What spans the tables — opening,
+closing, forgetting a server or a user, dropping the caches — is here.
 
 Settings are read on every message, so every settings row (missing rows included) is read
 through an in-memory LRU (bot.store.read_cache.ReadThrough) that drops the entry when the row
@@ -16,7 +16,7 @@ SQLite database). Values are checked by bot.store.validators before anything is 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,6 +38,7 @@ from bot.store.sqlite_db import SqliteDatabase
 from bot.store.sqlite_dictionary import DictionaryTable
 from bot.store.sqlite_prefs import VoicePrefsTable
 from bot.store.sqlite_read_aloud import ReadAloudTable
+from bot.store.sqlite_retention import RetentionTable
 from bot.store.sqlite_usage import UsageTable
 from bot.store.validators import check_id
 
@@ -55,6 +56,7 @@ class SqliteStorage:
         self._read_aloud = ReadAloudTable(database, cache_size)
         self._dictionary = DictionaryTable(database, cache_size)
         self._usage = UsageTable(database, today)
+        self._retention = RetentionTable(database)
 
     # ---- opening and closing ------------------------------------------------------------
 
@@ -211,17 +213,30 @@ class SqliteStorage:
     # ---- housekeeping -------------------------------------------------------------------
 
     async def forget_guild(self, guild_id: int) -> None:
-        """Delete every setting of a server (the bot was removed from it). Usage is kept."""
+        """Delete everything kept for a server: settings, dictionary, bindings, members'
+        nicknames and read modes, per-server voice choices, its usage counters (the global
+        daily totals, which name no server, stay) and any scheduled deletion."""
         check_id(guild_id, "server")
         async with self._database.transaction() as db:
             await db.execute("DELETE FROM guilds WHERE guild_id = ?", (guild_id,))  # cascades
             await db.execute("DELETE FROM user_prefs WHERE guild_id = ?", (guild_id,))
+            await db.execute("DELETE FROM usage_guild WHERE guild_id = ?", (guild_id,))
+            await db.execute("DELETE FROM guild_deletions WHERE guild_id = ?", (guild_id,))
             self._prefs.guild_defaults.invalidate(guild_id)
             self._read_aloud.settings.invalidate(guild_id)
             self._read_aloud.nicknames.invalidate(guild_id)
             self._dictionary.entries.invalidate(guild_id)
             self._prefs.user_prefs.invalidate_where(lambda key: key[1] == guild_id)
             self._read_aloud.members.invalidate_where(lambda key: key[0] == guild_id)
+
+    async def schedule_guild_deletion(self, guild_id: int, due: datetime) -> None:
+        await self._retention.schedule_guild_deletion(guild_id, due)
+
+    async def cancel_guild_deletion(self, guild_id: int) -> bool:
+        return await self._retention.cancel_guild_deletion(guild_id)
+
+    async def due_guild_deletions(self, now: datetime) -> list[int]:
+        return await self._retention.due_guild_deletions(now)
 
     async def forget_user(self, user_id: int) -> None:
         """Delete every setting of a user, in every server."""

@@ -115,6 +115,7 @@ async def test_open_creates_directory_schema_and_all_tables(db_path: Path) -> No
         "dictionary",
         "usage_guild",
         "usage_global",
+        "guild_deletions",
     } <= tables(db_path)
 
 
@@ -157,7 +158,7 @@ async def test_awaitable_open_and_context_manager_on_the_instance(db_path: Path)
 
 async def test_reopening_applies_no_migration_again(db_path: Path) -> None:
     async with SqliteStorage.open(db_path) as store:
-        assert store.applied_migrations == [1, 2, 3]
+        assert store.applied_migrations == [1, 2, 3, 4]
     async with SqliteStorage.open(db_path) as store:
         assert store.applied_migrations == []
     assert user_version(db_path) == SCHEMA_VERSION
@@ -191,7 +192,7 @@ async def test_migrating_from_an_older_version_keeps_data(db_path: Path, today: 
     assert "guild_read_aloud" not in tables(db_path)
 
     async with SqliteStorage.open(db_path, today=today) as new:
-        assert new.applied_migrations == [2, 3]
+        assert new.applied_migrations == [2, 3, 4]
         settings = await new.resolve_voice_settings(USER, GUILD)
         assert (settings.voice, settings.language, settings.instructions) == (
             "Vincent",
@@ -215,7 +216,7 @@ async def test_failing_migration_is_rolled_back_whole(tmp_path: Path) -> None:
     assert "half_done" not in tables(path)
     assert "user_prefs" in tables(path)
     async with SqliteStorage.open(path) as store:  # the fixed release migrates from 1
-        assert store.applied_migrations == [2, 3]
+        assert store.applied_migrations == [2, 3, 4]
 
 
 async def test_database_newer_than_the_code_is_refused(db_path: Path) -> None:
@@ -231,7 +232,7 @@ async def test_two_openers_migrate_a_fresh_file_once(db_path: Path) -> None:
     first, second = await asyncio.gather(SqliteStorage.open(db_path), SqliteStorage.open(db_path))
     try:
         applied = first.applied_migrations + second.applied_migrations
-        assert sorted(applied) == [1, 2, 3]
+        assert sorted(applied) == [1, 2, 3, 4]
         assert user_version(db_path) == SCHEMA_VERSION
     finally:
         await first.close()
@@ -760,7 +761,7 @@ async def test_usage_validation_and_pruning(storage: SqliteStorage, today: FakeT
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_forget_guild_deletes_its_settings_only(storage: SqliteStorage) -> None:
+async def test_forget_guild_deletes_its_data_only(storage: SqliteStorage) -> None:
     await storage.set_guild_default(GUILD, "voice", "Kai")
     await storage.update_read_aloud(GUILD, xsaid=False)
     await storage.add_bound_channel(GUILD, 10)
@@ -770,6 +771,7 @@ async def test_forget_guild_deletes_its_settings_only(storage: SqliteStorage) ->
     await storage.set_user_pref(USER, None, "voice", "Serena")
     await storage.set_guild_default(OTHER_GUILD, "voice", "Moon")
     await storage.add_usage(GUILD, 10)
+    await storage.add_usage(OTHER_GUILD, 7)
 
     await storage.forget_guild(GUILD)
     assert await storage.get_guild_defaults(GUILD) == VoicePrefs()
@@ -783,7 +785,10 @@ async def test_forget_guild_deletes_its_settings_only(storage: SqliteStorage) ->
     assert dict(await storage.list_dictionary(GUILD)) == {}
     assert (await storage.get_user_prefs(USER, None)).voice == "Serena"
     assert (await storage.get_guild_defaults(OTHER_GUILD)).voice == "Moon"
-    assert (await storage.get_usage(GUILD)).guild_characters == 10  # usage is the owner's record
+    usage = await storage.get_usage(GUILD)
+    assert usage.guild_characters == 0  # the server's usage goes too
+    assert usage.global_characters == 17  # the global totals name no server: they stay
+    assert (await storage.get_usage(OTHER_GUILD)).guild_characters == 7
 
 
 async def test_forget_user(storage: SqliteStorage) -> None:
