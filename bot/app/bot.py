@@ -23,6 +23,7 @@ from bot.base.metrics import METRICS, Sample, queue_samples
 from bot.commands.admission import Admission
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
+from bot.store import retention
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.models import utc_today
 from bot.store.sqlite import SqliteStorage
@@ -43,6 +44,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.dictionary",
 )
 HEARTBEAT_SECONDS = 30.0
+PUBLIC_ERROR_SECONDS = 300.0  # at most one public error post per member per 5 minutes
 CHARGE_DRAIN_SECONDS = 5.0  # at shutdown, how long the usage charges in flight may take
 BACKUP_NOTICE_SECONDS = 600.0
 BACKUP_NOTICE = "The main voice service is unavailable right now, so a backup voice is speaking."
@@ -122,6 +124,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._limiter: UsageLimiter | None = None
         self._admission: Admission | None = None
         self._backup_notices = NoticeGate(BACKUP_NOTICE_SECONDS)
+        self._public_errors = NoticeGate(PUBLIC_ERROR_SECONDS)
         self._exits = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._charges: set[asyncio.Task[None]] = set()  # usage charges: drained, not cancelled, at close
@@ -240,6 +243,7 @@ class ParlaBot(commands.AutoShardedBot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the development server %s", len(synced), s.dev_guild_id)
         self.spawn(self._heartbeat(), name="heartbeat")
+        self.spawn(self._retention_sweeps(), name="retention")
         if s.metrics_port:
             METRICS.add_collector(self._collect_metrics)
             runner = await METRICS.serve(s.metrics_port, s.metrics_host)
@@ -299,6 +303,31 @@ class ParlaBot(commands.AutoShardedBot):
     # -- events --------------------------------------------------------------------------
     async def on_ready(self) -> None:
         log.info("ready as %s in %d servers", self.user, len(self.guilds))
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a server: its data is deleted in `GUILD_DATA_DAYS` unless we are back."""
+        if self._storage is not None:
+            due = await retention.schedule_forget(self._storage, guild.id)
+            log.info("removed from server %s: its data will be deleted on %s", guild.id, due.date())
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if self._storage is not None and await retention.cancel_forget(self._storage, guild.id):
+            log.info("added back to server %s: its data is kept", guild.id)
+
+    async def _retention_sweeps(self) -> None:
+        """Delete what is due (bot.store.retention), once the server list is known, then hourly."""
+        await self.wait_until_ready()
+        while True:
+            try:
+                await retention.sweep(self.storage, present=lambda gid: self.get_guild(gid) is not None)
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(retention.SWEEP_SECONDS)
+
+    def may_post_error_publicly(self, member_id: int) -> bool:
+        """Whether a failed utterance may be reported in the channel (with a ping) for this
+        member: once per `PUBLIC_ERROR_SECONDS`, like the other notices."""
+        return self._public_errors.allow(("member", member_id))
 
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState

@@ -393,6 +393,33 @@ async def test_an_expired_interaction_gets_the_error_in_the_channel(
     assert kwargs["allowed_mentions"].users == [member]
 
 
+async def test_public_error_posts_are_gated_per_member(rig: BotRig, fake_endpoint: FakeEndpoint) -> None:
+    import discord
+
+    from bot.app.bot import PUBLIC_ERROR_SECONDS
+
+    assert PUBLIC_ERROR_SECONDS == 300.0  # "at most one per member per 5 minutes"
+    fake_endpoint.fault = "error:DataInspectionFailed"
+    speaker = rig.cog("SpeechCog").speaker
+    expired = discord.NotFound(unittest_mock_response(404), "Unknown Webhook")  # type: ignore[arg-type]
+    members = [rig.member("ann", in_voice=True), rig.member("bob", in_voice=True)]
+    error = TTSError_for_test()
+    utterance = object()
+    for member in (members[0], members[0], members[0], members[1]):
+        interaction = rig.interaction(member)
+        interaction.followup.send.side_effect = expired
+        await speaker.error_reporter(interaction, member)(utterance, error)
+    posted = [call.args[0] for call in rig.text_channel.send.await_args_list]
+    assert len(posted) == 2  # Ann's first failure and Bob's: not every failure of Ann's
+    assert posted[0].startswith(members[0].mention) and posted[1].startswith(members[1].mention)
+
+
+def TTSError_for_test() -> Any:
+    from bot.speech.errors import error_for
+
+    return error_for(400, "DataInspectionFailed", "Input data may contain inappropriate content.", "req-1")
+
+
 def unittest_mock_response(status: int) -> object:
     from unittest.mock import Mock
 
