@@ -32,6 +32,7 @@ class Started:
     process: asyncio.subprocess.Process
     data_dir: Path
     stderr_lines: list[str]
+    new_line: asyncio.Event
 
     def stderr(self) -> str:
         return "".join(self.stderr_lines)
@@ -73,9 +74,11 @@ async def running_bot(standin: DiscordStandin, tmp_path: Path, token: str = TOKE
         assert process.stderr is not None
         while line := await process.stderr.readline():
             lines.append(line.decode(errors="replace"))
+            started.new_line.set()
+        started.new_line.set()  # the end of the output: the process exited
 
+    started = Started(process, tmp_path / "data", lines, asyncio.Event())
     reader = asyncio.create_task(pump())
-    started = Started(process, tmp_path / "data", lines)
     try:
         yield started
     finally:
@@ -87,20 +90,27 @@ async def running_bot(standin: DiscordStandin, tmp_path: Path, token: str = TOKE
 
 async def parla(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, out.decode(errors="replace")
 
 
-async def wait_for_line(started: Started, text: str, timeout: float = START_TIMEOUT_S) -> None:
-    async with asyncio.timeout(timeout):
+async def wait_for_line(started: Started, text: str) -> None:
+    async with asyncio.timeout(START_TIMEOUT_S):
         while not any(text in line for line in started.stderr_lines):
             if started.process.returncode is not None:
                 raise AssertionError(f"the bot exited early:\n{started.stderr()}")
-            await asyncio.sleep(0.02)
+            started.new_line.clear()
+            await started.new_line.wait()
 
 
 async def test_the_bot_starts_syncs_beats_scrubs_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -114,16 +124,26 @@ async def test_the_bot_starts_syncs_beats_scrubs_and_stops_on_sigterm(tmp_path: 
             assert synced is not None, standin.synced
             names = {command["name"] for command in synced}
             assert names == {
-                "speak", "voice", "style", "language", "tts", "server", "readaloud", "dictionary", "Read aloud",
+                "speak",
+                "voice",
+                "style",
+                "language",
+                "tts",
+                "server",
+                "readaloud",
+                "dictionary",
+                "Read aloud",
             }, names
             assert "global" not in standin.synced  # a normal start never syncs globally
             # Message Content was requested (intent bit 15).
             assert standin.identify is not None and standin.identify["intents"] & (1 << 15)
             # The heartbeat is written at start.
             beat = bot.data_dir / "heartbeat"
-            async with asyncio.timeout(5):
-                while not beat.exists():
-                    await asyncio.sleep(0.02)
+            for _ in range(250):  # touched by the heartbeat task's thread right after the sync
+                if beat.exists():
+                    break
+                await asyncio.sleep(0.02)
+            assert beat.exists()
             env = child_env(standin, tmp_path, TOKEN)
             code, out = await parla("health", env=env, cwd=tmp_path)
             assert code == 0 and out.startswith("healthy"), out

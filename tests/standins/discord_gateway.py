@@ -24,7 +24,7 @@ APP_ID = 1100000000000000001
 BOT_ID = 1100000000000000002
 OWNER_ID = 1100000000000000003
 
-_SITECUSTOMIZE = '''\
+_SITECUSTOMIZE = """\
 import os
 
 _base = os.environ.get("PARLA_TEST_DISCORD_API")
@@ -32,7 +32,7 @@ if _base:
     import discord.http
 
     discord.http.Route.BASE = _base
-'''
+"""
 
 
 def sitecustomize_dir(tmp_path: Path) -> Path:
@@ -45,7 +45,9 @@ def sitecustomize_dir(tmp_path: Path) -> Path:
 
 def _json(data: object, status: int = 200) -> web.Response:
     # discord.py parses a body only when Content-Type is exactly "application/json", as Discord sends it.
-    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
 
 
 class DiscordStandin:
@@ -77,8 +79,8 @@ class DiscordStandin:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return self
 
     async def stop(self) -> None:
@@ -125,9 +127,7 @@ class DiscordStandin:
 
     async def _gateway_bot(self, request: web.Request) -> web.Response:
         limits = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
-        return _json(
-            {"url": f"ws://127.0.0.1:{self.port}/ws", "shards": 1, "session_start_limit": limits}
-        )
+        return _json({"url": f"ws://127.0.0.1:{self.port}/ws", "shards": 1, "session_start_limit": limits})
 
     async def _sync(self, request: web.Request, key: str) -> web.Response:
         body: list[dict[str, Any]] = await request.json()

@@ -51,7 +51,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     skipped = terminalreporter.stats.get("skipped", [])
     if not missing and not skipped:
         return
-    title = "missing dependencies: this run FAILS in CI" if in_ci() else "missing dependencies (CI fails on these)"
+    title = (
+        "missing dependencies: this run FAILS in CI"
+        if in_ci()
+        else "missing dependencies (CI fails on these)"
+    )
     terminalreporter.write_sep("=", title, yellow=not in_ci(), red=in_ci(), bold=True)
     for line in missing:
         terminalreporter.write_line(f"voice: {line}")
