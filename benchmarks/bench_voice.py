@@ -664,7 +664,8 @@ async def measure_all(args: argparse.Namespace, bench: Bench) -> None:
 
     counts = [c for c in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256) if c <= args.max_streams]
     print(
-        f"\n[4] simultaneous streams without a late frame (> {LATE * 1000:.0f} ms after its slot) or underrun silence, "
+        f"\n[4] simultaneous streams without a late frame (> {LATE * 1000:.0f} ms after its slot) "
+        "or underrun silence, "
         f"{args.long_seconds:g} s each"
     )
     print("  first play (streamed from the endpoint, encoded here):")
