@@ -39,7 +39,7 @@ async def test_close_cuts_current_utterances_closes_streams_and_storage(
             started = time.monotonic()
             await rig.bot.close_services()
             elapsed = time.monotonic() - started
-        assert elapsed < 10
+        assert elapsed < 1.0  # README: "exits 0 within 10 s" is the cap; this shutdown takes milliseconds
         for _ in range(100):  # the server notices the closed connections
             if fake.active == 0:
                 break

@@ -14,7 +14,10 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.app.bot import EXTENSIONS
 from bot.store.models import utc_today
+from cogs.dictionary import DictionaryCog
+from cogs.readaloud import ReadAloudCog
 from tests.standins.discord_objects import (
     BotRig,
     MockInteraction,
@@ -37,6 +40,9 @@ async def rig(
         fake_endpoint, tmp_path, engine="api", retry_attempts=1, guild_chars_per_day=10_000
     )
     async with open_bot_rig(settings, session) as r:
+        # The rig loads the four core cogs; the sweep needs every extension (bot.app.bot.EXTENSIONS).
+        await r.bot.add_cog(ReadAloudCog(r.bot))
+        await r.bot.add_cog(DictionaryCog(r.bot))
         yield r
 
 
@@ -209,6 +215,10 @@ SAMPLE_OPTIONS = {
     "instructions": "calm",
     "language": "English",
     "mode": "on",
+    "option": "xsaid",
+    "value": "off",
+    "word": "Parla",
+    "reading": "par la",
 }
 
 
@@ -219,6 +229,7 @@ def options_for(command: Any) -> dict[str, Any]:
 
 
 async def test_the_sweep_covers_every_command(rig: BotRig) -> None:
+    assert {type(cog).__module__ for cog in rig.bot.cogs.values()} == set(EXTENSIONS)  # every cog
     names = sorted(c.qualified_name for c in all_commands(rig.bot.tree))
     assert names == sorted(
         [
@@ -248,6 +259,15 @@ async def test_the_sweep_covers_every_command(rig: BotRig) -> None:
             "server language",
             "server usage",
             "server forget",
+            "readaloud channel add",
+            "readaloud channel remove",
+            "readaloud settings",
+            "readaloud set",
+            "readaloud me",
+            "readaloud nickname",
+            "dictionary add",
+            "dictionary remove",
+            "dictionary list",
         ]
     )
 
@@ -297,6 +317,15 @@ async def test_no_interaction_is_left_unanswered_when_the_core_raises(
         "server style",
         "server language",
         "server usage",
+        "readaloud channel add",
+        "readaloud channel remove",
+        "readaloud settings",
+        "readaloud set",
+        "readaloud me",
+        "readaloud nickname",
+        "dictionary add",
+        "dictionary remove",
+        "dictionary list",
     }
     uses_stack = {"speak", "Read aloud", "voice preview", "style show", "tts settings"}
     uses_voice = {
@@ -310,6 +339,7 @@ async def test_no_interaction_is_left_unanswered_when_the_core_raises(
         "tts pause",
         "tts resume",
         "tts queue",
+        "readaloud channel add",  # says whether the bot is in voice to read it
     }
     expected = {"storage": uses_storage, "stack": uses_stack, "voice": uses_voice}
     want = set().union(*expected.values()) if broken == "all" else expected[broken]

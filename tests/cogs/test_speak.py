@@ -154,6 +154,19 @@ async def test_long_audio_becomes_ogg_opus_under_the_upload_limit(
     assert "Ogg Opus" in (reply.content or "")
 
 
+@pytest.mark.parametrize(("over", "suffix"), [(0, ".wav"), (1, ".ogg")])
+async def test_the_wav_is_sent_up_to_the_upload_limit_and_ogg_one_byte_over(
+    rig: BotRig, fake_endpoint: FakeEndpoint, over: int, suffix: str
+) -> None:
+    text = "Exactly at the upload limit."
+    wav_size = 44 + len(fake_endpoint.expected_pcm(text, "Cherry"))  # RIFF header + PCM
+    interaction = rig.interaction(filesize_limit=wav_size - over)
+    await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text=text, attach=True)
+    reply = interaction.log.last
+    assert reply.files and reply.files[0].filename.endswith(suffix), interaction.log.texts()
+    assert len(reply.file_data()) <= wav_size - over
+
+
 async def test_too_long_even_for_opus_is_a_clear_private_error(rig: BotRig) -> None:
     text = "A sentence that is long enough to need more than a few kilobytes of audio. " * 3
     interaction = rig.interaction(filesize_limit=4_000)
