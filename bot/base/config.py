@@ -58,6 +58,9 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path("data"))
     cache_memory_mb: float = 64.0
     cache_disk_mb: float = 512.0
+    database_url: Secret | None = None  # postgresql://... (may hold a password); None = SQLite
+    database_pool: int = 10
+    sqlite_path: Path | None = None  # DATABASE_URL=sqlite:///path
     # Voice playback
     preroll_ms: int = 100
     lookahead: int = 2
@@ -81,7 +84,7 @@ class Settings:
 
     @property
     def database_path(self) -> Path:
-        return self.data_dir / "parla.sqlite3"
+        return self.sqlite_path or self.data_dir / "parla.sqlite3"
 
     @property
     def cache_dir(self) -> Path:
@@ -164,6 +167,28 @@ def _secret(env: Mapping[str, str], name: str, hint: str) -> Secret | None:
     return Secret(raw)
 
 
+def _database_url(env: Mapping[str, str]) -> tuple[Secret | None, Path | None]:
+    """DATABASE_URL: unset (SQLite in DATA_DIR), sqlite:///path, or postgresql://... The value is
+    never echoed: it may hold a password."""
+    raw = _get(env, "DATABASE_URL")
+    if raw is None:
+        return None, None
+    fix = "Set it to sqlite:///path/to/file or postgresql://user:password@host:5432/database."
+    if raw.startswith("sqlite:///"):
+        path = raw.removeprefix("sqlite:///")
+        if not path:
+            raise ConfigError("DATABASE_URL", f"the sqlite URL names no file. {fix}")
+        return None, Path(path)
+    try:
+        parsed = urlparse(raw)
+        parsed.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError("DATABASE_URL", f"is not a valid URL (bad host or port). {fix}") from None
+    if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname:
+        raise ConfigError("DATABASE_URL", f"is not a sqlite:/// or postgresql:// URL with a host. {fix}")
+    return Secret(raw), None
+
+
 def _parse(env: Mapping[str, str]) -> Settings:
     style = (_get(env, "TTS_API_STYLE") or "relay").lower()
     if style not in ("relay", "dashscope"):
@@ -191,6 +216,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL", "set it to DEBUG, INFO, WARNING or ERROR.")
     integer = "a whole number"
+    database_url, sqlite_path = _database_url(env)
     return Settings(
         discord_token=_secret(env, "DISCORD_TOKEN", "your Discord bot token"),
         api_key=_secret(env, "TTS_API_KEY", "your endpoint API key"),
@@ -209,6 +235,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
         data_dir=Path(_get(env, "DATA_DIR") or "data"),
         cache_memory_mb=_number(env, "CACHE_MEMORY_MB", 64.0, float, minimum=0),
         cache_disk_mb=_number(env, "CACHE_DISK_MB", 512.0, float, minimum=0),
+        database_url=database_url,
+        database_pool=_number(env, "DATABASE_POOL", 10, int, minimum=1, what=integer),
+        sqlite_path=sqlite_path,
         preroll_ms=_number(env, "VOICE_PREROLL_MS", 100, int, minimum=0, what=integer),
         lookahead=_number(env, "VOICE_LOOKAHEAD", 2, int, minimum=0, what=integer),
         queue_max=_number(env, "VOICE_QUEUE_MAX", 50, int, minimum=1, what=integer),

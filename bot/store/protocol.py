@@ -27,6 +27,18 @@ class StorageError(ParlaError):
     sentence = "The bot's settings database is unavailable. The bot owner should check the logs."
 
 
+class StorageUnavailable(StorageError):
+    """The database was reachable but is not right now (connection lost, restarting, timed
+    out). Nothing was written; the pool reconnects by itself."""
+
+    sentence = "Settings can't be saved right now; try again in a minute"
+
+
+class DatabaseUnreachable(StorageError):
+    """The configured database cannot be reached at start. `str()` is the one sentence for the
+    owner: DATABASE_URL and what was tried (host and port, never the password)."""
+
+
 @runtime_checkable
 class Storage(Protocol):
     """What the bot needs from a settings store. All methods are coroutines; writes are

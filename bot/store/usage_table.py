@@ -33,13 +33,15 @@ class UsageTable:
                 await db.execute(
                     "INSERT INTO usage_guild (guild_id, day, characters, requests) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (guild_id, day) DO UPDATE SET "
-                    "characters = characters + excluded.characters, requests = requests + excluded.requests",
+                    "characters = usage_guild.characters + excluded.characters, "
+                    "requests = usage_guild.requests + excluded.requests",
                     (scope, iso, characters, requests),
                 )
             await db.execute(
                 "INSERT INTO usage_global (day, characters, requests) VALUES (?, ?, ?) "
-                "ON CONFLICT (day) DO UPDATE SET characters = characters + excluded.characters, "
-                "requests = requests + excluded.requests",
+                "ON CONFLICT (day) DO UPDATE SET "
+                "characters = usage_global.characters + excluded.characters, "
+                "requests = usage_global.requests + excluded.requests",
                 (iso, characters, requests),
             )
             totals = await self._usage_totals(db, scope, when)
