@@ -62,7 +62,7 @@ class PostgresStorage(SqlStorage):
 
         async def opening() -> PostgresStorage:
             database = await PostgresDatabase.open(
-                url, migrations=migrations, pool_size=pool_size, timeout=timeout
+                url, migrations=migrations, pool_size=pool_size, timeout_s=timeout
             )
             return cls(database, today=today, cache_size=cache_size, cache_seconds=cache_seconds)
 

@@ -104,7 +104,7 @@ class PostgresDatabase:
 
     @classmethod
     async def open(
-        cls, dsn: str, *, migrations: Sequence[str], pool_size: int, timeout: float
+        cls, dsn: str, *, migrations: Sequence[str], pool_size: int, timeout_s: float
     ) -> PostgresDatabase:
         """Connect and migrate. DatabaseUnreachable (one sentence) when the server cannot be
         reached or refuses us; StorageError when its schema is newer than this code."""
@@ -114,8 +114,8 @@ class PostgresDatabase:
                 dsn,
                 min_size=min(2, pool_size),
                 max_size=pool_size,
-                timeout=timeout,
-                command_timeout=timeout,
+                timeout=timeout_s,
+                command_timeout=timeout_s_s,
             )
         except (*LOST, asyncpg.PostgresError, ValueError) as exc:
             reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -124,7 +124,7 @@ class PostgresDatabase:
                 "check that the server is running and the URL is right."
             ) from None
         try:
-            async with pool.acquire(timeout=timeout) as conn:
+            async with pool.acquire(timeout=timeout_s) as conn:
                 applied = await apply_migrations(conn, migrations)
         except BaseException as exc:
             await pool.close()
@@ -133,7 +133,7 @@ class PostgresDatabase:
                     f"DATABASE_URL: lost the connection to PostgreSQL at {where} while migrating; try again."
                 ) from None
             raise
-        return cls(pool, where, applied, timeout=timeout)
+        return cls(pool, where, applied, timeout=timeout_s)
 
     async def close(self) -> None:
         """Wait (up to the timeout) for running statements and close every connection. Idempotent."""
