@@ -115,7 +115,7 @@ class PostgresDatabase:
                 min_size=min(2, pool_size),
                 max_size=pool_size,
                 timeout=timeout_s,
-                command_timeout=timeout_s_s,
+                command_timeout=timeout_s,
             )
         except (*LOST, asyncpg.PostgresError, ValueError) as exc:
             reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
