@@ -168,24 +168,29 @@ def _secret(env: Mapping[str, str], name: str, hint: str) -> Secret | None:
 
 
 def _database_url(env: Mapping[str, str]) -> tuple[Secret | None, Path | None]:
-    """DATABASE_URL: unset (SQLite in DATA_DIR), sqlite:///path, or postgresql://... The value is
-    never echoed: it may hold a password."""
+    """DATABASE_URL: unset (SQLite in DATA_DIR), sqlite:///path, or postgresql://..."""
     raw = _get(env, "DATABASE_URL")
     if raw is None:
         return None, None
+    return parse_database_url(raw, "DATABASE_URL")
+
+
+def parse_database_url(raw: str, variable: str) -> tuple[Secret | None, Path | None]:
+    """A database URL: (the postgresql:// URL as a Secret, None) or (None, the sqlite:/// file).
+    The value is never echoed: it may hold a password."""
     fix = "Set it to sqlite:///path/to/file or postgresql://user:password@host:5432/database."
     if raw.startswith("sqlite:///"):
         path = raw.removeprefix("sqlite:///")
         if not path:
-            raise ConfigError("DATABASE_URL", f"the sqlite URL names no file. {fix}")
+            raise ConfigError(variable, f"the sqlite URL names no file. {fix}")
         return None, Path(path)
     try:
         parsed = urlparse(raw)
         parsed.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ConfigError("DATABASE_URL", f"is not a valid URL (bad host or port). {fix}") from None
+        raise ConfigError(variable, f"is not a valid URL (bad host or port). {fix}") from None
     if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname:
-        raise ConfigError("DATABASE_URL", f"is not a sqlite:/// or postgresql:// URL with a host. {fix}")
+        raise ConfigError(variable, f"is not a sqlite:/// or postgresql:// URL with a host. {fix}")
     return Secret(raw), None
 
 

@@ -37,6 +37,10 @@ from bot.store.usage_table import UsageTable
 from bot.store.validators import check_id
 
 
+class _RolledBack(Exception):
+    """Raised to roll a probe transaction back."""
+
+
 class SqlStorage:
     """Storage over one `SqlDatabase`. `cache` goes to every ReadThrough (max_age, stale_on)."""
 
@@ -49,6 +53,11 @@ class SqlStorage:
         self._read_aloud = ReadAloudTable(database, cache_size, **cache)
         self._dictionary = DictionaryTable(database, cache_size, **cache)
         self._usage = UsageTable(database, today)
+
+    @property
+    def database(self) -> SqlDatabase:
+        """The database underneath (`parla db copy` and `check` read every table)."""
+        return self._database
 
     async def close(self) -> None:
         """Wait for running statements and close. Idempotent."""
@@ -68,6 +77,15 @@ class SqlStorage:
     async def integrity_check(self) -> bool:
         """The database's own consistency check (for `parla doctor` and `parla db check`)."""
         return await self._database.integrity_check()
+
+    async def probe_write(self) -> None:
+        """Write a row and roll it back (`parla doctor`): the database accepts writes."""
+        try:
+            async with self._database.transaction() as db:
+                await db.execute("INSERT INTO guilds (guild_id) VALUES (0) ON CONFLICT (guild_id) DO NOTHING")
+                raise _RolledBack
+        except _RolledBack:
+            return
 
     def clear_cache(self) -> None:
         for cache in (
