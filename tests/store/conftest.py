@@ -5,8 +5,9 @@ emptied before each test)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,17 @@ async def storage(
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def reopen(
+    request: pytest.FixtureRequest, db_path: Path, today: FakeToday, pg_url: str
+) -> AsyncIterator[Callable[[], Any]]:
+    """Opens the same (initially empty) database again, on each backend: persistence and
+    several storages on one database."""
+    if request.param == "sqlite":
+        yield lambda: SqliteStorage.open(db_path, today=today)
+        return
+    async with PostgresStorage.open(pg_url, today=today) as store:
+        await empty_tables(store)
+    yield lambda: PostgresStorage.open(pg_url, today=today)
