@@ -176,6 +176,7 @@ class PostgresDatabase:
         with self._translated():
             async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
                 yield PostgresSession(conn, self._timeout)
+        self._retry_at = 0.0  # a commit: the database is back
 
     async def fetchone(self, sql: str, params: Sequence[object] = ()) -> asyncpg.Record | None:
         self.check_open()
