@@ -3,8 +3,9 @@ uses for every cached read (look in the LRU, else load under the guard, store, r
 its invalidation on write.
 
 With `max_age` (PostgreSQL: other processes write too) an entry older than that is loaded
-again; if that load fails with one of `stale_on` (the database is unreachable), the last known
-value is served instead, so speaking goes on with the last known settings."""
+again. An invalidated entry is always loaded again; with `stale_on` its value is kept: if a load fails
+with one of `stale_on` (the database is unreachable), the last known value is served instead, so
+speaking goes on with the last known settings."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ class LRU(Generic[K, V]):
     def pop(self, key: K) -> None:
         self._data.pop(key, None)
 
+    def replace_where(self, predicate: Callable[[K], bool], change: Callable[[V], V]) -> None:
+        for key in [k for k in self._data if predicate(k)]:
+            self._data[key] = change(self._data[key])
+
     def drop_where(self, predicate: Callable[[K], bool]) -> None:
         for key in [k for k in self._data if predicate(k)]:
             del self._data[key]
@@ -68,7 +73,7 @@ class ReadThrough(Generic[K, V]):
         stale_on: tuple[type[BaseException], ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._lru: LRU[K, tuple[V, float]] = LRU(maxsize)
+        self._lru: LRU[K, tuple[V, float | None]] = LRU(maxsize)  # (value, loaded at; None: invalid)
         self._guard = guard
         self._load = load
         self._max_age = max_age
@@ -78,8 +83,9 @@ class ReadThrough(Generic[K, V]):
 
     async def get(self, key: K) -> V:
         cached = self._lru.get(key)
-        if cached is not None and (self._max_age is None or self._clock() - cached[1] < self._max_age):
-            return cached[0]
+        if cached is not None and cached[1] is not None:
+            if self._max_age is None or self._clock() - cached[1] < self._max_age:
+                return cached[0]
         generation = self._generation
         try:
             async with self._guard():
@@ -93,12 +99,14 @@ class ReadThrough(Generic[K, V]):
         return value
 
     def invalidate(self, key: K) -> None:
-        self._generation += 1
-        self._lru.pop(key)
+        self.invalidate_where(lambda k: k == key)
 
     def invalidate_where(self, predicate: Callable[[K], bool]) -> None:
         self._generation += 1
-        self._lru.drop_where(predicate)
+        if self._stale_on:  # keep the last known value, for when the database is away
+            self._lru.replace_where(predicate, lambda entry: (entry[0], None))
+        else:
+            self._lru.drop_where(predicate)
 
     def clear(self) -> None:
         self._generation += 1

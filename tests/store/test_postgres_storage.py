@@ -5,7 +5,6 @@ faults. (Everything else runs on both backends in test_sqlite_storage.py.)"""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from bot.app.cli import main
 from bot.store.migrate import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from bot.store.postgres import PostgresStorage
 from bot.store.protocol import StorageError, StorageUnavailable
-from tests.standins.databases import DAY, PG_SERVER, FakeToday, empty_tables, scalar
+from tests.standins.databases import DAY, PG_SERVER, FakeToday, Proxy, empty_tables, scalar
 
 ROOT = Path(__file__).resolve().parents[2]
 GUILD = 111_111_111_111_111_111
@@ -145,46 +144,12 @@ async def test_connection_killed_mid_transaction_writes_nothing_and_the_next_com
     assert (await pg_storage.update_read_aloud(GUILD, xsaid=False)).xsaid is False
 
 
-class Proxy:
-    """A TCP proxy to the PostgreSQL server that can be cut (the database lost) and restored."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5432)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
-
-
 async def test_database_lost_mid_run_reads_last_known_settings_refuses_writes_then_reconnects(
     pg_url: str,
 ) -> None:
     proxy = Proxy()
     await proxy.start()
-    url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    url = proxy.url(pg_url)
     assert url != pg_url
     store = await PostgresStorage.open(url, today=FakeToday(), cache_seconds=0.0)  # always reload
     try:
