@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
-from bot.base.secrets import Secret
+from bot.base.secrets import Secret, register
 
 RELAY_URL = "https://baze-api.powerbuyin.top/v1/audio/speech"
 DASHSCOPE_URL = (
@@ -191,6 +191,8 @@ def parse_database_url(raw: str, variable: str) -> tuple[Secret | None, Path | N
         raise ConfigError(variable, f"is not a valid URL (bad host or port). {fix}") from None
     if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname:
         raise ConfigError(variable, f"is not a sqlite:/// or postgresql:// URL with a host. {fix}")
+    if parsed.password:
+        register(unquote(parsed.password))  # scrubbed from logs and errors on its own too
     return Secret(raw), None
 
 

@@ -183,3 +183,29 @@ async def test_a_command_while_postgres_is_unreachable_answers_try_again(
             assert fake_endpoint.requests[-1].body["voice"] == "Serena"  # type: ignore[index]
     finally:
         await proxy.cut()
+
+
+def test_the_bot_exits_2_when_postgres_is_unreachable_at_start(
+    fake_endpoint: FakeEndpoint,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.app import bot as bot_module
+    from bot.app.launcher import run_bot
+
+    async def start_without_discord(self: bot_module.ParlaBot, token: str) -> None:
+        await self.setup_hook()  # what login() runs before connecting to the gateway
+
+    monkeypatch.setattr(bot_module.ParlaBot, "start", start_without_discord)
+    settings = replace(
+        make_settings(fake_endpoint, tmp_path, engine="api"),
+        discord_token=Secret("MTIz.token-for-the-start-test.xyz"),
+        database_url=Secret("postgresql://parla:start-pw-77@127.0.0.1:1/parla"),
+    )
+    assert run_bot(settings) == 2
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("parla: ")]  # besides the log lines
+    assert len(said) == 1, err
+    assert said[0].startswith("parla: DATABASE_URL: cannot connect to PostgreSQL at 127.0.0.1:1/parla (")
+    assert "start-pw-77" not in err and "Traceback" not in err
