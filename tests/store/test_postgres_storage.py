@@ -239,3 +239,14 @@ def test_db_migrate_then_check_on_postgres(
         assert "usage_global" in out
     finally:
         subprocess.run(["psql", PG_SERVER, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=True)
+
+
+async def test_another_process_s_change_is_seen_once_the_5_second_cache_window_passes(
+    pg_storage: PostgresStorage, pg_url: str
+) -> None:
+    assert pg_storage._prefs.user_prefs._max_age == 5.0  # the README's "within 5 s"
+    async with PostgresStorage.open(pg_url, cache_seconds=0.0) as other:  # a window already passed
+        await pg_storage.set_user_pref(USER, None, "voice", "Kai")
+        assert (await other.get_user_prefs(USER, None)).voice == "Kai"
+        await pg_storage.set_user_pref(USER, None, "voice", "Ethan")  # another process writes
+        assert (await other.get_user_prefs(USER, None)).voice == "Ethan"
