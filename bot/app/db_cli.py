@@ -1,4 +1,4 @@
-"""`parla db migrate | copy | check`: the settings database from the command line."""
+"""`parla db migrate | copy | check | prune`: the settings database from the command line."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from bot.base.config import Settings, parse_database_url
 from bot.store.copy import copy_data, count_rows
 from bot.store.migrate import SCHEMA_VERSION
 from bot.store.open import open_storage
+from bot.store.retention import USAGE_KEEP_DAYS
 
 
 def add_db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    db = sub.add_parser("db", help="migrate, copy or check the settings database (DATABASE_URL)")
+    db = sub.add_parser("db", help="migrate, copy, check or prune the settings database (DATABASE_URL)")
     actions = db.add_subparsers(dest="db_action", required=True)
     actions.add_parser("migrate", help="apply the schema migrations and exit")
     copy = actions.add_parser("copy", help="copy every setting from one database to another")
@@ -20,6 +21,16 @@ def add_db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     copy.add_argument("--to", dest="target", required=True, help="sqlite:///path or postgresql://...")
     copy.add_argument("--replace", action="store_true", help="overwrite a target holding other data")
     actions.add_parser("check", help="row counts, schema version and integrity")
+    actions.add_parser("prune", help=f"delete usage rows older than {USAGE_KEEP_DAYS} days")
+
+
+def _where(settings: Settings) -> str:
+    """The configured database, for a message: never the URL's user or password."""
+    if settings.database_url is None:
+        return str(settings.database_path)
+    from bot.store.postgres_db import describe
+
+    return f"PostgreSQL at {describe(settings.database_url.reveal())}"
 
 
 def _url(raw: str, option: str) -> str:
@@ -34,6 +45,11 @@ async def run_db(settings: Settings, args: argparse.Namespace) -> int:
         async with open_storage(settings, source_url) as source, open_storage(settings, target_url) as target:
             report = await copy_data(source, target, replace=args.replace)
         print(report.line())
+        return 0
+    if args.db_action == "prune":  # the bot also does it daily (bot.store.retention)
+        async with open_storage(settings) as storage:
+            deleted = await storage.prune_usage(USAGE_KEEP_DAYS)
+        print(f"deleted {deleted} usage rows older than {USAGE_KEEP_DAYS} days from {_where(settings)}")
         return 0
     async with open_storage(settings) as storage:
         version = await storage.schema_version()

@@ -80,6 +80,8 @@ class Settings:
     global_chars_per_day: int = 500_000
     # Operations
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_guild_labels: bool = False
     log_level: str = "INFO"
 
     @property
@@ -156,6 +158,13 @@ def _number(
     if minimum is not None and float(value) < minimum:  # type: ignore[arg-type]
         raise ConfigError(name, f"{raw!r} is too small. Set it to at least {minimum:g}.")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (_get(env, name) or "false").lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ConfigError(name, f"{raw!r} is not valid. Set it to true or false.")
+    return raw in ("true", "1", "yes", "on")
 
 
 def _secret(env: Mapping[str, str], name: str, hint: str) -> Secret | None:
@@ -259,5 +268,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         guild_chars_per_day=_number(env, "LIMIT_GUILD_CHARS_DAY", 50_000, int, minimum=1, what=integer),
         global_chars_per_day=_number(env, "LIMIT_GLOBAL_CHARS_DAY", 500_000, int, minimum=1, what=integer),
         metrics_port=_number(env, "METRICS_PORT", None, int, minimum=1, what="a port number"),
+        metrics_host=_get(env, "METRICS_HOST") or "127.0.0.1",
+        metrics_guild_labels=_flag(env, "METRICS_GUILD_LABELS"),
         log_level=log_level,
     )

@@ -39,6 +39,7 @@ TABLES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("dictionary", ("guild_id", "word", "reading")),
     ("usage_guild", ("guild_id", "day", "characters", "requests")),
     ("usage_global", ("day", "characters", "requests")),
+    ("guild_deletions", ("guild_id", "due_at")),
 )
 
 Rows = dict[str, list[tuple[object, ...]]]
@@ -77,7 +78,8 @@ async def count_rows(storage: SqlStorage) -> dict[str, int]:
 
 
 async def copy_data(source: SqlStorage, target: SqlStorage, *, replace: bool = False) -> CopyReport:
-    """Copy every setting, dictionary entry, read-aloud binding, nickname and usage row."""
+    """Copy every setting, dictionary entry, read-aloud binding, nickname, usage row and
+    scheduled server deletion."""
     wanted = await read_rows(source)
     counts = {table: len(rows) for table, rows in wanted.items()}
     present = await read_rows(target)

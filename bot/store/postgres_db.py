@@ -169,9 +169,14 @@ class PostgresDatabase:
         yield
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresSession]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[PostgresSession]:
         """A write transaction (READ COMMITTED, per-server row locks from `ensure_guild`),
-        committed when the block ends, rolled back on any exception or cancellation."""
+        committed when the block ends, rolled back on any exception or cancellation.
+
+        Every commit is durable (the server's own `synchronous_commit`, on by default, flushes
+        the WAL before COMMIT returns), so `durable=False` (SQLite's relaxed sync for the usage
+        counters) changes nothing here."""
+        del durable  # accepted for SqlDatabase; a PostgreSQL commit is always durable
         self.check_open()
         with self._translated():
             async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
@@ -216,5 +221,6 @@ EXPECTED_TABLES: Final = frozenset(
         "dictionary",
         "usage_guild",
         "usage_global",
+        "guild_deletions",
     }
 )

@@ -2,9 +2,9 @@
 (bot.store.sql_db): SQLite (`sqlite.SqliteStorage`) or PostgreSQL (`postgres.PostgresStorage`).
 
 It puts together the tables, one module per job: voice preferences (`prefs_table`), read-aloud
-settings and members (`read_aloud_table`), pronunciation dictionaries (`dictionary_table`) and
-usage counters (`usage_table`). What spans the tables — closing, forgetting a server or a user,
-dropping the caches — is here.
+settings and members (`read_aloud_table`), pronunciation dictionaries (`dictionary_table`),
+usage counters (`usage_table`) and scheduled server deletions (`retention_table`). What spans
+the tables — closing, forgetting a server or a user, dropping the caches — is here.
 
 Settings are read on every message, so every settings row (missing rows included) is read
 through an in-memory LRU (bot.store.read_cache.ReadThrough) that drops the entry when the row
@@ -14,7 +14,7 @@ is written. Values are checked by bot.store.validators before anything is writte
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -32,6 +32,7 @@ from bot.store.models import (
 )
 from bot.store.prefs_table import VoicePrefsTable
 from bot.store.read_aloud_table import ReadAloudTable
+from bot.store.retention_table import RetentionTable
 from bot.store.sql_db import SqlDatabase, writing
 from bot.store.usage_table import UsageTable
 from bot.store.validators import check_id
@@ -53,6 +54,7 @@ class SqlStorage:
         self._read_aloud = ReadAloudTable(database, cache_size, **cache)
         self._dictionary = DictionaryTable(database, cache_size, **cache)
         self._usage = UsageTable(database, today)
+        self._retention = RetentionTable(database)
 
     @property
     def database(self) -> SqlDatabase:
@@ -98,7 +100,7 @@ class SqlStorage:
         ):
             cache.clear()
 
-    # ---- voice preferences (sqlite_prefs) -----------------------------------------------
+    # ---- voice preferences (prefs_table) ------------------------------------------------
 
     async def get_user_prefs(self, user_id: int, guild_id: int | None) -> VoicePrefs:
         return await self._prefs.get_user_prefs(user_id, guild_id)
@@ -127,7 +129,7 @@ class SqlStorage:
     async def resolve_voice_settings(self, user_id: int, guild_id: int | None) -> VoiceSettings:
         return await self._prefs.resolve_voice_settings(user_id, guild_id)
 
-    # ---- read-aloud (sqlite_read_aloud) -------------------------------------------------
+    # ---- read-aloud (read_aloud_table) --------------------------------------------------
 
     async def get_read_aloud(self, guild_id: int) -> GuildReadAloud:
         return await self._read_aloud.get_read_aloud(guild_id)
@@ -153,7 +155,7 @@ class SqlStorage:
     async def get_nicknames(self, guild_id: int) -> Mapping[int, str]:
         return await self._read_aloud.get_nicknames(guild_id)
 
-    # ---- pronunciation dictionary (sqlite_dictionary) -----------------------------------
+    # ---- pronunciation dictionary (dictionary_table) ------------------------------------
 
     async def add_dictionary_entry(self, guild_id: int, word: str, reading: str) -> bool:
         return await self._dictionary.add_dictionary_entry(guild_id, word, reading)
@@ -164,7 +166,7 @@ class SqlStorage:
     async def list_dictionary(self, guild_id: int) -> Mapping[str, str]:
         return await self._dictionary.list_dictionary(guild_id)
 
-    # ---- usage counters (sqlite_usage) --------------------------------------------------
+    # ---- usage counters (usage_table) ---------------------------------------------------
 
     async def add_usage(
         self, guild_id: int | None, characters: int, *, requests: int = 1, day: date | None = None
@@ -185,7 +187,9 @@ class SqlStorage:
     # ---- housekeeping -------------------------------------------------------------------
 
     async def forget_guild(self, guild_id: int) -> None:
-        """Delete every setting of a server (the bot was removed from it). Usage is kept."""
+        """Delete everything kept for a server: settings, dictionary, bindings, members'
+        nicknames and read modes, per-server voice choices, its usage counters (the global
+        daily totals, which name no server, stay) and any scheduled deletion."""
         check_id(guild_id, "server")
 
         def drop() -> None:
@@ -199,6 +203,19 @@ class SqlStorage:
         async with writing(self._database, drop) as db:
             await db.execute("DELETE FROM guilds WHERE guild_id = ?", (guild_id,))  # cascades
             await db.execute("DELETE FROM user_prefs WHERE guild_id = ?", (guild_id,))
+            await db.execute("DELETE FROM usage_guild WHERE guild_id = ?", (guild_id,))
+            await db.execute("DELETE FROM guild_deletions WHERE guild_id = ?", (guild_id,))
+
+    # ---- scheduled server deletions (retention_table) -----------------------------------
+
+    async def schedule_guild_deletion(self, guild_id: int, due: datetime) -> None:
+        await self._retention.schedule_guild_deletion(guild_id, due)
+
+    async def cancel_guild_deletion(self, guild_id: int) -> bool:
+        return await self._retention.cancel_guild_deletion(guild_id)
+
+    async def due_guild_deletions(self, now: datetime) -> list[int]:
+        return await self._retention.due_guild_deletions(now)
 
     async def forget_user(self, user_id: int) -> None:
         """Delete every setting of a user, in every server."""

@@ -61,7 +61,9 @@ class SqliteDatabase:
         try:
             db.row_factory = sqlite3.Row
             await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
-            await db.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a settings write is on disk when it returns (WAL synced at each commit), as
+            # the Storage protocol promises. Usage counters opt out (`transaction(durable=False)`).
+            await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
             # Switching a new file to WAL (and WAL recovery after a crash) can report "locked"
             # without waiting on the busy timeout when another process opens the file at the
@@ -114,18 +116,28 @@ class SqliteDatabase:
             yield
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteSession]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[SqliteSession]:
         """A write transaction (BEGIN IMMEDIATE ... COMMIT), serialised with every other
-        statement; rolled back on any exception or cancellation."""
+        statement; rolled back on any exception or cancellation.
+
+        `durable=False` commits with `synchronous = NORMAL` (not synced until the next
+        checkpoint: a power cut may lose the last such commits, never corrupt the file). Only for
+        writes whose loss is acceptable: the usage counters."""
         self.check_open()
         async with self._lock:
-            await self.connection.execute("BEGIN IMMEDIATE")
+            if not durable:
+                await self.connection.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield SqliteSession(self)
-            except BaseException:
-                await rollback(self.connection)
-                raise
-            await self.connection.execute("COMMIT")
+                await self.connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield SqliteSession(self)
+                except BaseException:
+                    await rollback(self.connection)
+                    raise
+                await self.connection.execute("COMMIT")
+            finally:
+                if not durable:
+                    await self.connection.execute("PRAGMA synchronous = FULL")
 
     async def fetchone(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Row | None:
         async with self.connection.execute(sql, params) as cursor:

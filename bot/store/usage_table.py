@@ -28,7 +28,9 @@ class UsageTable:
         check_usage_counts(characters, requests)
         when = day or self._today()
         iso = when.isoformat()
-        async with self._database.transaction() as db:
+        # Not synced at each commit: counters written per request, and losing the last few on
+        # a power cut costs at most a little budget (settings writes stay durable).
+        async with self._database.transaction(durable=False) as db:
             if scope:
                 await db.execute(
                     "INSERT INTO usage_guild (guild_id, day, characters, requests) VALUES (?, ?, ?, ?) "

@@ -9,6 +9,7 @@ import argparse
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -29,6 +30,7 @@ from tests.standins.fake_api import FakeEndpoint
 from tests.standins.settings import make_settings
 
 MANAGE = discord.Permissions(manage_guild=True, send_messages=True)
+LEFT, LEFT_DUE = 555_555_555_555_555_555, datetime(2026, 4, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -108,12 +110,14 @@ async def test_copy_sqlite_filled_by_commands_to_postgres_and_back(
     settings: Settings = rig.bot.settings
     sqlite_url = f"sqlite:///{settings.database_path}"
     await rig.bot.close_services()
+    async with SqliteStorage.open(settings.database_path) as source:  # a server the bot left
+        await source.schedule_guild_deletion(LEFT, LEFT_DUE)
 
     assert await run_db(settings, copy_args(sqlite_url, pg_target)) == 0
     line = capsys.readouterr().out.strip()
     assert line == (
         "copied: guilds 1, user_prefs 3, guild_read_aloud 1, bound_channels 1, members 2, "
-        "dictionary 2, usage_guild 1, usage_global 1 (12 rows)"
+        "dictionary 2, usage_guild 1, usage_global 1, guild_deletions 1 (13 rows)"
     )
     source_opening = SqliteStorage.open(settings.database_path)
     async with source_opening as source, PostgresStorage.open(pg_target) as target:
@@ -121,6 +125,7 @@ async def test_copy_sqlite_filled_by_commands_to_postgres_and_back(
         assert await snapshot(target, guild, ann, bob) == expected  # field by field, as the bot reads them
         assert await read_rows(target) == await read_rows(source)
         rows_before = await read_rows(target)
+        assert await target.due_guild_deletions(LEFT_DUE) == [LEFT]  # still forgotten on time
     # What the commands stored, seen on PostgreSQL.
     voice_ann, voice_here, _, defaults, resolved, _, read_aloud, member, _, names, words, usage, _ = expected
     voices = (voice_ann.voice, voice_here.voice, defaults.voice, resolved.voice)  # type: ignore[attr-defined]

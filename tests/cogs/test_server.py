@@ -123,6 +123,58 @@ async def test_usage_reads_the_counters(rig: BotRig) -> None:
     assert "1,000 chars" in lines[-3]
 
 
+# ----------------------------------------------------------------------------- forgetting
+async def test_server_forget_deletes_everything_after_the_confirmation(rig: BotRig) -> None:
+    storage = rig.bot.storage
+    gid = rig.guild.id
+    await storage.set_guild_default(gid, "voice", "Kai")
+    await storage.add_dictionary_entry(gid, "gif", "jif")
+    await storage.add_usage(gid, 10)
+    interaction = await server(rig, "server_forget")
+    assert interaction.log.last.content is not None
+    assert interaction.log.last.content.startswith("This deletes everything I keep for this server")
+    view = interaction.response.send_message.call_args.kwargs["view"]
+    confirm = next(b for b in view.children if b.label == "Delete everything")
+    # Only the member who asked, with Manage Server, may press it.
+    other = rig.interaction(perms=MANAGE)
+    assert not await view.interaction_check(other)
+    click = rig.interaction(interaction.user, perms=MANAGE)
+    assert await view.interaction_check(click)
+    assert (await storage.get_guild_defaults(gid)).voice == "Kai"  # nothing deleted before the click
+    await confirm.callback(click)
+    assert click.response.edit_message.call_args.kwargs["content"] == (
+        "Done: everything I kept for this server is deleted."
+    )
+    storage.clear_cache()
+    assert (await storage.get_guild_defaults(gid)).voice is None
+    assert dict(await storage.list_dictionary(gid)) == {}
+    assert (await storage.get_usage(gid)).guild_characters == 0
+
+
+async def test_server_forget_cancel_keeps_everything(rig: BotRig) -> None:
+    await rig.bot.storage.set_guild_default(rig.guild.id, "voice", "Kai")
+    interaction = await server(rig, "server_forget")
+    view = interaction.response.send_message.call_args.kwargs["view"]
+    cancel = next(b for b in view.children if b.label == "Cancel")
+    click = rig.interaction(interaction.user, perms=MANAGE)
+    await cancel.callback(click)
+    assert click.response.edit_message.call_args.kwargs["content"] == "Cancelled: nothing was deleted."
+    assert (await rig.bot.storage.get_guild_defaults(rig.guild.id)).voice == "Kai"
+
+
+async def test_removal_schedules_deletion_in_30_days_and_rejoining_cancels_it(rig: BotRig) -> None:
+    from datetime import UTC, datetime
+
+    storage = rig.bot.storage
+    gid = rig.guild.id
+    await rig.bot.on_guild_remove(rig.guild)
+    now = datetime.now(UTC)
+    assert await storage.due_guild_deletions(now + timedelta(days=29, hours=23)) == []
+    assert await storage.due_guild_deletions(now + timedelta(days=30, minutes=1)) == [gid]
+    await rig.bot.on_guild_join(rig.guild)
+    assert await storage.due_guild_deletions(now + timedelta(days=31)) == []
+
+
 # ----------------------------------------------------------------------------- the sweep
 class Exploding:
     """Any use of this core service raises an unexpected error."""
@@ -195,6 +247,7 @@ async def test_the_sweep_covers_every_command(rig: BotRig) -> None:
             "server style",
             "server language",
             "server usage",
+            "server forget",
         ]
     )
 

@@ -44,8 +44,8 @@ async def test_two_processes_starting_at_once_migrate_a_fresh_schema_once(fresh_
     opening = (PostgresStorage.open(fresh_pg_url), PostgresStorage.open(fresh_pg_url))
     first, second = await asyncio.gather(*opening)
     try:
-        assert sorted([first.applied_migrations, second.applied_migrations]) == [[], [1, 2, 3]]
-        assert await first.schema_version() == SCHEMA_VERSION == len(POSTGRES_MIGRATIONS) == 3
+        assert sorted([first.applied_migrations, second.applied_migrations]) == [[], [1, 2, 3, 4]]
+        assert await first.schema_version() == SCHEMA_VERSION == len(POSTGRES_MIGRATIONS) == 4
         assert await first.integrity_check()
     finally:
         await first.close()
@@ -204,7 +204,7 @@ async def test_doctor_checks_postgres_with_a_write_rolled_back(
 
     check = await check_database(Settings.from_env({"DATABASE_URL": pg_url}, dotenv=False))
     assert check.ok, check.detail
-    assert "schema version 3, integrity ok, a write rolled back" in check.detail
+    assert "schema version 4, integrity ok, a write rolled back" in check.detail
     assert await scalar(pg_storage, "SELECT COUNT(*) FROM guilds") == 0  # the probe row is not kept
 
 
@@ -230,13 +230,17 @@ def test_db_migrate_then_check_on_postgres(
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("DATABASE_URL", f"{PG_SERVER}?search_path={schema}")
         assert main(["db", "migrate"]) == 0
-        assert capsys.readouterr().out.strip() == "schema version 3 (applied 1, 2, 3)"
+        assert capsys.readouterr().out.strip() == "schema version 4 (applied 1, 2, 3, 4)"
         assert main(["db", "migrate"]) == 0
-        assert capsys.readouterr().out.strip() == "schema version 3 (nothing to apply)"
+        assert capsys.readouterr().out.strip() == "schema version 4 (nothing to apply)"
         assert main(["db", "check"]) == 0
         out = capsys.readouterr().out
-        assert "schema version 3 (this Parla: 3)" in out and "integrity: ok" in out
-        assert "usage_global" in out
+        assert "schema version 4 (this Parla: 4)" in out and "integrity: ok" in out
+        assert "usage_global" in out and "guild_deletions" in out
+        assert main(["db", "prune"]) == 0
+        assert capsys.readouterr().out.strip() == (
+            "deleted 0 usage rows older than 90 days from PostgreSQL at 127.0.0.1:5432/test"
+        )
     finally:
         subprocess.run(["psql", PG_SERVER, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=True)
 

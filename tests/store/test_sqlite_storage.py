@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from bot.store.models import (
 from bot.store.protocol import Storage, StorageError
 from bot.store.sql_storage import SqlStorage
 from bot.store.sqlite import SqliteStorage
+from bot.text.pronunciation import PronunciationDictionary
 from tests.standins.databases import DAY, FakeToday, scalar, sql
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,20 +100,34 @@ async def test_open_creates_directory_schema_and_all_tables(db_path: Path) -> No
         "dictionary",
         "usage_guild",
         "usage_global",
+        "guild_deletions",
     } <= tables(db_path)
 
 
-async def test_wal_mode_synchronous_normal_and_foreign_keys(
-    sqlite_storage: SqlStorage, db_path: Path
+async def test_wal_mode_synchronous_full_for_settings_and_foreign_keys(
+    sqlite_storage: SqliteStorage, db_path: Path
 ) -> None:
     storage = sqlite_storage
+    statements: list[str] = []
+    db = storage._db  # connection-level pragmas: checked on the storage's own connection
+    await db.set_trace_callback(statements.append)
     await storage.set_user_pref(USER, None, "voice", "Ethan")
+    assert not any("synchronous" in s for s in statements)
     with raw(db_path) as conn:  # journal mode is a property of the file
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert wal_exists(db_path)
-    db = storage._db  # connection-level pragmas: checked on the storage's own connection
     async with db.execute("PRAGMA synchronous") as cur:
-        assert [tuple(r) for r in await cur.fetchall()] == [(1,)]  # NORMAL
+        assert [tuple(r) for r in await cur.fetchall()] == [(2,)]  # FULL: settings writes are durable
+    statements.clear()
+    # Usage counters alone commit with NORMAL (losing the last few on a power cut is acceptable).
+    await storage.add_usage(GUILD, 10)
+    await db.set_trace_callback(None)
+    pragmas = [s for s in statements if "synchronous" in s]
+    assert pragmas == ["PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"]
+    upsert = next(i for i, s in enumerate(statements) if "usage_guild" in s)
+    assert statements.index(pragmas[0]) < upsert < statements.index(pragmas[1])
+    async with db.execute("PRAGMA synchronous") as cur:
+        assert [tuple(r) for r in await cur.fetchall()] == [(2,)]
     async with db.execute("PRAGMA foreign_keys") as cur:
         assert [tuple(r) for r in await cur.fetchall()] == [(1,)]
 
@@ -129,7 +144,7 @@ async def test_awaitable_open_and_context_manager_on_the_instance(db_path: Path)
 
 async def test_reopening_applies_no_migration_again(db_path: Path) -> None:
     async with SqliteStorage.open(db_path) as store:
-        assert store.applied_migrations == [1, 2, 3]
+        assert store.applied_migrations == [1, 2, 3, 4]
     async with SqliteStorage.open(db_path) as store:
         assert store.applied_migrations == []
     assert user_version(db_path) == SCHEMA_VERSION
@@ -163,7 +178,7 @@ async def test_migrating_from_an_older_version_keeps_data(db_path: Path, today: 
     assert "guild_read_aloud" not in tables(db_path)
 
     async with SqliteStorage.open(db_path, today=today) as new:
-        assert new.applied_migrations == [2, 3]
+        assert new.applied_migrations == [2, 3, 4]
         settings = await new.resolve_voice_settings(USER, GUILD)
         assert (settings.voice, settings.language, settings.instructions) == (
             "Vincent",
@@ -187,7 +202,7 @@ async def test_failing_migration_is_rolled_back_whole(tmp_path: Path) -> None:
     assert "half_done" not in tables(path)
     assert "user_prefs" in tables(path)
     async with SqliteStorage.open(path) as store:  # the fixed release migrates from 1
-        assert store.applied_migrations == [2, 3]
+        assert store.applied_migrations == [2, 3, 4]
 
 
 async def test_database_newer_than_the_code_is_refused(db_path: Path) -> None:
@@ -203,7 +218,7 @@ async def test_two_openers_migrate_a_fresh_file_once(db_path: Path) -> None:
     first, second = await asyncio.gather(SqliteStorage.open(db_path), SqliteStorage.open(db_path))
     try:
         applied = first.applied_migrations + second.applied_migrations
-        assert sorted(applied) == [1, 2, 3]
+        assert sorted(applied) == [1, 2, 3, 4]
         assert user_version(db_path) == SCHEMA_VERSION
     finally:
         await first.close()
@@ -647,6 +662,24 @@ async def test_bad_dictionary_entries(storage: SqlStorage, word: str, reading: s
     assert dict(await storage.list_dictionary(GUILD)) == {}
 
 
+@pytest.mark.parametrize(
+    ("word", "text", "expected"),
+    [
+        ("Straße", "Die Straße und die STRASSE", "Die Strahsse und die Strahsse"),
+        ("strasse", "Die Straße", "Die Strahsse"),
+        ("ΣΟΦΟΣ", "σοφος σοφοσ", "Strahsse Strahsse"),
+        ("İstanbul", "İstanbul", "Strahsse"),
+    ],
+)
+async def test_stored_dictionary_words_match_whatever_their_case(
+    storage: SqlStorage, word: str, text: str, expected: str
+) -> None:
+    # One normalisation on both sides: what is stored (case-folded) matches the text case-folded.
+    await storage.add_dictionary_entry(1, word, "Strahsse")
+    dictionary = PronunciationDictionary(await storage.list_dictionary(1))
+    assert dictionary.apply(text) == expected
+
+
 async def test_dictionary_limit_per_server(storage: SqlStorage) -> None:
     for i in range(MAX_DICTIONARY_ENTRIES):
         await storage.add_dictionary_entry(GUILD, f"word{i}", f"reading {i}")
@@ -710,7 +743,7 @@ async def test_usage_validation_and_pruning(storage: SqlStorage, today: FakeToda
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_forget_guild_deletes_its_settings_only(storage: SqlStorage) -> None:
+async def test_forget_guild_deletes_its_data_only(storage: SqlStorage) -> None:
     await storage.set_guild_default(GUILD, "voice", "Kai")
     await storage.update_read_aloud(GUILD, xsaid=False)
     await storage.add_bound_channel(GUILD, 10)
@@ -720,8 +753,11 @@ async def test_forget_guild_deletes_its_settings_only(storage: SqlStorage) -> No
     await storage.set_user_pref(USER, None, "voice", "Serena")
     await storage.set_guild_default(OTHER_GUILD, "voice", "Moon")
     await storage.add_usage(GUILD, 10)
+    await storage.add_usage(OTHER_GUILD, 7)
+    await storage.schedule_guild_deletion(GUILD, datetime(2026, 3, 1, tzinfo=UTC))
 
     await storage.forget_guild(GUILD)
+    assert await storage.due_guild_deletions(datetime(2027, 1, 1, tzinfo=UTC)) == []  # done with
     assert await storage.get_guild_defaults(GUILD) == VoicePrefs()
     assert await storage.get_read_aloud(GUILD) == GuildReadAloud()
     assert await storage.get_member(GUILD, USER) == MemberReadAloud()
@@ -733,7 +769,10 @@ async def test_forget_guild_deletes_its_settings_only(storage: SqlStorage) -> No
     assert dict(await storage.list_dictionary(GUILD)) == {}
     assert (await storage.get_user_prefs(USER, None)).voice == "Serena"
     assert (await storage.get_guild_defaults(OTHER_GUILD)).voice == "Moon"
-    assert (await storage.get_usage(GUILD)).guild_characters == 10  # usage is the owner's record
+    usage = await storage.get_usage(GUILD)
+    assert usage.guild_characters == 0  # the server's usage goes too
+    assert usage.global_characters == 17  # the global totals name no server: they stay
+    assert (await storage.get_usage(OTHER_GUILD)).guild_characters == 7
 
 
 async def test_forget_user(storage: SqlStorage) -> None:
