@@ -26,7 +26,8 @@ from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store import retention
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.models import utc_today
-from bot.store.sqlite import SqliteStorage
+from bot.store.open import open_storage
+from bot.store.sql_storage import SqlStorage
 from bot.voice.link import VoiceSupport
 from bot.voice.manager import PlayerManager
 from bot.voice.service import VoiceOptions, VoiceService
@@ -118,7 +119,7 @@ class ParlaBot(commands.AutoShardedBot):
         self.sync_only = sync_only
         self.started_at = time.time()
         self.http_session: aiohttp.ClientSession | None = None
-        self._storage: SqliteStorage | None = None
+        self._storage: SqlStorage | None = None
         self._stack: SpeechStack | None = None
         self._voice: VoiceService | None = None
         self._limiter: UsageLimiter | None = None
@@ -132,7 +133,7 @@ class ParlaBot(commands.AutoShardedBot):
 
     # -- services (available after setup_hook) ------------------------------------------
     @property
-    def storage(self) -> SqliteStorage:
+    def storage(self) -> SqlStorage:
         assert self._storage is not None, "setup_hook has not run"
         return self._storage
 
@@ -207,7 +208,7 @@ class ParlaBot(commands.AutoShardedBot):
             )
             self._exits.push_async_callback(session.close)
         self.http_session = session
-        self._storage = await SqliteStorage.open(s.database_path)
+        self._storage = await open_storage(s)  # SQLite, or PostgreSQL with DATABASE_URL
         self._exits.push_async_callback(self._storage.close)
         self._limiter = UsageLimiter(s, self._storage)
         self._exits.push_async_callback(self._drain_charges)  # after voice and speech, before storage

@@ -13,6 +13,7 @@ from bot.base.config import ConfigError, Settings
 from bot.base.errors import InputError
 from bot.speech.errors import TTSError
 from bot.speech.voices import LANGUAGES, VOICES
+from bot.store.protocol import StorageError
 
 EXIT_OK = 0
 EXIT_API = 1
@@ -52,15 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check configuration, storage, voice support and credentials")
     doctor.add_argument("--offline", action="store_true", help="skip the checks that need the network")
     sub.add_parser("health", help="exit 0 if the running bot wrote its heartbeat recently (for Docker)")
-    _add_db_prune(sub)
+    from bot.app.db_cli import add_db_parser
+
+    add_db_parser(sub)
     return parser
-
-
-def _add_db_prune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`parla db prune`: the `db` group (another developer may add migrate/copy/check to it)."""
-    db = sub.add_parser("db", help="maintain the settings database")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("prune", help="delete usage rows older than 90 days")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,8 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_doctor(settings, offline=args.offline))
         if command == "health":
             return _health(settings)
-        if command == "db" and args.db_command == "prune":
-            return asyncio.run(_cmd_db_prune(settings))
+        if command == "db":
+            from bot.app.db_cli import run_db
+
+            return asyncio.run(run_db(settings, args))
         from bot.app.launcher import run_bot
 
         return run_bot(settings, sync_only=command == "sync")
@@ -99,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TTSError as exc:
         print(f"parla: {exc.user_message()}", file=sys.stderr)
         return EXIT_API
+    except StorageError as exc:  # PostgreSQL unreachable, a newer schema, a refused copy: one line
+        print(f"parla: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
@@ -194,15 +195,4 @@ def _health(settings: Settings) -> int:
         print(f"unhealthy: last heartbeat {age:.0f} s ago", file=sys.stderr)
         return 1
     print(f"healthy: last heartbeat {age:.0f} s ago")
-    return EXIT_OK
-
-
-async def _cmd_db_prune(settings: Settings) -> int:
-    """Delete usage rows older than `USAGE_KEEP_DAYS` (the bot also does it daily)."""
-    from bot.store.retention import USAGE_KEEP_DAYS
-    from bot.store.sqlite import SqliteStorage
-
-    async with SqliteStorage.open(settings.database_path) as storage:
-        deleted = await storage.prune_usage(USAGE_KEEP_DAYS)
-    print(f"deleted {deleted} usage rows older than {USAGE_KEEP_DAYS} days from {settings.database_path}")
     return EXIT_OK

@@ -27,12 +27,25 @@ class StorageError(ParlaError):
     sentence = "The bot's settings database is unavailable. The bot owner should check the logs."
 
 
+class StorageUnavailable(StorageError):
+    """The database was reachable but is not right now (connection lost, restarting, timed
+    out). Nothing was written; the pool reconnects by itself."""
+
+    sentence = "Settings can't be saved right now; try again in a minute"
+
+
+class DatabaseUnreachable(StorageError):
+    """The configured database cannot be reached at start. `str()` is the one sentence for the
+    owner: DATABASE_URL and what was tried (host and port, never the password)."""
+
+
 @runtime_checkable
 class Storage(Protocol):
     """What the bot needs from a settings store. All methods are coroutines; settings writes
     (preferences, read-aloud settings, members, dictionary, forgetting) are durable when they
-    return; `add_usage` may lose its last few writes on a power cut or OS crash (never on a
-    process crash), which costs at most a little budget; bad values raise InputError."""
+    return; on SQLite `add_usage` may lose its last few writes on a power cut or OS crash (never
+    on a process crash), which costs at most a little budget (PostgreSQL commits are durable);
+    bad values raise InputError."""
 
     # Voice preferences. guild_id None (or 0) = the user's global choice.
     async def get_user_prefs(self, user_id: int, guild_id: int | None) -> VoicePrefs: ...
