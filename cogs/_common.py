@@ -24,6 +24,7 @@ from bot.commands.audio_file import (
 )
 from bot.commands.choices import style_choices, voice_choices
 from bot.commands.delivery import Delivery, VoiceSetback, file_instead, plan_delivery
+from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 from bot.speech.voices import LANGUAGES
 from bot.text.clean import Attachment, MessageInfo
@@ -245,6 +246,8 @@ class Speaker:
 
         async def report(utterance: Utterance, error: ParlaError) -> None:
             message = error.user_message()
+            if isinstance(error, TTSError):
+                bot.note_endpoint_error(interaction.guild_id, error)
             try:
                 await interaction.followup.send(message, ephemeral=True)
                 return

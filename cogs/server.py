@@ -148,6 +148,13 @@ class ServerCog(commands.Cog):
             value="\n".join(lines),
             inline=False,
         )
+        seen = self.bot.last_endpoint_error(guild_id)
+        if seen is not None:
+            embed.add_field(
+                name="Last speech service error members met",
+                value=f"{seen.describe()} · <t:{int(seen.at)}:R>",
+                inline=False,
+            )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @server.command(name="forget", description="Delete everything the bot keeps for this server, now")

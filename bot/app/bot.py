@@ -21,6 +21,7 @@ from bot.base.config import Settings
 from bot.base.errors import ParlaError
 from bot.base.metrics import METRICS, Sample, queue_samples
 from bot.commands.admission import Admission
+from bot.speech.error_log import LastErrors, SeenError, with_details
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store import retention
@@ -126,6 +127,7 @@ class ParlaBot(commands.AutoShardedBot):
         self._admission: Admission | None = None
         self._backup_notices = NoticeGate(BACKUP_NOTICE_SECONDS)
         self._public_errors = NoticeGate(PUBLIC_ERROR_SECONDS)
+        self._endpoint_errors = LastErrors()  # per server: the last endpoint failure members met
         self._exits = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._charges: set[asyncio.Task[None]] = set()  # usage charges: drained, not cancelled, at close
@@ -186,7 +188,21 @@ class ParlaBot(commands.AutoShardedBot):
         once per window; None when the endpoint is speaking or they were told already."""
         if self._stack is None or not self._stack.backup_active():
             return None
-        return BACKUP_NOTICE if self._backup_notices.allow(key) else None
+        if not self._backup_notices.allow(key):
+            return None
+        return with_details(BACKUP_NOTICE, self._stack.last_error)
+
+    def note_endpoint_error(self, guild_id: int | None, error: TTSError) -> None:
+        """Remember `error` as the last endpoint failure a member of `guild_id` met."""
+        if guild_id is not None:
+            self._endpoint_errors.record(guild_id, error)
+
+    def last_endpoint_error(self, guild_id: int) -> SeenError | None:
+        """The last endpoint failure a member of `guild_id` met (`/server usage`)."""
+        return self._endpoint_errors.get(guild_id)
+
+    def _on_fallback(self, error: TTSError) -> None:
+        self.note_endpoint_error(current_guild.get(), error)
 
     def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         """Start a task the bot owns (cancelled on close)."""
@@ -212,7 +228,9 @@ class ParlaBot(commands.AutoShardedBot):
         self._exits.push_async_callback(self._storage.close)
         self._limiter = UsageLimiter(s, self._storage)
         self._exits.push_async_callback(self._drain_charges)  # after voice and speech, before storage
-        self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
+        self._stack = await self._exits.enter_async_context(
+            open_speech_stack(s, session=session, on_fallback=self._on_fallback)
+        )
         if self._stack.client is not None:
             self._stack.client.usage_listener = self._on_usage
         self._admission = Admission(self._limiter, self._stack)
@@ -360,6 +378,9 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
         message = f"Sorry, something went wrong on my side (error id `{error_id}`). It has been logged."
     elif isinstance(original, TTSError):
         log.warning("command failed: %s", original.log_form())
+        note = getattr(interaction.client, "note_endpoint_error", None)
+        if note is not None:
+            note(interaction.guild_id, original)
     try:
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)

@@ -3,9 +3,11 @@ the member is told once (not per message) that a backup voice is in use."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp
+import discord
 import pytest
 
 from bot.app.bot import BACKUP_NOTICE
@@ -41,3 +43,13 @@ async def test_billing_failure_speaks_with_the_backup_and_tells_the_member_once(
         other = rig.interaction(rig.member("bob"))
         await run_command(rig.bot, cog.speak, other, text="Bob's message", attach=True)
         assert BACKUP_NOTICE in other.log.last.text()  # each member is told once
+        # The notice names the failure behind it, as every other API error does.
+        assert re.search(r"speaking\. \(code Arrearage, request id [0-9a-f-]{36}\)", replies[0]), replies[0]
+        # and /server usage shows it to the server's managers
+        usage = rig.interaction(member, perms=discord.Permissions(manage_guild=True))
+        await run_command(rig.bot, rig.cog("ServerCog").server_usage, usage)
+        embed = usage.log.last.embed
+        assert embed is not None
+        fields = {str(f.name): str(f.value) for f in embed.fields}
+        last = fields["Last speech service error members met"]
+        assert re.fullmatch(r"Arrearage, request id [0-9a-f-]{36} · <t:\d+:R>", last), last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,33 @@ async def test_synth_against_the_fake_twice_second_from_cache_and_errors_are_one
         assert fake.api_key not in failed.stderr + failed.stdout
         bad = await asyncio.to_thread(synth, "--language", "Klingon")
         assert bad.returncode == 2 and "Valid languages" in bad.stderr
+    finally:
+        await fake.stop()
+
+
+@pytest.mark.skipif(not local_engine_available(), reason="local engine not installed")
+async def test_synth_on_the_backup_voice_names_the_endpoint_code_and_request_id(tmp_path: Path) -> None:
+    import asyncio
+
+    fake = FakeEndpoint()
+    await fake.start()
+    try:
+        fake.fault = "error:InvalidApiKey"  # a mistyped key, as a new user would meet it
+        env = {
+            "TTS_API_KEY": fake.api_key,
+            "TTS_API_URL": fake.url,
+            "DATA_DIR": str(tmp_path),
+            "TTS_ENGINE": "auto",
+        }
+        out = tmp_path / "k.wav"
+        result = await asyncio.to_thread(
+            run_parla, "synth", "Key check", "--no-stream", "--out", str(out), env=env, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        assert re.search(
+            r"source=local engine \(endpoint: InvalidApiKey, request id [0-9a-f-]{36}\)", result.stdout
+        ), result.stdout
+        assert fake.api_key not in result.stdout + result.stderr
     finally:
         await fake.stop()
 

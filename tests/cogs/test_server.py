@@ -344,3 +344,20 @@ async def test_no_interaction_is_left_unanswered_when_the_core_raises(
     expected = {"storage": uses_storage, "stack": uses_stack, "voice": uses_voice}
     want = set().union(*expected.values()) if broken == "all" else expected[broken]
     assert failed == want
+
+
+async def test_usage_shows_the_last_endpoint_error_members_met(
+    rig: BotRig, fake_endpoint: FakeEndpoint
+) -> None:
+    fake_endpoint.fault = "error:InvalidApiKey"  # engine=api: no backup voice, the member sees it
+    speak = rig.interaction()
+    await run_command(rig.bot, rig.cog("SpeechCog").speak, speak, text="Hello", attach=True)
+    assert "code InvalidApiKey" in speak.log.last.text()
+    reply = await server(rig, "server_usage")
+    embed = reply.log.last.embed
+    assert embed is not None
+    fields = {str(f.name): str(f.value) for f in embed.fields}
+    value = fields["Last speech service error members met"]
+    assert re.fullmatch(r"InvalidApiKey, request id [0-9a-f-]{36} · <t:\d+:R>", value), value
+    other = rig.add_guild()
+    assert rig.bot.last_endpoint_error(other.id) is None  # per server

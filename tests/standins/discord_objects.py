@@ -627,6 +627,7 @@ class BotRig:
     def interaction(
         self, user: MockMember | None = None, *, dm: bool = False, **kwargs: Any
     ) -> MockInteraction:
+        kwargs.setdefault("client", self.bot)
         if dm:
             return MockInteraction(user=user or MockMember(), guild=None, **kwargs)
         return MockInteraction(
