@@ -31,7 +31,7 @@ async def test_billing_failure_speaks_with_the_backup_and_tells_the_member_once(
         replies = []
         for text in ("First message", "Second message", "Third message"):
             interaction = rig.interaction(member)
-            await run_command(rig.bot, cog.speak, interaction, text=text, attach=True)
+            await run_command(rig.bot, cog.speak, interaction, text=text, attach=True, audio_format="file")
             reply = interaction.log.last
             audio = parse_wav(reply.file_data())
             assert audio.rate == 24000 and len(audio.pcm) > 0  # real speech, not an error
@@ -41,7 +41,7 @@ async def test_billing_failure_speaks_with_the_backup_and_tells_the_member_once(
         told = [BACKUP_NOTICE in text for text in replies]
         assert told == [True, False, False], replies  # told at once, then not again
         other = rig.interaction(rig.member("bob"))
-        await run_command(rig.bot, cog.speak, other, text="Bob's message", attach=True)
+        await run_command(rig.bot, cog.speak, other, text="Bob's message", attach=True, audio_format="file")
         assert BACKUP_NOTICE in other.log.last.text()  # each member is told once
         # The notice names the failure behind it, as every other API error does.
         assert re.search(r"speaking\. \(code Arrearage, request id [0-9a-f-]{36}\)", replies[0]), replies[0]

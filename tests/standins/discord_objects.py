@@ -34,6 +34,7 @@ from discord.opus import OPUS_SILENCE
 
 from bot.app.bot import ParlaBot
 from bot.base.config import Settings
+from tests.standins.discord_http import DiscordHttpStandin
 from tests.standins.discord_limits import MAX_CHOICES, check_message, discord_refuses
 
 FILESIZE_LIMIT = 10 * 1024 * 1024  # Discord's default upload limit (10 MiB)
@@ -342,6 +343,7 @@ class Reply:
     embeds: list[discord.Embed] = field(default_factory=list)
     files: list[discord.File] = field(default_factory=list)
     ephemeral: bool = False
+    voice_message: bool = False  # sent with IS_VOICE_MESSAGE (tests.standins.discord_http)
 
     @property
     def embed(self) -> discord.Embed | None:
@@ -492,6 +494,15 @@ class ReplyLog:
         self._add(Reply("followup", _str(content), _list(embed, embeds), _list(file, files), ephemeral))
 
 
+    def voice_message(self, file: discord.File, *, ephemeral: bool) -> None:
+        """A voice message posted as a followup (through bot.http: tests.standins.discord_http)."""
+        assert self.responded, "followup before the interaction was answered (Discord: 404)"
+        if self.original_pending and self.original_exists:
+            ephemeral = self.original_ephemeral
+            self.original_pending = False
+        self._add(Reply("followup", None, [], [file], ephemeral, voice_message=True))
+
+
 def _str(content: Any) -> str | None:
     return None if content is None or content is _MISSING else str(content)
 
@@ -611,6 +622,7 @@ class BotRig:
     voice_channel: MockVoiceChannel
     text_channel: MockTextChannel
     guilds: dict[int, MockGuild]
+    http: DiscordHttpStandin = field(default_factory=DiscordHttpStandin)  # bot.http.request
 
     def cog(self, name: str) -> Any:
         cog = self.bot.get_cog(name)
@@ -628,6 +640,13 @@ class BotRig:
         self, user: MockMember | None = None, *, dm: bool = False, **kwargs: Any
     ) -> MockInteraction:
         kwargs.setdefault("client", self.bot)
+        kwargs.setdefault("application_id", 4242)
+        kwargs.setdefault("token", f"interaction-token-{next_id()}")
+        made = self._make_interaction(user, dm=dm, **kwargs)
+        self.http.logs[kwargs["token"]] = made.log
+        return made
+
+    def _make_interaction(self, user: MockMember | None, *, dm: bool, **kwargs: Any) -> MockInteraction:
         if dm:
             return MockInteraction(user=user or MockMember(), guild=None, **kwargs)
         return MockInteraction(
@@ -665,4 +684,5 @@ async def open_bot_rig(
         guild = MockGuild()
         guilds[guild.id] = guild
         rig = BotRig(bot, guild, MockVoiceChannel(guild), MockTextChannel(guild), guilds)
+        bot.http.request = rig.http.request  # type: ignore[method-assign]
         yield rig

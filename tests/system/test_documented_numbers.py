@@ -44,7 +44,7 @@ def stated(doc: str, pattern: str) -> tuple[float, ...]:
 STATED: dict[str, tuple[str, str, tuple[float, ...]]] = {
     "speak cooldown": (
         "docs/commands.md",
-        r"\| `/speak text \[voice\] \[style\] \[language\] \[attach\]` "
+        r"\| `/speak text \[voice\] \[style\] \[language\] \[attach\] \[format\]` "
         r"\| everyone \((\d+) uses per (\d+) s\)",
         (3, 10),
     ),
