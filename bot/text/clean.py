@@ -16,7 +16,8 @@ dictionary applied; and the text cut at a word boundary with "and so on" in the 
 
 The words the cleaner adds ("a link to", "spoiler", "sent an image", "NAME said", ...) are
 in the message language: `CleanOptions.language`, or, for "Auto", a rough guess from the
-script and common words of the message. Emoji names are English in every language.
+script and common words of the message. Unicode emoji are read by their CLDR names in that
+language (English where the `emoji` package has none).
 """
 
 from __future__ import annotations
@@ -148,10 +149,11 @@ def _clean_body(info: MessageInfo, options: CleanOptions, language: str) -> str:
     text = normalize_chars(text)
     text = replace_markup(text, info, language)
     if not text.isascii():
-        text = replace_emoji(text, options.emoji_mode, WORD_CHARS_PER_OUTPUT_CHAR * options.max_length)
+        budget = WORD_CHARS_PER_OUTPUT_CHAR * options.max_length
+        text = replace_emoji(text, options.emoji_mode, budget, language)
         text = drop_leftover_marks(text)
     elif "<" in text:
-        text = replace_emoji(text, options.emoji_mode)  # custom emoji
+        text = replace_emoji(text, options.emoji_mode, language=language)  # custom emoji
     text = _bound_expansion(text, options.max_length)
     text = strip_markdown(text)
     text = drop_rules(text)  # again in tidy_text, for rules exposed by later steps
