@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app.translator import CatalogueTranslator
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
 from bot.base.metrics import METRICS, Sample, queue_samples
@@ -251,6 +252,7 @@ class ParlaBot(commands.AutoShardedBot):
         await self.open_services()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self.tree.set_translator(CatalogueTranslator())  # names in the members' languages
         if self.sync_only:
             synced = await self.tree.sync()
             log.info("synced %d global commands", len(synced))
