@@ -78,6 +78,12 @@ class Settings:
     # Operations
     metrics_port: int | None = None
     log_level: str = "INFO"
+    # Cluster (shared state in Redis; unset: one process, everything local)
+    redis_url: Secret | None = None  # may hold a password
+    redis_prefix: str = "parla:"
+    cache_redis_mb: float = 256.0
+    cluster_lease_seconds: float = 10.0  # lease of cluster locks and slots (at most 10 s)
+    cluster_processes: int = 1  # processes sharing the endpoint (local pacing share when Redis is down)
 
     @property
     def database_path(self) -> Path:
@@ -191,6 +197,17 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL", "set it to DEBUG, INFO, WARNING or ERROR.")
     integer = "a whole number"
+    redis_url = _get(env, "REDIS_URL")
+    if redis_url is not None:
+        parsed_redis = urlparse(redis_url)
+        if parsed_redis.scheme not in ("redis", "rediss", "unix") or not (
+            parsed_redis.hostname or parsed_redis.path
+        ):
+            raise ConfigError("REDIS_URL", "is not a redis:// URL. Set it like redis://127.0.0.1:6379/0.")
+        try:
+            parsed_redis.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ConfigError("REDIS_URL", "has a bad port. Set it like redis://127.0.0.1:6379/0.") from None
     return Settings(
         discord_token=_secret(env, "DISCORD_TOKEN", "your Discord bot token"),
         api_key=_secret(env, "TTS_API_KEY", "your endpoint API key"),
@@ -224,4 +241,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
         global_chars_per_day=_number(env, "LIMIT_GLOBAL_CHARS_DAY", 500_000, int, minimum=1, what=integer),
         metrics_port=_number(env, "METRICS_PORT", None, int, minimum=1, what="a port number"),
         log_level=log_level,
+        redis_url=Secret(redis_url) if redis_url is not None else None,
+        redis_prefix=_get(env, "REDIS_PREFIX") or "parla:",
+        cache_redis_mb=_number(env, "CACHE_REDIS_MB", 256.0, float, minimum=0),
+        cluster_lease_seconds=min(10.0, _number(env, "CLUSTER_LEASE_SECONDS", 10.0, float, minimum=0.5)),
+        cluster_processes=_number(env, "CLUSTER_PROCESSES", 1, int, minimum=1, what=integer),
     )

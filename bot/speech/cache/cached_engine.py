@@ -81,8 +81,8 @@ class CachedEngine:
         sound is cached (e.g. admission) and plays it through `stream()`, which counts it."""
         key = self.key_for(request)
         if not count:
-            return self.cache.peek(key) or await self.cache.get_disk(key, count=False)
-        audio = self.cache.get_memory(key) or await self.cache.get_disk(key)
+            return self.cache.peek(key) or (await self.cache.get_stored(key, count=False))[0]
+        audio = self.cache.get_memory(key) or (await self.cache.get_stored(key))[0]
         if audio is not None:
             self.cache.record_saved()
         return audio
@@ -189,7 +189,7 @@ class CachedEngine:
         flight.consumers -= 1
         ok = flight.finished and flight.error is None
         if ok and flight.from_cache:
-            self.cache.record_lookup("hit_disk")
+            self.cache.record_lookup(flight.found_in)
             self.cache.record_saved()
         else:
             self.cache.record_lookup("miss")
@@ -207,9 +207,10 @@ class CachedEngine:
     async def _fly(self, flight: Flight, req: SpeechRequest, *, use_disk: bool) -> None:
         try:
             if use_disk:
-                audio = await self.cache.get_disk(flight.key, count=False)
+                audio, found_in = await self.cache.get_stored(flight.key, count=False)
                 if audio is not None and (flight.mode == "synth" or self._streamable(audio)):
                     flight.from_cache = True
+                    flight.found_in = found_in
                     flight.finish(audio=audio)
                     self._drop(flight)
                     return
