@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 
@@ -57,27 +56,25 @@ class RedisProcess:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
-        self._proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        self._proc = await asyncio.create_subprocess_exec(
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         client = aioredis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
         try:
@@ -94,4 +91,4 @@ class RedisProcess:
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.kill()
-            await asyncio.to_thread(proc.wait)
+            await proc.wait()
