@@ -21,6 +21,7 @@ from bot.base.config import ConfigError, Settings
 from bot.cluster.connection import ClusterLink, open_cluster
 from bot.speech.cache.audio_cache import AudioCache
 from bot.speech.cache.cached_engine import CachedEngine
+from bot.speech.cache.cluster_flight import ClusterFlights
 from bot.speech.cache.shared import SharedTier
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.engine import SpeechEngine
@@ -118,10 +119,13 @@ async def open_speech_stack(
             cache = AudioCache.from_settings(settings, shared=shared)
             exits.push_async_callback(cache.close)
 
-        def cached(engine: SpeechEngine) -> SpeechEngine:
+        def cached(engine: SpeechEngine, *, shared_flights: bool = False) -> SpeechEngine:
             if cache is None:
                 return engine
-            front = CachedEngine(engine, cache)
+            flights = None
+            if shared_flights and cluster is not None:
+                flights = ClusterFlights(cluster, sample_rate=engine.sample_rate)
+            front = CachedEngine(engine, cache, cluster=flights)
             exits.push_async_callback(front.close)
             return front
 
@@ -131,7 +135,7 @@ async def open_speech_stack(
             if session is None:
                 session = await exits.enter_async_context(aiohttp.ClientSession())
             client = EndpointClient(settings, session)
-            engines["api"] = cached(client)
+            engines["api"] = cached(client, shared_flights=True)
         if "local" in (plan.primary, plan.backup):
             from bot.speech.local.engine import LocalEngine
 

@@ -243,8 +243,9 @@ class AudioCache:
         """The audio under `key` if it is in memory; no I/O, no counters."""
         return self._memory.get_audio(key)
 
-    async def put(self, key: str, audio: Audio) -> None:
-        """Store `audio` under `key` in both tiers (empty audio is not stored)."""
+    async def put(self, key: str, audio: Audio, *, shared: bool = True) -> None:
+        """Store `audio` under `key` in every tier (the shared one unless `shared=False`: it
+        came from there); empty audio is not stored."""
         if not audio.pcm:
             return
         self._puts += 1
@@ -253,7 +254,7 @@ class AudioCache:
         disk = self._disk_on()
         if disk is not None:
             await self._io(disk.write, "pcm", key, audio.pcm, rate=audio.rate, channels=audio.channels)
-        if self._shared is not None:
+        if self._shared is not None and shared:
             await self._shared.write("pcm", key, audio.pcm, rate=audio.rate, channels=audio.channels)
 
     # ----- Opus packets -----
