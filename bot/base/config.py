@@ -84,6 +84,7 @@ class Settings:
     cache_redis_mb: float = 256.0
     cluster_lease_seconds: float = 10.0  # lease of cluster locks and slots (at most 10 s)
     cluster_processes: int = 1  # processes sharing the endpoint (local pacing share when Redis is down)
+    rpm_window_seconds: float = 60.0  # the rolling window of TTS_MAX_RPM
 
     @property
     def database_path(self) -> Path:
@@ -246,4 +247,5 @@ def _parse(env: Mapping[str, str]) -> Settings:
         cache_redis_mb=_number(env, "CACHE_REDIS_MB", 256.0, float, minimum=0),
         cluster_lease_seconds=min(10.0, _number(env, "CLUSTER_LEASE_SECONDS", 10.0, float, minimum=0.5)),
         cluster_processes=_number(env, "CLUSTER_PROCESSES", 1, int, minimum=1, what=integer),
+        rpm_window_seconds=_number(env, "TTS_RPM_WINDOW", 60.0, float, minimum=0.1),
     )

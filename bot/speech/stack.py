@@ -135,6 +135,10 @@ async def open_speech_stack(
             if session is None:
                 session = await exits.enter_async_context(aiohttp.ClientSession())
             client = EndpointClient(settings, session)
+            if cluster is not None:
+                from bot.speech.endpoint.cluster_pacing import ClusterPacing
+
+                client.cluster_pacing = ClusterPacing(cluster, settings)
             engines["api"] = cached(client, shared_flights=True)
         if "local" in (plan.primary, plan.backup):
             from bot.speech.local.engine import LocalEngine

@@ -43,3 +43,31 @@ async def test_without_redis_each_process_buys_the_phrase_itself(tmp_path: Path)
         reports = await run_workers([{"requests": [{"text": PHRASE}] * 5}] * 2, envs)
         assert fake.request_count == 2
         assert [r["requests"] for r in reports] == [1, 1]
+
+
+async def test_three_processes_hold_the_endpoints_concurrency_and_rate_together(tmp_path: Path) -> None:
+    prefix = unique_prefix()
+    rpm, window, concurrent = 60, 0.5, 4
+    async with FakeEndpoint(api_key=API_KEY, first_chunk_delay=0.02) as fake:
+        limits = {
+            "TTS_MAX_RPM": str(rpm),
+            "TTS_RPM_WINDOW": str(window),
+            "TTS_MAX_CONCURRENT": str(concurrent),
+        }
+        envs = [worker_env(fake.url, tmp_path / f"p{i}", REDIS_URL, prefix, **limits) for i in range(3)]
+        jobs = [{"requests": [{"text": f"Distinct phrase {p} {i}."} for i in range(100)]} for p in range(3)]
+        try:
+            reports = await run_workers(jobs, envs)
+        finally:
+            await delete_prefix(prefix)
+    assert all(not h.startswith("error") for r in reports for h in r["results"])
+    assert fake.request_count == 300
+    assert fake.max_concurrency <= concurrent  # each process alone would allow 4: together 12
+    arrivals = sorted(r.at for r in fake.requests)
+    # Admission is counted at send time in Redis; arrivals at the fake trail it by a few ms, so
+    # the arrivals are checked over a window 20 ms shorter than the one enforced.
+    busiest = max(
+        sum(1 for t in arrivals[i:] if t < start + window - 0.02) for i, start in enumerate(arrivals)
+    )
+    assert busiest <= rpm
+    assert arrivals[-1] - arrivals[0] >= (300 / rpm - 1) * window  # paced, not a burst of 300
