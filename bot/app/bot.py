@@ -23,6 +23,7 @@ from bot.base.metrics import METRICS, Sample
 from bot.commands.admission import Admission
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
+from bot.store.cluster_budget import ClusterBudget
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.models import utc_today
 from bot.store.sqlite import SqliteStorage
@@ -190,6 +191,8 @@ class ParlaBot(commands.AutoShardedBot):
         self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
         if self._stack.client is not None:
             self._stack.client.usage_listener = self._on_usage
+        if self._stack.cluster is not None:  # REDIS_URL: limits shared by the cluster
+            self._limiter.cluster = ClusterBudget(self._stack.cluster)
         self._admission = Admission(self._limiter, self._stack)
         manager = PlayerManager(
             self._stack.engine,

@@ -71,3 +71,25 @@ async def test_three_processes_hold_the_endpoints_concurrency_and_rate_together(
     )
     assert busiest <= rpm
     assert arrivals[-1] - arrivals[0] >= (300 / rpm - 1) * window  # paced, not a burst of 300
+
+
+async def test_a_global_daily_budget_holds_across_three_processes(tmp_path: Path) -> None:
+    prefix = unique_prefix()
+    budget = 200
+    async with FakeEndpoint(api_key=API_KEY, first_chunk_delay=0.05) as fake:
+        limits = {"LIMIT_GLOBAL_CHARS_DAY": str(budget), "LIMIT_GUILD_CHARS_DAY": str(budget)}
+        envs = [worker_env(fake.url, tmp_path / f"p{i}", REDIS_URL, prefix, **limits) for i in range(3)]
+        # 25 characters each: 30 requests at once would be 750 characters.
+        jobs = [
+            {"requests": [{"text": f"Budget phrases {p}-{i:02d} here."} for i in range(10)], "limits": True}
+            for p in range(3)
+        ]
+        try:
+            reports = await run_workers(jobs, envs)
+        finally:
+            await delete_prefix(prefix)
+    spoken = sum(len(r.text) for r in fake.requests)
+    assert {len(job["requests"][0]["text"]) for job in jobs} == {25}
+    assert budget - 25 < spoken <= budget  # filled, and never passed (not even by one request)
+    refused = [h for r in reports for h in r["results"] if h.startswith("limit:")]
+    assert len(refused) == 30 - fake.request_count and set(refused) == {"limit:global"}
