@@ -20,10 +20,12 @@ from discord.ext import commands
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
 from bot.base.metrics import METRICS, Sample
+from bot.cluster.invalidation import InvalidationChannel
 from bot.commands.admission import Admission
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store.cluster_budget import ClusterBudget
+from bot.store.cluster_settings import SettingsInvalidation
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.models import utc_today
 from bot.store.sqlite import SqliteStorage
@@ -191,8 +193,13 @@ class ParlaBot(commands.AutoShardedBot):
         self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
         if self._stack.client is not None:
             self._stack.client.usage_listener = self._on_usage
-        if self._stack.cluster is not None:  # REDIS_URL: limits shared by the cluster
+        if self._stack.cluster is not None:  # REDIS_URL: limits and settings shared by the cluster
             self._limiter.cluster = ClusterBudget(self._stack.cluster)
+            invalidation = SettingsInvalidation(
+                InvalidationChannel(self._stack.cluster, "settings"), self._storage.read_caches()
+            )
+            invalidation.start()
+            self._exits.push_async_callback(invalidation.close)
         self._admission = Admission(self._limiter, self._stack)
         manager = PlayerManager(
             self._stack.engine,

@@ -13,14 +13,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.base.config import Settings
 
-__all__ = ["CALL_TIMEOUT", "RECHECK_SECONDS", "ClusterLink", "open_cluster"]
+__all__ = ["CALL_TIMEOUT", "RECHECK_SECONDS", "ClusterLink", "open_cluster", "stop_task"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,17 @@ T = TypeVar("T")
 
 RECHECK_SECONDS = 10.0
 CALL_TIMEOUT = 2.0  # seconds for one Redis call (blocking reads ask for less)
+
+
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait until it has ended. A cancellation that arrives while the Redis
+    client is in the middle of a call can be absorbed by it (the task goes on, still
+    "cancelling"), so the request is repeated until the task is really gone."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("stopped task %s had failed: %r", task.get_name(), task.exception())
 
 
 class ClusterLink:
@@ -152,9 +163,7 @@ class ClusterLink:
     async def close(self) -> None:
         self._closed = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(CALL_TIMEOUT):
                 await self.client.aclose()

@@ -10,10 +10,9 @@ is down, `acquire()` answers None (the caller proceeds locally).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 
-from bot.cluster.connection import ClusterLink
+from bot.cluster.connection import ClusterLink, stop_task
 
 __all__ = ["LeaseLock"]
 
@@ -71,7 +70,5 @@ class LeaseLock:
     async def release(self) -> None:
         task, self._renewer = self._renewer, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
             await self._link.call(lambda r: r.eval(_RELEASE, 1, self.key, self.token), 0)

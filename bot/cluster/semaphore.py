@@ -9,10 +9,9 @@ lease until it releases it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 
-from bot.cluster.connection import ClusterLink
+from bot.cluster.connection import ClusterLink, stop_task
 
 __all__ = ["LeasedSemaphore", "Slot"]
 
@@ -58,9 +57,7 @@ class Slot:
             await link.call(lambda r: r.eval(_RENEW, 1, self._sem.key, ms, self.token), None)
 
     async def release(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
         await self._sem.link.call(lambda r: r.zrem(self._sem.key, self.token), None)
 
 

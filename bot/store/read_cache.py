@@ -61,6 +61,13 @@ class ReadThrough(Generic[K, V]):
         self._lru: LRU[K, V] = LRU(maxsize)
         self._guard = guard
         self._load = load
+        # Told of every invalidation (the key, or None for several): the cluster's other
+        # processes drop it too (`cluster_settings`).
+        self.on_invalidate: Callable[[K | None], None] | None = None
+
+    def guard(self) -> AbstractAsyncContextManager[object]:
+        """The storage's guard (held by a write until it commits)."""
+        return self._guard()
 
     async def get(self, key: K) -> V:
         cached = self._lru.get(key)
@@ -73,9 +80,17 @@ class ReadThrough(Generic[K, V]):
 
     def invalidate(self, key: K) -> None:
         self._lru.pop(key)
+        if self.on_invalidate is not None:
+            self.on_invalidate(key)
 
     def invalidate_where(self, predicate: Callable[[K], bool]) -> None:
         self._lru.drop_where(predicate)
+        if self.on_invalidate is not None:
+            self.on_invalidate(None)
+
+    def drop(self, key: K) -> None:
+        """Forget `key` here only (another process changed it)."""
+        self._lru.pop(key)
 
     def clear(self) -> None:
         self._lru.clear()

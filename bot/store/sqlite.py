@@ -34,6 +34,7 @@ from bot.store.models import (
     VoiceSettings,
     utc_today,
 )
+from bot.store.read_cache import ReadThrough
 from bot.store.sqlite_db import SqliteDatabase
 from bot.store.sqlite_dictionary import DictionaryTable
 from bot.store.sqlite_prefs import VoicePrefsTable
@@ -55,6 +56,17 @@ class SqliteStorage:
         self._read_aloud = ReadAloudTable(database, cache_size)
         self._dictionary = DictionaryTable(database, cache_size)
         self._usage = UsageTable(database, today)
+
+    def read_caches(self) -> dict[str, ReadThrough[Any, Any]]:
+        """Every read-through cache by name (the cluster's settings invalidation)."""
+        return {
+            "user_prefs": self._prefs.user_prefs,
+            "guild_defaults": self._prefs.guild_defaults,
+            "read_aloud": self._read_aloud.settings,
+            "read_aloud_members": self._read_aloud.members,
+            "nicknames": self._read_aloud.nicknames,
+            "dictionary": self._dictionary.entries,
+        }
 
     # ---- opening and closing ------------------------------------------------------------
 

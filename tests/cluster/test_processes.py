@@ -47,7 +47,7 @@ async def test_without_redis_each_process_buys_the_phrase_itself(tmp_path: Path)
 
 async def test_three_processes_hold_the_endpoints_concurrency_and_rate_together(tmp_path: Path) -> None:
     prefix = unique_prefix()
-    rpm, window, concurrent = 60, 0.5, 4
+    rpm, window, concurrent = 100, 1.0, 4
     async with FakeEndpoint(api_key=API_KEY, first_chunk_delay=0.02) as fake:
         limits = {
             "TTS_MAX_RPM": str(rpm),
@@ -64,10 +64,11 @@ async def test_three_processes_hold_the_endpoints_concurrency_and_rate_together(
     assert fake.request_count == 300
     assert fake.max_concurrency <= concurrent  # each process alone would allow 4: together 12
     arrivals = sorted(r.at for r in fake.requests)
-    # Admission is counted at send time in Redis; arrivals at the fake trail it by a few ms, so
-    # the arrivals are checked over a window 20 ms shorter than the one enforced.
+    # Admission is counted at send time in Redis; arrivals at the fake trail it by up to tens of
+    # ms on a loaded machine, so arrivals are checked over a window 100 ms shorter than the one
+    # enforced (against the endpoint's real minute, that is the margin 170 of 180 RPM leaves).
     busiest = max(
-        sum(1 for t in arrivals[i:] if t < start + window - 0.02) for i, start in enumerate(arrivals)
+        sum(1 for t in arrivals[i:] if t < start + window - 0.1) for i, start in enumerate(arrivals)
     )
     assert busiest <= rpm
     assert arrivals[-1] - arrivals[0] >= (300 / rpm - 1) * window  # paced, not a burst of 300
