@@ -38,6 +38,7 @@ class InvalidationChannel:
         self.subscribed = asyncio.Event()
         self.lost = asyncio.Event()  # set when a subscription breaks, cleared on the next one
         self.received = 0
+        self.heard = asyncio.Event()  # set at each message from another process
 
     def publish(self, message: dict[str, Any]) -> None:
         data = json.dumps({"s": self.sender, **message})
@@ -98,6 +99,7 @@ class InvalidationChannel:
         if message.get("s") == self.sender:
             return
         self.received += 1
+        self.heard.set()
         try:
             on_message(message)
         except Exception:

@@ -158,5 +158,12 @@ async def open_speech_stack(
                 if on_fallback is not None:
                     on_fallback(error)
 
-            stack.engine = FallbackEngine(primary, backup, on_fallback=fallback_seen)
+            fallback = FallbackEngine(primary, backup, on_fallback=fallback_seen)
+            stack.engine = fallback
+            if cluster is not None:  # one breaker for the whole cluster
+                from bot.speech.fallback.shared_breaker import SharedBreaker
+
+                shared_breaker = SharedBreaker(cluster, fallback.breaker)
+                shared_breaker.start()
+                exits.push_async_callback(shared_breaker.close)
         yield stack
