@@ -1,7 +1,8 @@
 """Run every benchmark in turn: `python -m benchmarks [--quick]` (each prints its figures).
 
 Each one also runs alone: `python -m benchmarks.bench_cache`, `bench_clean`,
-`bench_local_engine`, `bench_load`, `bench_voice` (the voice one takes ~6 min; `--quick` ~1.5).
+`bench_local_engine`, `bench_load`, `bench_voice`, `bench_cluster` (needs Redis) (the voice one
+takes ~6 min; `--quick` ~1.5).
 """
 
 from __future__ import annotations
@@ -9,7 +10,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench_clean", "bench_cache", "bench_local_engine", "bench_load", "bench_voice")
+BENCHMARKS = (
+    "bench_clean",
+    "bench_cache",
+    "bench_local_engine",
+    "bench_load",
+    "bench_voice",
+    "bench_cluster",
+)
 QUICK = {"bench_load": ["--quick"], "bench_voice": ["--quick"], "bench_clean": ["--messages", "5000"]}
 
 
