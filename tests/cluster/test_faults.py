@@ -4,13 +4,16 @@ resumes once Redis is back."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 from pathlib import Path
 
 from bot.base.secrets import Secret
 from bot.speech.request import SpeechRequest
 from bot.speech.stack import open_speech_stack
+from tests.standins.cluster_rig import run_workers, start_worker, worker_env
 from tests.standins.fake_api import FakeEndpoint
-from tests.standins.redis_server import RedisProcess, unique_prefix
+from tests.standins.redis_server import REDIS_URL, RedisProcess, delete_prefix, unique_prefix
 from tests.standins.settings import API_KEY, make_settings
 
 
@@ -69,3 +72,36 @@ async def test_redis_stopped_mid_run_then_restarted(tmp_path: Path) -> None:
                 assert window is not None and await window.count() == 1
         finally:
             await server.stop()
+
+
+async def test_a_process_killed_holding_the_flight_lock_and_a_slot_does_not_wedge_the_others(
+    tmp_path: Path,
+) -> None:
+    prefix = unique_prefix()
+    phrase = "Spoken by a process that dies."
+    # The victim's answer takes long: it dies holding the single-flight lock and the only slot.
+    async with (
+        FakeEndpoint(api_key=API_KEY, first_chunk_delay=30) as slow,
+        FakeEndpoint(api_key=API_KEY) as fast,
+    ):
+        limits = {"TTS_MAX_CONCURRENT": "1", "CLUSTER_LEASE_SECONDS": "1"}
+        try:
+            victim = await start_worker(
+                {"requests": [{"text": phrase}]},
+                worker_env(slow.url, tmp_path / "v", REDIS_URL, prefix, **limits),
+            )
+            while slow.request_count == 0:  # noqa: ASYNC110 - another process's request
+                await asyncio.sleep(0.02)
+            victim.kill()
+            await victim.wait()
+            started = time.monotonic()
+            (report,) = await run_workers(
+                [{"requests": [{"text": phrase}] * 3}],
+                [worker_env(fast.url, tmp_path / "o", REDIS_URL, prefix, **limits)],
+            )
+            waited = time.monotonic() - started
+        finally:
+            await delete_prefix(prefix)
+    assert report["results"] == [hashlib.sha256(fast.expected_pcm(phrase)).hexdigest()] * 3
+    assert fast.request_count == 1
+    assert waited < 10  # within the 1 s leases (plus a process start), not wedged

@@ -37,14 +37,6 @@ async def test_sixty_requests_for_one_phrase_over_three_processes_make_one_endpo
         assert late[0]["requests"] == 0
 
 
-async def test_without_redis_each_process_buys_the_phrase_itself(tmp_path: Path) -> None:
-    async with FakeEndpoint(api_key=API_KEY) as fake:
-        envs = [worker_env(fake.url, tmp_path / f"p{i}", None, "unused:") for i in range(2)]
-        reports = await run_workers([{"requests": [{"text": PHRASE}] * 5}] * 2, envs)
-        assert fake.request_count == 2
-        assert [r["requests"] for r in reports] == [1, 1]
-
-
 async def test_three_processes_hold_the_endpoints_concurrency_and_rate_together(tmp_path: Path) -> None:
     prefix = unique_prefix()
     rpm, window, concurrent = 100, 1.0, 4

@@ -35,6 +35,26 @@ def worker_env(
     return env
 
 
+async def start_worker(job: dict[str, Any], env: dict[str, str]) -> asyncio.subprocess.Process:
+    """One worker, started and ready (its stack open), already told to go."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.standins.cluster_worker",
+        json.dumps(job),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=str(ROOT),
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    assert line.strip() == b"ready", line
+    proc.stdin.write(b"go\n")
+    await proc.stdin.drain()
+    return proc
+
+
 async def run_workers(jobs: list[dict[str, Any]], envs: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Run one worker per job (with its env), start them together, return their reports."""
     procs = [
