@@ -5,7 +5,7 @@
 primitives the features use from their own rooms: `lease_lock` (`LeaseLock`, renewed while
 held), `window` (`RollingWindow`, an atomic rolling-window counter with a cluster-wide pause),
 `semaphore` (`LeasedSemaphore`: slots that come back when their holder dies), `invalidation`
-(`InvalidationChannel`: pub/sub), `daily` (`DailyCounter`: atomic check-and-add budgets).
+(`InvalidationChannel`: pub/sub). The budgets' scripts live with the limits (`store.cluster_budget`).
 With `REDIS_URL` unset none of this is opened.
 
 May import: bot.base (and the standard library, redis)."""
