@@ -1,8 +1,8 @@
 """Run every benchmark in turn: `python -m benchmarks [--quick]` (each prints its figures).
 
 Each one also runs alone: `python -m benchmarks.bench_cache`, `bench_clean`,
-`bench_local_engine`, `bench_load`, `bench_voice`, `bench_cluster` (needs Redis) (the voice one
-takes ~6 min; `--quick` ~1.5).
+`bench_local_engine`, `bench_load`, `bench_voice` (the voice one takes ~6 min; `--quick` ~1.5),
+`bench_storage` (needs the PostgreSQL server; ~10 s), `bench_cluster` (needs Redis).
 """
 
 from __future__ import annotations
@@ -16,9 +16,15 @@ BENCHMARKS = (
     "bench_local_engine",
     "bench_load",
     "bench_voice",
+    "bench_storage",
     "bench_cluster",
 )
-QUICK = {"bench_load": ["--quick"], "bench_voice": ["--quick"], "bench_clean": ["--messages", "5000"]}
+QUICK = {
+    "bench_load": ["--quick"],
+    "bench_voice": ["--quick"],
+    "bench_clean": ["--messages", "5000"],
+    "bench_storage": ["--messages", "1000"],
+}
 
 
 def main() -> int:

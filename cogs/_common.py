@@ -191,6 +191,7 @@ class Speaker:
                 requester_name=speaker_name or user.display_name,
                 on_error=self.error_reporter(interaction, user),
                 tag=tag,
+                source_channel_id=interaction.channel_id,
             )
             try:
                 position = await self.bot.voice.speak(user, utterance)
@@ -235,11 +236,12 @@ class Speaker:
         file = discord.File(io.BytesIO(rendered.data), filename=rendered.filename)
         await interaction.edit_original_response(content=content, attachments=[file])
 
-    @staticmethod
     def error_reporter(
-        interaction: discord.Interaction, member: discord.Member
+        self, interaction: discord.Interaction, member: discord.Member
     ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
-        """`on_error` for a queued utterance: tell the member (followup, else in the channel)."""
+        """`on_error` for a queued utterance: tell the member (followup; once the interaction
+        has expired, in the channel with a ping, at most once per member per 5 minutes)."""
+        bot = self.bot
 
         async def report(utterance: Utterance, error: ParlaError) -> None:
             message = error.user_message()
@@ -249,7 +251,7 @@ class Speaker:
             except discord.HTTPException as exc:  # e.g. the interaction token expired (15 min)
                 log.info("followup for a failed utterance failed: %r", exc)
             channel = interaction.channel
-            if isinstance(channel, discord.abc.Messageable):
+            if isinstance(channel, discord.abc.Messageable) and bot.may_post_error_publicly(member.id):
                 with contextlib.suppress(discord.HTTPException):
                     await channel.send(
                         f"{member.mention} {message}",
@@ -257,6 +259,7 @@ class Speaker:
                     )
 
         return report
+
 
 def _name_of(user: discord.abc.User, nicknames: Mapping[int, str]) -> str:
     return nicknames.get(user.id) or user.display_name

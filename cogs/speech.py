@@ -91,6 +91,13 @@ class SpeechCog(commands.Cog):
     async def read_aloud(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: speak a message in its author's voice settings (in the member's
         voice channel, else as a file only the member sees)."""
+        guild_id = interaction.guild_id
+        if guild_id and message.author.id != interaction.user.id:
+            author = await self.bot.storage.get_member(guild_id, message.author.id)
+            if author.opted_out:  # `/readaloud me off` covers this menu too (their own use aside)
+                raise InputError(
+                    f"{message.author.display_name} opted out of having their messages read aloud."
+                )
         nicknames = await self.bot.storage.get_nicknames(interaction.guild_id) if interaction.guild_id else {}
         options = CleanOptions(max_length=SPEAK_MAX_CHARS)
         text = clean_message(message_info(message, nicknames), options)

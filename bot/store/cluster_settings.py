@@ -32,6 +32,10 @@ def _decode(value: Any) -> Hashable:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _every(_key: Hashable) -> bool:
+    return True
+
+
 class SettingsInvalidation:
     def __init__(self, channel: InvalidationChannel, caches: Mapping[str, ReadThrough[Any, Any]]) -> None:
         self._channel = channel
@@ -63,13 +67,13 @@ class SettingsInvalidation:
         if cache is None:
             return
         if message.get("all"):
-            cache.clear()
+            cache.drop_where(_every)
         else:
             cache.drop(_decode(message.get("k")))
 
     def drop_all(self) -> None:
         for cache in self._caches.values():
-            cache.clear()
+            cache.drop_where(_every)
 
     async def close(self) -> None:
         for cache in self._caches.values():

@@ -1,9 +1,19 @@
 """The settings caches: a small LRU map, and `ReadThrough`, the one read-through step the storage
 uses for every cached read (look in the LRU, else load under the guard, store, return) with
-its invalidation on write."""
+its invalidation on write.
+
+With `max_age` (PostgreSQL: other processes write too) an entry older than that is loaded
+again. An invalidated entry is always loaded again; with `stale_on` its value is kept: if a load fails
+with one of `stale_on` (the database is unreachable), the last known value is served instead, so
+speaking goes on with the last known settings.
+
+`on_invalidate` is told of every write's invalidation (the cluster's settings invalidation,
+bot.store.cluster_settings, publishes it); `drop`/`drop_where` forget entries here only (another
+process wrote them)."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -35,6 +45,10 @@ class LRU(Generic[K, V]):
     def pop(self, key: K) -> None:
         self._data.pop(key, None)
 
+    def replace_where(self, predicate: Callable[[K], bool], change: Callable[[V], V]) -> None:
+        for key in [k for k in self._data if predicate(k)]:
+            self._data[key] = change(self._data[key])
+
     def drop_where(self, predicate: Callable[[K], bool]) -> None:
         for key in [k for k in self._data if predicate(k)]:
             del self._data[key]
@@ -49,18 +63,27 @@ class LRU(Generic[K, V]):
 class ReadThrough(Generic[K, V]):
     """An LRU in front of `load`: `get(key)` returns the cached value, or enters `guard()`
     (the storage's "open, and holding the connection" step), loads the value, caches it and
-    returns it. Writers call `invalidate` (inside their transaction, so a fill never races
-    the write) and the next `get` reads the database again."""
+    returns it. Writers call `invalidate` (inside their transaction and after it ends) and the
+    next `get` reads the database again; a load that overlapped an invalidation is returned
+    but not cached, so a fill never stores a value older than a write."""
 
     def __init__(
         self,
         maxsize: int,
         guard: Callable[[], AbstractAsyncContextManager[object]],
         load: Callable[[K], Awaitable[V]],
+        *,
+        max_age: float | None = None,
+        stale_on: tuple[type[BaseException], ...] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._lru: LRU[K, V] = LRU(maxsize)
+        self._lru: LRU[K, tuple[V, float | None]] = LRU(maxsize)  # (value, loaded at; None: invalid)
         self._guard = guard
         self._load = load
+        self._max_age = max_age
+        self._stale_on = stale_on
+        self._clock = clock
+        self._generation = 0
         # Told of every invalidation (the key, or None for several): the cluster's other
         # processes drop it too (`cluster_settings`).
         self.on_invalidate: Callable[[K | None], None] | None = None
@@ -71,28 +94,45 @@ class ReadThrough(Generic[K, V]):
 
     async def get(self, key: K) -> V:
         cached = self._lru.get(key)
-        if cached is not None:
-            return cached
-        async with self._guard():
-            value = await self._load(key)
-            self._lru.put(key, value)
+        if cached is not None and cached[1] is not None:
+            if self._max_age is None or self._clock() - cached[1] < self._max_age:
+                return cached[0]
+        generation = self._generation
+        try:
+            async with self._guard():
+                value = await self._load(key)
+        except self._stale_on:
+            if cached is None:
+                raise
+            return cached[0]
+        if generation == self._generation:
+            self._lru.put(key, (value, self._clock()))
         return value
 
     def invalidate(self, key: K) -> None:
-        self._lru.pop(key)
+        self.drop(key)
         if self.on_invalidate is not None:
             self.on_invalidate(key)
 
     def invalidate_where(self, predicate: Callable[[K], bool]) -> None:
-        self._lru.drop_where(predicate)
+        self.drop_where(predicate)
         if self.on_invalidate is not None:
             self.on_invalidate(None)
 
     def drop(self, key: K) -> None:
         """Forget `key` here only (another process changed it)."""
-        self._lru.pop(key)
+        self.drop_where(lambda k: k == key)
+
+    def drop_where(self, predicate: Callable[[K], bool]) -> None:
+        """Forget the matching keys here only; with `stale_on` their last known value is kept."""
+        self._generation += 1
+        if self._stale_on:  # keep the last known value, for when the database is away
+            self._lru.replace_where(predicate, lambda entry: (entry[0], None))
+        else:
+            self._lru.drop_where(predicate)
 
     def clear(self) -> None:
+        self._generation += 1
         self._lru.clear()
 
     def __len__(self) -> int:

@@ -299,6 +299,7 @@ def _custom_emoji_name(name: str) -> str:
     return " ".join(_CAMEL.sub(" ", name.replace("_", " ")).split()).lower()
 
 
+@lru_cache(maxsize=4096)
 def _emoji_run_text(run: str, mode: EmojiMode) -> str:
     names: list[str] = []
     for m in _EMOJI_ELEMENT.finditer(run):
@@ -316,9 +317,25 @@ def _emoji_run_text(run: str, mode: EmojiMode) -> str:
     return " " + ", ".join(names) + " "
 
 
-def replace_emoji(text: str, mode: EmojiMode) -> str:
-    """Every run of emoji in `text` replaced by its names (" thumbs up, fire "), or a space."""
-    return _EMOJI_RUN.sub(lambda m: _emoji_run_text(m.group(0), mode), text)
+def replace_emoji(text: str, mode: EmojiMode, budget: int | None = None) -> str:
+    """Every run of emoji in `text` replaced by its names (" thumbs up, fire "), or a space.
+
+    With a `budget`, once the names said come to more than `budget` characters, the rest of the
+    emoji are replaced by a space (what is that far into a message is cut before it is spoken).
+    """
+    if budget is None:
+        return _EMOJI_RUN.sub(lambda m: _emoji_run_text(m.group(0), mode), text)
+    spent = 0
+
+    def name(m: re.Match[str]) -> str:
+        nonlocal spent
+        if spent > budget:
+            return " "
+        said = _emoji_run_text(m.group(0), mode)
+        spent += len(said)
+        return said
+
+    return _EMOJI_RUN.sub(name, text)
 
 
 def remove_emoji(text: str) -> str:

@@ -154,6 +154,19 @@ async def test_long_audio_becomes_ogg_opus_under_the_upload_limit(
     assert "Ogg Opus" in (reply.content or "")
 
 
+@pytest.mark.parametrize(("over", "suffix"), [(0, ".wav"), (1, ".ogg")])
+async def test_the_wav_is_sent_up_to_the_upload_limit_and_ogg_one_byte_over(
+    rig: BotRig, fake_endpoint: FakeEndpoint, over: int, suffix: str
+) -> None:
+    text = "Exactly at the upload limit."
+    wav_size = 44 + len(fake_endpoint.expected_pcm(text, "Cherry"))  # RIFF header + PCM
+    interaction = rig.interaction(filesize_limit=wav_size - over)
+    await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text=text, attach=True)
+    reply = interaction.log.last
+    assert reply.files and reply.files[0].filename.endswith(suffix), interaction.log.texts()
+    assert len(reply.file_data()) <= wav_size - over
+
+
 async def test_too_long_even_for_opus_is_a_clear_private_error(rig: BotRig) -> None:
     text = "A sentence that is long enough to need more than a few kilobytes of audio. " * 3
     interaction = rig.interaction(filesize_limit=4_000)
@@ -291,6 +304,21 @@ async def test_read_aloud_of_a_message_without_text(rig: BotRig) -> None:
     assert interaction.log.last.ephemeral and interaction.log.deferred is None
 
 
+async def test_read_aloud_refuses_a_member_who_opted_out(rig: BotRig, fake_endpoint: FakeEndpoint) -> None:
+    author = rig.member("fay")
+    await rig.bot.storage.set_read_mode(rig.guild.id, author.id, "off")
+    message = MockMessage(author=author, content="Please do not read me")
+    interaction = rig.interaction(rig.member(in_voice=True))
+    await run_command(rig.bot, rig.cog("SpeechCog").read_aloud_menu, interaction, message=message)
+    assert interaction.log.last.content == "Fay opted out of having their messages read aloud."
+    assert interaction.log.last.ephemeral
+    assert fake_endpoint.request_count == 0 and rig.guild.voice_client is None
+    # The author may still have their own message read.
+    own = rig.interaction(author)
+    await run_command(rig.bot, rig.cog("SpeechCog").read_aloud_menu, own, message=message)
+    assert fake_endpoint.request_count == 1
+
+
 # ----------------------------------------------------------------------------- bad input, limits
 @pytest.mark.parametrize(
     ("options", "sentence"),
@@ -376,6 +404,33 @@ async def test_an_expired_interaction_gets_the_error_in_the_channel(
     (content,), kwargs = rig.text_channel.send.await_args
     assert content.startswith(member.mention) and "content moderation" in content
     assert kwargs["allowed_mentions"].users == [member]
+
+
+async def test_public_error_posts_are_gated_per_member(rig: BotRig, fake_endpoint: FakeEndpoint) -> None:
+    import discord
+
+    from bot.app.bot import PUBLIC_ERROR_SECONDS
+
+    assert PUBLIC_ERROR_SECONDS == 300.0  # "at most one per member per 5 minutes"
+    fake_endpoint.fault = "error:DataInspectionFailed"
+    speaker = rig.cog("SpeechCog").speaker
+    expired = discord.NotFound(unittest_mock_response(404), "Unknown Webhook")  # type: ignore[arg-type]
+    members = [rig.member("ann", in_voice=True), rig.member("bob", in_voice=True)]
+    error = TTSError_for_test()
+    utterance = object()
+    for member in (members[0], members[0], members[0], members[1]):
+        interaction = rig.interaction(member)
+        interaction.followup.send.side_effect = expired
+        await speaker.error_reporter(interaction, member)(utterance, error)
+    posted = [call.args[0] for call in rig.text_channel.send.await_args_list]
+    assert len(posted) == 2  # Ann's first failure and Bob's: not every failure of Ann's
+    assert posted[0].startswith(members[0].mention) and posted[1].startswith(members[1].mention)
+
+
+def TTSError_for_test() -> Any:
+    from bot.speech.errors import error_for
+
+    return error_for(400, "DataInspectionFailed", "Input data may contain inappropriate content.", "req-1")
 
 
 def unittest_mock_response(status: int) -> object:

@@ -101,3 +101,65 @@ def test_lru_map() -> None:
     lru.pop("b")
     lru.pop("b")
     assert len(lru) == 0
+
+
+class Away(Exception):
+    """The database is unreachable."""
+
+
+async def test_max_age_reloads_and_a_failed_reload_serves_the_last_known_value() -> None:
+    source = Source()
+    now = [0.0]
+    cache = ReadThrough(10, source.guard, source.load, max_age=5.0, stale_on=(Away,), clock=lambda: now[0])
+    assert await cache.get(1) == "one"
+    now[0] = 4.9
+    assert await cache.get(1) == "one" and source.loads == [1]  # young enough: from memory
+    now[0] = 5.0
+    source.values[1] = "uno"
+    assert await cache.get(1) == "uno" and source.loads == [1, 1]  # 5 s old: read again
+
+    async def away(key: int) -> str:
+        raise Away
+
+    cache._load = away  # the database goes away
+    now[0] = 20.0
+    assert await cache.get(1) == "uno"  # stale, but the last known value
+    cache.invalidate(1)
+    assert await cache.get(1) == "uno"  # invalidated by a write that may not have committed
+    with pytest.raises(Away):
+        await cache.get(2)  # never known: nothing to serve
+
+
+async def test_a_load_overlapping_an_invalidation_is_not_cached() -> None:
+    source = Source()
+    cache = ReadThrough(10, source.guard, source.load)
+    reading = asyncio.create_task(cache.get(1))
+    await asyncio.sleep(0)  # the load has started (it yields once)
+    source.values[1] = "uno"
+    cache.invalidate(1)  # a write committed meanwhile
+    await reading
+    assert await cache.get(1) == "uno"
+    assert source.loads == [1, 1]  # the overlapping load was not kept
+
+
+async def test_a_write_tells_on_invalidate_and_a_remote_drop_keeps_the_last_known_value() -> None:
+    source = Source()
+    cache = ReadThrough(10, source.guard, source.load, max_age=5.0, stale_on=(Away,))
+    told: list[int | None] = []
+    cache.on_invalidate = told.append
+    assert await cache.get(1) == "one"
+    cache.invalidate(1)
+    cache.invalidate_where(lambda key: key > 1)
+    assert told == [1, None]  # the cluster publishes these (bot.store.cluster_settings)
+    assert await cache.get(1) == "one"
+    source.values[1] = "uno"
+    cache.drop(1)  # another process wrote it: not told again
+    assert told == [1, None]
+
+    async def away(key: int) -> str:
+        raise Away
+
+    cache._load = away
+    assert await cache.get(1) == "one"  # the database is away: the last known value
+    cache._load = source.load
+    assert await cache.get(1) == "uno"
