@@ -2,7 +2,7 @@
 
 Each one also runs alone: `python -m benchmarks.bench_cache`, `bench_clean`,
 `bench_local_engine`, `bench_load`, `bench_voice` (the voice one takes ~6 min; `--quick` ~1.5),
-`bench_storage` (needs the PostgreSQL server; ~10 s).
+`bench_storage` (needs the PostgreSQL server; ~10 s), `bench_cluster` (needs Redis).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench_load",
     "bench_voice",
     "bench_storage",
+    "bench_cluster",
 )
 QUICK = {
     "bench_load": ["--quick"],

@@ -21,11 +21,14 @@ from bot.app.translator import CatalogueTranslator
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
 from bot.base.metrics import METRICS, Sample, queue_samples
+from bot.cluster.invalidation import InvalidationChannel
 from bot.commands.admission import Admission
 from bot.speech.error_log import LastErrors, SeenError, with_details
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store import retention
+from bot.store.cluster_budget import ClusterBudget
+from bot.store.cluster_settings import SettingsInvalidation
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.models import utc_today
 from bot.store.open import open_storage
@@ -234,6 +237,15 @@ class ParlaBot(commands.AutoShardedBot):
         )
         if self._stack.client is not None:
             self._stack.client.usage_listener = self._on_usage
+        if self._stack.cluster is not None:  # REDIS_URL: limits and settings shared by the cluster
+            self._limiter.cluster = ClusterBudget(self._stack.cluster)
+            # charges made while voice closes settle in Redis before the stack closes its link
+            self._exits.push_async_callback(self._drain_charges)
+            invalidation = SettingsInvalidation(
+                InvalidationChannel(self._stack.cluster, "settings"), self._storage.read_caches()
+            )
+            invalidation.start()
+            self._exits.push_async_callback(invalidation.close)
         self._admission = Admission(self._limiter, self._stack)
         manager = PlayerManager(
             self._stack.engine,

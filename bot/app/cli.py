@@ -25,7 +25,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="parla", description="Parla: a Discord bot that reads text aloud with Qwen3 voices."
     )
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the Discord bot (the default)")
+    run = sub.add_parser("run", help="run the Discord bot (the default)")
+    run.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes, each on a slice of the shards (needs REDIS_URL)",
+    )
 
     synth = sub.add_parser("synth", help="synthesize text to a WAV file (checks your key and a voice)")
     synth.add_argument("text", help="the text to speak")
@@ -85,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.app.db_cli import run_db
 
             return asyncio.run(run_db(settings, args))
+        processes = getattr(args, "processes", 1) or 1
+        if command == "run" and processes != 1:
+            from bot.app.cluster_run import run_cluster
+
+            return run_cluster(settings, processes)
         from bot.app.launcher import run_bot
 
         return run_bot(settings, sync_only=command == "sync")

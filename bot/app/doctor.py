@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -169,10 +170,36 @@ async def check_discord(settings: Settings, session: aiohttp.ClientSession) -> C
         )
 
 
+async def check_redis(settings: Settings) -> Check:
+    """Redis (only with REDIS_URL): reachable, its version, one round trip."""
+    if settings.redis_url is None:
+        return Check("redis", True, "not used (REDIS_URL unset: one process, local state)")
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.Redis.from_url(settings.redis_url.reveal(), socket_timeout=3, socket_connect_timeout=3)
+    try:
+        async with asyncio.timeout(5):
+            started = time.perf_counter()
+            await client.ping()
+            rtt = (time.perf_counter() - started) * 1000
+            info = await client.info("server")
+    except (RedisError, OSError, TimeoutError) as exc:
+        return Check("redis", False, f"unreachable ({type(exc).__name__})", "start Redis or fix REDIS_URL")
+    finally:
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await client.aclose()
+    version = info.get("redis_version", "?")
+    detail = f"version {version}, round trip {rtt:.1f} ms, prefix {settings.redis_prefix!r}"
+    return Check("redis", True, detail)
+
+
 async def run_doctor(settings: Settings, *, offline: bool = False) -> int:
     checks: list[Check] = [Check("configuration", True, "environment and .env parsed")]
     checks.append(await check_database(settings))
     checks.append(await check_cache_dir(settings))
+    if not offline:
+        checks.append(await check_redis(settings))
     checks.extend(check_voice_support())
     checks.append(check_local_engine())
     if not offline:

@@ -83,6 +83,13 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     metrics_guild_labels: bool = False
     log_level: str = "INFO"
+    # Cluster (shared state in Redis; unset: one process, everything local)
+    redis_url: Secret | None = None  # may hold a password
+    redis_prefix: str = "parla:"
+    cache_redis_mb: float = 256.0
+    cluster_lease_seconds: float = 10.0  # lease of cluster locks and slots (at most 10 s)
+    cluster_processes: int = 1  # processes sharing the endpoint (local pacing share when Redis is down)
+    rpm_window_seconds: float = 60.0  # the rolling window of TTS_MAX_RPM
 
     @property
     def database_path(self) -> Path:
@@ -232,6 +239,17 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL", "set it to DEBUG, INFO, WARNING or ERROR.")
     integer = "a whole number"
+    redis_url = _get(env, "REDIS_URL")
+    if redis_url is not None:
+        parsed_redis = urlparse(redis_url)
+        if parsed_redis.scheme not in ("redis", "rediss", "unix") or not (
+            parsed_redis.hostname or parsed_redis.path
+        ):
+            raise ConfigError("REDIS_URL", "is not a redis:// URL. Set it like redis://127.0.0.1:6379/0.")
+        try:
+            parsed_redis.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ConfigError("REDIS_URL", "has a bad port. Set it like redis://127.0.0.1:6379/0.") from None
     database_url, sqlite_path = _database_url(env)
     return Settings(
         discord_token=_secret(env, "DISCORD_TOKEN", "your Discord bot token"),
@@ -271,4 +289,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
         metrics_host=_get(env, "METRICS_HOST") or "127.0.0.1",
         metrics_guild_labels=_flag(env, "METRICS_GUILD_LABELS"),
         log_level=log_level,
+        redis_url=Secret(redis_url) if redis_url is not None else None,
+        redis_prefix=_get(env, "REDIS_PREFIX") or "parla:",
+        cache_redis_mb=_number(env, "CACHE_REDIS_MB", 256.0, float, minimum=0),
+        cluster_lease_seconds=min(10.0, _number(env, "CLUSTER_LEASE_SECONDS", 10.0, float, minimum=0.5)),
+        cluster_processes=_number(env, "CLUSTER_PROCESSES", 1, int, minimum=1, what=integer),
+        rpm_window_seconds=_number(env, "TTS_RPM_WINDOW", 60.0, float, minimum=0.1),
     )

@@ -18,8 +18,11 @@ import aiohttp
 
 from bot.audio.clip import Audio
 from bot.base.config import ConfigError, Settings
+from bot.cluster.connection import ClusterLink, open_cluster
 from bot.speech.cache.audio_cache import AudioCache
 from bot.speech.cache.cached_engine import CachedEngine
+from bot.speech.cache.cluster_flight import ClusterFlights
+from bot.speech.cache.shared import SharedTier
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.engine import SpeechEngine
 from bot.speech.error_log import error_label
@@ -64,6 +67,7 @@ class SpeechStack:
     fallbacks: int = 0
     last_fallback_at: float | None = None
     last_error: TTSError | None = None  # the endpoint failure behind the latest fallback
+    cluster: ClusterLink | None = None  # the Redis link (REDIS_URL set), shared by the services
 
     async def lookup(self, request: SpeechRequest, *, count: bool = True) -> Audio | None:
         """The cached audio for the engine that would serve `request`, without synthesizing
@@ -103,24 +107,34 @@ async def open_speech_stack(
     session: aiohttp.ClientSession | None = None,
     use_cache: bool = True,
     on_fallback: Callable[[TTSError], None] | None = None,
+    cluster: ClusterLink | None = None,
 ) -> AsyncIterator[SpeechStack]:
     """Open the stack for `settings` (engines chosen by `fallback.plan.plan_engines`); closes what
     it opened on exit: the cached engines (cancelling flights) first, then the cache and the
-    local engine, then the HTTP session if it opened one."""
+    local engine, then the HTTP session if it opened one. With REDIS_URL set (or `cluster`
+    given) the cache gets the shared tier and the stack's pieces share state in Redis."""
     from bot.speech.fallback.engine import FallbackEngine
     from bot.speech.fallback.plan import plan_engines
 
     plan = plan_engines(settings, local_available=local_engine_available())
     async with contextlib.AsyncExitStack() as exits:
+        if cluster is None and settings.redis_url is not None:
+            cluster = await exits.enter_async_context(open_cluster(settings))
         cache: AudioCache | None = None
         if use_cache:
-            cache = AudioCache.from_settings(settings)
+            shared = None
+            if cluster is not None and settings.cache_redis_mb > 0:
+                shared = SharedTier(cluster, int(settings.cache_redis_mb * 1024 * 1024))
+            cache = AudioCache.from_settings(settings, shared=shared)
             exits.push_async_callback(cache.close)
 
-        def cached(engine: SpeechEngine) -> SpeechEngine:
+        def cached(engine: SpeechEngine, *, shared_flights: bool = False) -> SpeechEngine:
             if cache is None:
                 return engine
-            front = CachedEngine(engine, cache)
+            flights = None
+            if shared_flights and cluster is not None:
+                flights = ClusterFlights(cluster, sample_rate=engine.sample_rate)
+            front = CachedEngine(engine, cache, cluster=flights)
             exits.push_async_callback(front.close)
             return front
 
@@ -130,7 +144,11 @@ async def open_speech_stack(
             if session is None:
                 session = await exits.enter_async_context(aiohttp.ClientSession())
             client = EndpointClient(settings, session)
-            engines["api"] = cached(client)
+            if cluster is not None:
+                from bot.speech.endpoint.cluster_pacing import ClusterPacing
+
+                client.cluster_pacing = ClusterPacing(cluster, settings)
+            engines["api"] = cached(client, shared_flights=True)
         if "local" in (plan.primary, plan.backup):
             from bot.speech.local.engine import LocalEngine
 
@@ -139,7 +157,9 @@ async def open_speech_stack(
             engines["local"] = cached(local)
         primary = engines[plan.primary]
         backup = engines[plan.backup] if plan.backup is not None else None
-        stack = SpeechStack(engine=primary, cache=cache, client=client, primary=primary, backup=backup)
+        stack = SpeechStack(
+            engine=primary, cache=cache, client=client, primary=primary, backup=backup, cluster=cluster
+        )
         if backup is not None:
 
             def fallback_seen(error: TTSError) -> None:
@@ -147,5 +167,12 @@ async def open_speech_stack(
                 if on_fallback is not None:
                     on_fallback(error)
 
-            stack.engine = FallbackEngine(primary, backup, on_fallback=fallback_seen)
+            fallback = FallbackEngine(primary, backup, on_fallback=fallback_seen)
+            stack.engine = fallback
+            if cluster is not None:  # one breaker for the whole cluster
+                from bot.speech.fallback.shared_breaker import SharedBreaker
+
+                shared_breaker = SharedBreaker(cluster, fallback.breaker)
+                shared_breaker.start()
+                exits.push_async_callback(shared_breaker.close)
         yield stack

@@ -5,7 +5,8 @@ The daily budgets are charged with what the endpoint reports it spoke (`usage.ch
 attributed to the server in `current_guild` (a context variable the callers and the players'
 tasks set), so cache hits, the local engine and failed requests cost nothing. Admission checks
 the budgets with the request's length; the per-member rate counts every request, cached or
-not, to stop spam.
+not, to stop spam. In a cluster (`cluster`, with REDIS_URL) the same limits hold for all
+processes together (`cluster_budget`); without Redis each process keeps its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Literal, Protocol
 
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
+from bot.store.cluster_budget import ClusterBudget
 from bot.store.protocol import StorageUnavailable
 
 _log = logging.getLogger("parla.limits")
@@ -149,6 +151,7 @@ class UsageLimiter:
         self._members = SlidingWindow(WINDOW, clock=clock)
         self._guilds: dict[int, _Daily] = {}
         self._global: _Daily | None = None
+        self.cluster: ClusterBudget | None = None  # limits shared by the cluster's processes
 
     # -- per member, per minute ----------------------------------------------------------
     def check_member(self, user_id: int, characters: int) -> None:
@@ -206,9 +209,18 @@ class UsageLimiter:
     async def charge(self, guild_id: int | None, characters: int) -> None:
         """Record `characters` the endpoint spoke for `guild_id` (persisted)."""
         total, guild = await self._daily(guild_id)
-        total.characters += characters
-        if guild is not None:
-            guild.characters += characters
+        settled = None
+        if self.cluster is not None:
+            seeds = (total.characters, guild.characters if guild else 0)
+            settled = await self.cluster.settle(total.day, guild_id, characters, seeds=seeds)
+        if settled is not None:  # the cluster's totals
+            total.characters = settled[0]
+            if guild is not None:
+                guild.characters = settled[1]
+        else:
+            total.characters += characters
+            if guild is not None:
+                guild.characters += characters
         if self._store is not None:
             try:
                 await self._store.add_usage(guild_id, characters)
@@ -218,9 +230,48 @@ class UsageLimiter:
     async def admit(self, guild_id: int | None, user_id: int, characters: int, *, cached: bool) -> None:
         """All checks for one request: member rate always; daily budgets only when the endpoint
         will be called. The charge comes later, from the endpoint's own count (`charge`)."""
+        cluster = self.cluster is not None
+        if cluster and await self._admit_in_cluster(guild_id, user_id, characters, cached=cached):
+            return
         self.check_member(user_id, characters)
         if not cached:
             await self.check_budget(guild_id, characters)
+
+    async def _admit_in_cluster(
+        self, guild_id: int | None, user_id: int, characters: int, *, cached: bool
+    ) -> bool:
+        """`admit` against the cluster's shared state; False if Redis is unavailable."""
+        assert self.cluster is not None
+        verdict = await self.cluster.check_member(
+            user_id, characters, rpm=self._rpm, cpm=self._cpm, per=WINDOW
+        )
+        if verdict is None:
+            return False
+        if verdict.refused is not None:
+            limit = self._rpm if verdict.refused == "requests" else self._cpm
+            raise LimitExceeded("member", f"{limit} {verdict.refused} per minute", verdict.retry_after)
+        if cached:
+            return True
+        total, guild = await self._daily(guild_id)
+        outcome = await self.cluster.reserve(
+            total.day,
+            guild_id,
+            characters,
+            budgets=(self._global_day, self._guild_day),
+            seeds=(total.characters, guild.characters if guild else 0),
+        )
+        if outcome is None:
+            await self.check_budget(guild_id, characters)
+            return True
+        refused, total.characters, used_guild = outcome
+        if guild is not None:
+            guild.characters = used_guild
+        reset = _seconds_to_utc_midnight(self._now())
+        if refused == "global":
+            raise LimitExceeded("global", f"{self._global_day:,} characters per day", reset)
+        if refused == "server":
+            raise LimitExceeded("server", f"{self._guild_day:,} characters per day", reset)
+        return True
 
     def usage_today(self, guild_id: int | None) -> tuple[int, int]:
         """(server characters, global characters) known in memory for today."""

@@ -5,7 +5,11 @@ its invalidation on write.
 With `max_age` (PostgreSQL: other processes write too) an entry older than that is loaded
 again. An invalidated entry is always loaded again; with `stale_on` its value is kept: if a load fails
 with one of `stale_on` (the database is unreachable), the last known value is served instead, so
-speaking goes on with the last known settings."""
+speaking goes on with the last known settings.
+
+`on_invalidate` is told of every write's invalidation (the cluster's settings invalidation,
+bot.store.cluster_settings, publishes it); `drop`/`drop_where` forget entries here only (another
+process wrote them)."""
 
 from __future__ import annotations
 
@@ -80,6 +84,13 @@ class ReadThrough(Generic[K, V]):
         self._stale_on = stale_on
         self._clock = clock
         self._generation = 0
+        # Told of every invalidation (the key, or None for several): the cluster's other
+        # processes drop it too (`cluster_settings`).
+        self.on_invalidate: Callable[[K | None], None] | None = None
+
+    def guard(self) -> AbstractAsyncContextManager[object]:
+        """The storage's guard (held by a write until it commits)."""
+        return self._guard()
 
     async def get(self, key: K) -> V:
         cached = self._lru.get(key)
@@ -99,9 +110,21 @@ class ReadThrough(Generic[K, V]):
         return value
 
     def invalidate(self, key: K) -> None:
-        self.invalidate_where(lambda k: k == key)
+        self.drop(key)
+        if self.on_invalidate is not None:
+            self.on_invalidate(key)
 
     def invalidate_where(self, predicate: Callable[[K], bool]) -> None:
+        self.drop_where(predicate)
+        if self.on_invalidate is not None:
+            self.on_invalidate(None)
+
+    def drop(self, key: K) -> None:
+        """Forget `key` here only (another process changed it)."""
+        self.drop_where(lambda k: k == key)
+
+    def drop_where(self, predicate: Callable[[K], bool]) -> None:
+        """Forget the matching keys here only; with `stale_on` their last known value is kept."""
         self._generation += 1
         if self._stale_on:  # keep the last known value, for when the database is away
             self._lru.replace_where(predicate, lambda entry: (entry[0], None))

@@ -32,6 +32,7 @@ from bot.store.models import (
 )
 from bot.store.prefs_table import VoicePrefsTable
 from bot.store.read_aloud_table import ReadAloudTable
+from bot.store.read_cache import ReadThrough
 from bot.store.retention_table import RetentionTable
 from bot.store.sql_db import SqlDatabase, writing
 from bot.store.usage_table import UsageTable
@@ -89,15 +90,20 @@ class SqlStorage:
         except _RolledBack:
             return
 
+    def read_caches(self) -> dict[str, ReadThrough[Any, Any]]:
+        """Every read-through cache by name (the cluster's settings invalidation,
+        bot.store.cluster_settings, attaches to them)."""
+        return {
+            "user_prefs": self._prefs.user_prefs,
+            "guild_defaults": self._prefs.guild_defaults,
+            "read_aloud": self._read_aloud.settings,
+            "read_aloud_members": self._read_aloud.members,
+            "nicknames": self._read_aloud.nicknames,
+            "dictionary": self._dictionary.entries,
+        }
+
     def clear_cache(self) -> None:
-        for cache in (
-            self._prefs.user_prefs,
-            self._prefs.guild_defaults,
-            self._read_aloud.settings,
-            self._read_aloud.members,
-            self._read_aloud.nicknames,
-            self._dictionary.entries,
-        ):
+        for cache in self.read_caches().values():
             cache.clear()
 
     # ---- voice preferences (prefs_table) ------------------------------------------------

@@ -3,7 +3,8 @@
 connection (`sqlite_db.SqliteDatabase`).
 
 The read cache assumes this process is the only writer of the file (one bot process per SQLite
-database); several processes share settings through PostgreSQL (bot.store.postgres).
+database); several processes share settings through PostgreSQL (bot.store.postgres), or keep
+their caches true through Redis (bot.store.cluster_settings, with `parla run --processes N`).
 """
 
 from __future__ import annotations

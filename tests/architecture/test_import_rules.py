@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # Bottom first: each room may import only itself and the rooms before it.
-ROOMS = ("base", "audio", "text", "speech", "store", "voice", "readaloud", "commands", "app")
+ROOMS = ("base", "cluster", "audio", "text", "speech", "store", "voice", "readaloud", "commands", "app")
 DISCORD_ROOMS = frozenset({"app", "voice"})
 # Inside speech: the three engines' rooms do not know each other.
 SPEECH_SIBLINGS = frozenset({"endpoint", "local", "cache"})

@@ -140,3 +140,26 @@ async def test_a_load_overlapping_an_invalidation_is_not_cached() -> None:
     await reading
     assert await cache.get(1) == "uno"
     assert source.loads == [1, 1]  # the overlapping load was not kept
+
+
+async def test_a_write_tells_on_invalidate_and_a_remote_drop_keeps_the_last_known_value() -> None:
+    source = Source()
+    cache = ReadThrough(10, source.guard, source.load, max_age=5.0, stale_on=(Away,))
+    told: list[int | None] = []
+    cache.on_invalidate = told.append
+    assert await cache.get(1) == "one"
+    cache.invalidate(1)
+    cache.invalidate_where(lambda key: key > 1)
+    assert told == [1, None]  # the cluster publishes these (bot.store.cluster_settings)
+    assert await cache.get(1) == "one"
+    source.values[1] = "uno"
+    cache.drop(1)  # another process wrote it: not told again
+    assert told == [1, None]
+
+    async def away(key: int) -> str:
+        raise Away
+
+    cache._load = away
+    assert await cache.get(1) == "one"  # the database is away: the last known value
+    cache._load = source.load
+    assert await cache.get(1) == "uno"

@@ -3,7 +3,8 @@
 - `cache_key()` (`key`) names the sound of a request.
 - `AudioCache` stores audio (PCM with its rate) and the Opus packets of an utterance per encoder
   profile, in memory (`memory`, LRU bounded by bytes) and on disk (`disk`, content-addressed
-  files, LRU bounded by bytes, survives restarts), and counts hits and misses (`CacheStats`).
+  files, LRU bounded by bytes, survives restarts) and, in a cluster, in Redis (`shared`, one
+  tier for every process, LRU bounded by bytes), and counts hits and misses (`CacheStats`).
 - `CachedEngine` (`cached_engine`) puts it in front of a SpeechEngine.
 """
 
@@ -20,6 +21,7 @@ from bot.audio.clip import Audio
 from bot.speech.cache.disk import DiskTier, pack_packets, unpack_packets
 from bot.speech.cache.key import opus_key
 from bot.speech.cache.memory import MemoryTier
+from bot.speech.cache.shared import SharedTier
 
 if TYPE_CHECKING:
     from bot.base.config import Settings
@@ -59,10 +61,14 @@ class CacheStats:
     api_calls_saved: int = 0  # engine calls avoided: cache hits served + requests that joined a flight
     flights_joined: int = 0
     disk_enabled: bool = False
+    hits_shared: int = 0
+    opus_hits_shared: int = 0
+    shared_enabled: bool = False
+    corrupt_removed_shared: int = 0
 
     @property
     def hits(self) -> int:
-        return self.hits_memory + self.hits_disk
+        return self.hits_memory + self.hits_disk + self.hits_shared
 
     @property
     def evictions(self) -> int:
@@ -91,8 +97,13 @@ class AudioCache:
     A disk hit is promoted to memory. Sizes are in bytes; from_settings reads MiB.
     """
 
-    def __init__(self, memory_bytes: int, disk_dir: Path | None, disk_bytes: int) -> None:
+    def __init__(
+        self, memory_bytes: int, disk_dir: Path | None, disk_bytes: int, *, shared: SharedTier | None = None
+    ) -> None:
         self._memory = MemoryTier(memory_bytes)
+        self._shared = shared
+        self._hits_shared = 0
+        self._opus_hits_shared = 0
         self._disk = DiskTier(disk_dir, disk_bytes) if disk_dir is not None and disk_bytes > 0 else None
         self._load_lock = asyncio.Lock()
         self._pending: set[asyncio.Future[Any]] = set()
@@ -109,14 +120,20 @@ class AudioCache:
         self._flights_joined = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AudioCache:
-        """CACHE_MEMORY_MB and CACHE_DISK_MB (MiB) under `settings.cache_dir`; disk off at 0."""
+    def from_settings(cls, settings: Settings, *, shared: SharedTier | None = None) -> AudioCache:
+        """CACHE_MEMORY_MB and CACHE_DISK_MB (MiB) under `settings.cache_dir`; disk off at 0.
+        `shared`: the cluster's Redis tier (bounded by CACHE_REDIS_MB), if any."""
         disk_bytes = int(settings.cache_disk_mb * MIB)
         return cls(
             memory_bytes=int(settings.cache_memory_mb * MIB),
             disk_dir=settings.cache_dir if disk_bytes > 0 else None,
             disk_bytes=disk_bytes,
+            shared=shared,
         )
+
+    @property
+    def shared(self) -> SharedTier | None:
+        return self._shared
 
     @property
     def disk_dir(self) -> Path | None:
@@ -157,9 +174,37 @@ class AudioCache:
         """The audio stored under `key` (memory first, then disk), or None."""
         audio = self.get_memory(key)
         if audio is None:
-            audio = await self.get_disk(key)
+            audio, _ = await self.get_stored(key)
         if audio is None:
             self._misses += 1
+        return audio
+
+    async def get_stored(
+        self, key: str, *, count: bool = True
+    ) -> tuple[Audio | None, Literal["hit_disk", "hit_shared", "miss"]]:
+        """The audio under `key` from the disk tier, else the shared tier (promoted to memory
+        and disk), with where it was found; hits counted unless `count=False`."""
+        audio = await self.get_disk(key, count=count)
+        if audio is not None:
+            return audio, "hit_disk"
+        audio = await self.get_shared(key, count=count)
+        return audio, ("hit_shared" if audio is not None else "miss")
+
+    async def get_shared(self, key: str, *, count: bool = True) -> Audio | None:
+        """The audio under `key` from the cluster's shared tier (copied to memory and disk)."""
+        shared = self._shared
+        if shared is None:
+            return None
+        record = await shared.read("pcm", key)
+        if record is None:
+            return None
+        audio = Audio(pcm=record.payload, rate=record.rate, channels=record.channels)
+        self._memory.put("pcm", key, audio)
+        disk = self._disk_on()
+        if disk is not None:
+            await self._io(disk.write, "pcm", key, audio.pcm, rate=audio.rate, channels=audio.channels)
+        if count:
+            self._hits_shared += 1
         return audio
 
     def get_memory(self, key: str) -> Audio | None:
@@ -185,10 +230,12 @@ class AudioCache:
             self._hits_disk += 1
         return audio
 
-    def record_lookup(self, outcome: Literal["hit_disk", "miss"]) -> None:
+    def record_lookup(self, outcome: Literal["hit_disk", "hit_shared", "miss"]) -> None:
         """Count the outcome of a lookup made with `count=False` (by the cached engine's flights)."""
         if outcome == "hit_disk":
             self._hits_disk += 1
+        elif outcome == "hit_shared":
+            self._hits_shared += 1
         else:
             self._misses += 1
 
@@ -196,8 +243,9 @@ class AudioCache:
         """The audio under `key` if it is in memory; no I/O, no counters."""
         return self._memory.get_audio(key)
 
-    async def put(self, key: str, audio: Audio) -> None:
-        """Store `audio` under `key` in both tiers (empty audio is not stored)."""
+    async def put(self, key: str, audio: Audio, *, shared: bool = True) -> None:
+        """Store `audio` under `key` in every tier (the shared one unless `shared=False`: it
+        came from there); empty audio is not stored."""
         if not audio.pcm:
             return
         self._puts += 1
@@ -206,6 +254,8 @@ class AudioCache:
         disk = self._disk_on()
         if disk is not None:
             await self._io(disk.write, "pcm", key, audio.pcm, rate=audio.rate, channels=audio.channels)
+        if self._shared is not None and shared:
+            await self._shared.write("pcm", key, audio.pcm, rate=audio.rate, channels=audio.channels)
 
     # ----- Opus packets -----
 
@@ -226,6 +276,13 @@ class AudioCache:
                     self._memory.put("opus", name, tuple(unpacked))
                     self._opus_hits_disk += 1
                     return unpacked
+        if self._shared is not None:
+            shared = await self._shared.read("opus", name)
+            unpacked = unpack_packets(shared.payload) if shared is not None else None
+            if unpacked is not None:
+                self._memory.put("opus", name, tuple(unpacked))
+                self._opus_hits_shared += 1
+                return unpacked
         self._opus_misses += 1
         return None
 
@@ -241,6 +298,8 @@ class AudioCache:
         disk = self._disk_on()
         if disk is not None:
             await self._io(disk.write, "opus", name, pack_packets(packets))
+        if self._shared is not None:
+            await self._shared.write("opus", name, pack_packets(packets))
 
     # ----- maintenance -----
 
@@ -252,6 +311,8 @@ class AudioCache:
             await self.load()
             if disk.enabled:
                 await self._io(disk.clear)
+        if self._shared is not None:
+            await self._shared.clear()
 
     def record_saved(self, *, joined: bool = False) -> None:
         """Count one engine call avoided (by a hit, or by joining a flight)."""
@@ -291,6 +352,10 @@ class AudioCache:
             api_calls_saved=self._api_calls_saved,
             flights_joined=self._flights_joined,
             disk_enabled=disk is not None and disk.enabled,
+            hits_shared=self._hits_shared,
+            opus_hits_shared=self._opus_hits_shared,
+            shared_enabled=self._shared is not None and self._shared.available,
+            corrupt_removed_shared=self._shared.corrupt_removed if self._shared is not None else 0,
         )
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from bot.audio.clip import SAMPLE_WIDTH, Audio
 from bot.base.errors import ParlaError
 from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cluster_flight import ClusterFlights, Relay
 from bot.speech.cache.flight import Flight, FlightMode
 from bot.speech.cache.key import DEFAULT_OUTPUT_FORMAT, cache_key
 from bot.speech.engine import SpeechEngine, opened_stream
@@ -48,9 +49,13 @@ class CachedEngine:
     that got their audio without an engine call of their own.
     """
 
-    def __init__(self, inner: SpeechEngine, cache: AudioCache) -> None:
+    def __init__(
+        self, inner: SpeechEngine, cache: AudioCache, *, cluster: ClusterFlights | None = None
+    ) -> None:
+        """`cluster`: with Redis, a flight runs once in the whole cluster (`cluster_flight`)."""
         self._inner = inner
         self.cache = cache
+        self._cluster = cluster
         self._flights: dict[str, Flight] = {}
         self._closed = False
 
@@ -81,8 +86,8 @@ class CachedEngine:
         sound is cached (e.g. admission) and plays it through `stream()`, which counts it."""
         key = self.key_for(request)
         if not count:
-            return self.cache.peek(key) or await self.cache.get_disk(key, count=False)
-        audio = self.cache.get_memory(key) or await self.cache.get_disk(key)
+            return self.cache.peek(key) or (await self.cache.get_stored(key, count=False))[0]
+        audio = self.cache.get_memory(key) or (await self.cache.get_stored(key))[0]
         if audio is not None:
             self.cache.record_saved()
         return audio
@@ -189,7 +194,7 @@ class CachedEngine:
         flight.consumers -= 1
         ok = flight.finished and flight.error is None
         if ok and flight.from_cache:
-            self.cache.record_lookup("hit_disk")
+            self.cache.record_lookup(flight.found_in)
             self.cache.record_saved()
         else:
             self.cache.record_lookup("miss")
@@ -207,20 +212,35 @@ class CachedEngine:
     async def _fly(self, flight: Flight, req: SpeechRequest, *, use_disk: bool) -> None:
         try:
             if use_disk:
-                audio = await self.cache.get_disk(flight.key, count=False)
+                audio, found_in = await self.cache.get_stored(flight.key, count=False)
                 if audio is not None and (flight.mode == "synth" or self._streamable(audio)):
                     flight.from_cache = True
+                    flight.found_in = found_in
                     flight.finish(audio=audio)
                     self._drop(flight)
                     return
-            if flight.mode == "synth":
-                audio = await self._inner.synthesize(req)
+            stored = False
+            if self._cluster is None:
+                audio = await self._call(flight, req, Relay(None, None, flight, self.sample_rate))
             else:
-                async with opened_stream(self._inner.stream(req)) as iterator:
-                    async for chunk in iterator:
-                        if chunk:
-                            flight.publish(chunk)
-                audio = Audio(pcm=b"".join(flight.chunks), rate=self.sample_rate, channels=1)
+
+                async def lookup() -> Audio | None:
+                    return await self.cache.get_shared(flight.key, count=False)
+
+                async def store(audio: Audio) -> None:
+                    nonlocal stored
+                    stored = True
+                    await self._store(flight.key, audio, shared=True)
+
+                audio, elsewhere = await self._cluster.fly(
+                    flight, lambda relay: self._call(flight, req, relay), lookup, store
+                )
+                if elsewhere:  # another process paid for it (or it was already in the shared tier)
+                    flight.from_cache = True
+                    flight.found_in = "hit_shared"
+                    stored = True
+                    flight.finish(audio=audio)
+                    await self._store(flight.key, audio, shared=False)
         except asyncio.CancelledError:
             flight.finish(error=EngineClosedError("The speech request was cancelled."))
             self._drop(flight)
@@ -233,12 +253,27 @@ class CachedEngine:
             return
         flight.finish(audio=audio)
         try:
-            # Memory first (synchronously), then disk; the flight stays joinable meanwhile.
-            await self.cache.put(flight.key, audio)
-        except Exception:  # a cache failure must never fail the speech
-            log.exception("audio cache: could not store %s", flight.key[:12])
+            if not stored:
+                # Memory first (synchronously), then disk; the flight stays joinable meanwhile.
+                await self._store(flight.key, audio, shared=True)
         finally:
             self._drop(flight)
+
+    async def _call(self, flight: Flight, req: SpeechRequest, relay: Relay) -> Audio:
+        """One call to the inner engine, its chunks published through `relay`."""
+        if flight.mode == "synth":
+            return await self._inner.synthesize(req)
+        async with opened_stream(self._inner.stream(req)) as iterator:
+            async for chunk in iterator:
+                if chunk:
+                    await relay.chunk(chunk)
+        return Audio(pcm=b"".join(flight.chunks), rate=self.sample_rate, channels=1)
+
+    async def _store(self, key: str, audio: Audio, *, shared: bool) -> None:
+        try:
+            await self.cache.put(key, audio, shared=shared)
+        except Exception:  # a cache failure must never fail the speech
+            log.exception("audio cache: could not store %s", key[:12])
 
     def _drop(self, flight: Flight) -> None:
         if self._flights.get(flight.key) is flight:

@@ -22,7 +22,8 @@ class Flight:
         self.mode = mode
         self.chunks: list[bytes] = []  # live chunks of the inner stream (stream mode only)
         self.audio: Audio | None = None
-        self.from_cache = False  # the result was found on disk: no engine call
+        self.from_cache = False  # the result was found on disk or in the shared tier: no engine call
+        self.found_in: Literal["hit_disk", "hit_shared", "miss"] = "hit_disk"
         self.error: BaseException | None = None
         self.traceback: TracebackType | None = None
         self.finished = False

@@ -29,6 +29,7 @@ from bot.audio.clip import ENDPOINT_RATE, Audio
 from bot.audio.wav import is_wav
 from bot.base.config import Settings
 from bot.speech.endpoint.body import request_body
+from bot.speech.endpoint.cluster_pacing import ClusterPacing
 from bot.speech.endpoint.response import (
     decode_audio,
     error_from_body,
@@ -100,6 +101,8 @@ class EndpointClient:
         self.stats = ClientStats()
         # Called with the characters the endpoint reports for each successful request.
         self.usage_listener: Callable[[int], None] | None = None
+        # In a cluster (REDIS_URL): the limits held by all processes together.
+        self.cluster_pacing: ClusterPacing | None = None
 
     # -- SpeechEngine ---------------------------------------------------------------------
     @property
@@ -195,6 +198,8 @@ class EndpointClient:
     async def _back_off(self, err: TTSError, attempt: int, started: float) -> bool:
         """Record `err`; if it may be retried, wait the backoff delay and return True."""
         self._record_error(err)
+        if err.retry_after is not None and err.status == 429 and self.cluster_pacing is not None:
+            await self.cluster_pacing.pause(err.retry_after)  # the whole cluster waits
         delay = self.retry_delay(err, attempt, started)
         if delay is None:
             return False
@@ -212,16 +217,28 @@ class EndpointClient:
         """Keep under TTS_MAX_RPM requests per rolling minute (the endpoint's limit is per
         account, 180 RPM): wait for the oldest send to leave the window when it is full."""
         limit = self._settings.max_requests_per_minute
+        window = self._settings.rpm_window_seconds
+        cluster = self.cluster_pacing
+        if cluster is not None:
+            if await cluster.pace():
+                return
+            limit = cluster.local_share  # Redis unavailable: this process's share
         async with self._rate_lock:
             while True:
                 now = self._clock()
-                while self._sent and self._sent[0] <= now - 60.0:
+                while self._sent and self._sent[0] <= now - window:
                     self._sent.popleft()
                 if len(self._sent) < limit:
                     self._sent.append(now)
                     return
                 self.stats.paced += 1
-                await self._sleep(self._sent[0] + 60.0 - now)
+                await self._sleep(self._sent[0] + window - now)
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """One of the TTS_MAX_CONCURRENT request slots (of the cluster's, with Redis)."""
+        if self.cluster_pacing is not None:
+            return self.cluster_pacing.slot(self._limit)
+        return self._limit
 
     async def _post(self, req: SpeechRequest, *, stream: bool) -> aiohttp.ClientResponse:
         await self._pace()
@@ -250,7 +267,7 @@ class EndpointClient:
             raise NetworkError(f"connection lost: {type(exc).__name__}", status=resp.status) from None
 
     async def _synthesize_once(self, req: SpeechRequest) -> Audio:
-        async with self._limit:
+        async with self._slot():
             self.stats.in_flight += 1
             try:
                 resp = await self._post(req, stream=False)
@@ -299,7 +316,7 @@ class EndpointClient:
             raise NetworkError(f"downloading the audio failed: {type(exc).__name__}") from None
 
     async def _stream_once(self, req: SpeechRequest) -> AsyncGenerator[bytes, None]:
-        async with self._limit:
+        async with self._slot():
             self.stats.in_flight += 1
             resp: aiohttp.ClientResponse | None = None
             finished = False

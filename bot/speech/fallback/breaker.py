@@ -6,6 +6,10 @@ consecutive other failures, the breaker opens: requests skip the primary for `co
 (at least the server's Retry-After, at most 5 minutes), and `skip_reason()` is the error that
 opened it. After the cooldown exactly one request (the half-open probe) tries the primary again;
 the others keep skipping it until the probe's result is known. `cooldown=0` disables it.
+
+In a cluster (`shared_breaker`), `on_open`/`on_close` tell the other processes, `open_remote`
+and `close_remote` take their news, and `probe_gate` allows the half-open probe only in the
+process that won the cluster's probe.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class CircuitBreaker:
         self._open_until = 0.0
         self._open_reason: TTSError | None = None
         self._probing = False  # half-open: one request is trying the primary after the cooldown
+        # The cluster's hooks (None: this process alone).
+        self.on_open: Callable[[TTSError, float], None] | None = None
+        self.on_close: Callable[[], None] | None = None
+        self.probe_gate: Callable[[], bool] | None = None
 
     def skip_reason(self) -> TTSError | None:
         """The error that opened the breaker while it is open (or a probe is out), else None."""
@@ -66,6 +74,8 @@ class CircuitBreaker:
         its result is known. The probe calls `end_probe()` when its request is over."""
         reason = self.skip_reason()
         if reason is None and self._open_reason is not None:
+            if self.probe_gate is not None and not self.probe_gate():
+                return self._open_reason, False  # another process is the cluster's probe
             self._probing = True
             return None, True
         return reason, False
@@ -74,6 +84,23 @@ class CircuitBreaker:
         self._probing = False
 
     def record_success(self) -> None:
+        self._consecutive = 0
+        was_open, self._open_reason = self._open_reason is not None, None
+        if was_open and self.on_close is not None:
+            self.on_close()
+
+    @property
+    def is_open(self) -> bool:
+        """Opened and not yet closed by a successful probe (skipping now, or about to probe)."""
+        return self._open_reason is not None
+
+    def open_remote(self, err: TTSError, wait: float) -> None:
+        """Another process opened the breaker for `wait` seconds."""
+        self._open_until = max(self._open_until, self._clock() + wait)
+        self._open_reason = err
+
+    def close_remote(self) -> None:
+        """Another process's probe succeeded."""
         self._consecutive = 0
         self._open_reason = None
 
@@ -99,3 +126,5 @@ class CircuitBreaker:
                 )
             else:
                 log.warning("primary engine failing; using the backup for %.0fs: %s", wait, err.log_form())
+            if self.on_open is not None:
+                self.on_open(err, wait)

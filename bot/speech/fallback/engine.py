@@ -105,6 +105,10 @@ class FallbackEngine:
         return self._primary
 
     @property
+    def breaker(self) -> CircuitBreaker:
+        return self._breaker
+
+    @property
     def backup(self) -> SpeechEngine | None:
         return self._backup
 

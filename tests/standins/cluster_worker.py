@@ -1,0 +1,73 @@
+"""One Parla process of a test cluster: the full speech stack from the environment's settings
+(`Settings.from_env`, so REDIS_URL etc. apply), driven over stdin/stdout by a test.
+
+    python -m tests.standins.cluster_worker '<json job>'
+
+The job: {"requests": [{"text": ..., "voice": ...}, ...], "mode": "stream"|"synth",
+"limits": true (each request admitted by a UsageLimiter on the cluster's budgets first)}. The
+worker opens the stack, prints `ready`, waits for a line on stdin, runs every request at once,
+then prints one JSON line: {"results": [sha256 of the audio or "error:<Type>"], "requests":
+endpoint requests made by this process}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+
+from bot.base.config import Settings
+from bot.speech.request import SpeechRequest
+from bot.speech.stack import open_speech_stack
+from bot.store.cluster_budget import ClusterBudget
+from bot.store.limits import LimitExceeded, UsageLimiter, current_guild
+
+GUILD = 42
+
+
+async def _one(
+    engine: object, request: SpeechRequest, mode: str, limiter: UsageLimiter | None, n: int
+) -> str:
+    try:
+        if limiter is not None:
+            await limiter.admit(GUILD, 1000 + n, len(request.text), cached=False)
+        if mode == "synth":
+            audio = await engine.synthesize(request)  # type: ignore[attr-defined]
+            return hashlib.sha256(audio.pcm).hexdigest()
+        digest = hashlib.sha256()
+        async for chunk in engine.stream(request):  # type: ignore[attr-defined]
+            digest.update(chunk)
+        return digest.hexdigest()
+    except LimitExceeded as exc:
+        return f"limit:{exc.scope}"
+    except Exception as exc:
+        return f"error:{type(exc).__name__}"
+
+
+async def main(job: dict[str, object]) -> None:
+    settings = Settings.from_env(dotenv=False)
+    requests = [SpeechRequest(text=r["text"], voice=r.get("voice", "Cherry")) for r in job["requests"]]  # type: ignore[attr-defined, index]
+    mode = str(job.get("mode", "stream"))
+    async with open_speech_stack(settings) as stack:
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        limiter = None
+        charges: list[asyncio.Task[None]] = []
+        if job.get("limits") and stack.cluster is not None and stack.client is not None:
+            limiter = UsageLimiter(settings)
+            limiter.cluster = ClusterBudget(stack.cluster)
+            stack.client.usage_listener = lambda n: charges.append(
+                asyncio.create_task(limiter.charge(current_guild.get(), n))  # type: ignore[union-attr]
+            )
+        current_guild.set(GUILD)
+        results = await asyncio.gather(
+            *(_one(stack.engine, r, mode, limiter, n) for n, r in enumerate(requests))
+        )
+        await asyncio.gather(*charges)
+        made = stack.client.stats.requests if stack.client is not None else 0
+        print(json.dumps({"results": results, "requests": made}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(json.loads(sys.argv[1])))
