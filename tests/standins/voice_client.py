@@ -1,6 +1,7 @@
 """A stand-in for discord.VoiceClient that discord.py's real AudioPlayer thread can drive.
 
-It subclasses nothing from discord: it offers exactly what `discord.player.AudioPlayer` uses
+It subclasses nothing from discord: it offers exactly what `discord.player.AudioPlayer` and the
+shared sender (`bot.voice.sender`, through `send_audio_packet`) use
 (`send_audio_packet`, `is_connected`, `wait_until_connected`, `timeout`, `ws.speak`,
 `client.loop`, `encoder`) and what `VoiceClient.play()` and the adapter use (`play`, `stop`,
 `pause`, `resume`, `is_playing`, `is_paused`, `channel`, `move_to`, `disconnect`). Every packet
@@ -77,7 +78,11 @@ class RecordingVoiceClient:
         source = getattr(thread, "source", None)
         late = 0.0
         scheduled = False
-        if isinstance(thread, AudioPlayer):
+        sending = getattr(thread, "sending", None)  # the shared sender: (source, due, scheduled)
+        if sending is not None:
+            source, due, scheduled = sending
+            late = now - due
+        elif isinstance(thread, AudioPlayer):
             loops = thread.loops
             due = thread._start + AudioPlayer.DELAY * (loops + 1 if loops else 0)
             late = now - due
