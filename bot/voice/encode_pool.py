@@ -88,6 +88,7 @@ class EncodePool:
                 feed.encode_ahead(self.ahead)
             except Exception:
                 log.exception("encoding ahead failed")
+            del feed  # hold no source (and its buffers) while waiting
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every worker and wait for them; later submissions start workers again."""

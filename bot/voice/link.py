@@ -102,7 +102,7 @@ class DiscordVoiceLink:
             raise TypeError(f"expected a discord AudioSource, not {type(source).__name__}")
         loop = self._loop
 
-        def after(error: Exception | None) -> None:  # discord's player thread
+        def after(error: BaseException | None) -> None:  # the player or sender thread
             with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
                 loop.call_soon_threadsafe(on_end, error)
 

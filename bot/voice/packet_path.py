@@ -132,7 +132,9 @@ class DiscordPacketPath:
             conn.send_packet(packet)
         except OSError:
             log.debug("a packet has been dropped (seq: %s, timestamp: %s)", vc.sequence, vc.timestamp)
-        vc.timestamp = 0 if vc.timestamp + SAMPLES_PER_FRAME > 4294967295 else vc.timestamp + SAMPLES_PER_FRAME
+        vc.timestamp = (
+            0 if vc.timestamp + SAMPLES_PER_FRAME > 4294967295 else vc.timestamp + SAMPLES_PER_FRAME
+        )
 
 
 def packet_path_for(voice_client: Any) -> VoiceConnection | None:

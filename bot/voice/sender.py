@@ -74,7 +74,9 @@ class SenderFeed(Protocol):
 class Playback:
     """One playback handed to the sender: the handle to stop, pause and resume it."""
 
-    def __init__(self, sender: VoiceSender, feed: SenderFeed, connection: VoiceConnection, after: After) -> None:
+    def __init__(
+        self, sender: VoiceSender, feed: SenderFeed, connection: VoiceConnection, after: After
+    ) -> None:
         self.feed = feed
         self.connection = connection
         self.after = after
@@ -125,7 +127,11 @@ class VoiceSender:
     """Sends the packets of every playback from one thread (plus a few encode workers)."""
 
     def __init__(
-        self, *, encode_workers: int = DEFAULT_WORKERS, ahead: int = DEFAULT_AHEAD, idle_exit: float = IDLE_EXIT
+        self,
+        *,
+        encode_workers: int = DEFAULT_WORKERS,
+        ahead: int = DEFAULT_AHEAD,
+        idle_exit: float = IDLE_EXIT,
     ) -> None:
         self.pool = EncodePool(encode_workers, ahead=ahead, idle_exit=idle_exit)
         self.ahead = ahead
@@ -207,14 +213,8 @@ class VoiceSender:
                             return
                 next_tick = time.perf_counter()
                 continue
-            for playback in inbox:
-                self._receive(thread, playback)
-            slot = tick % SLOTS
-            self._start_primed(slot)
-            due = next_tick
-            for playback in tuple(self._slots[slot]):
-                self._visit(thread, playback, due)
-            thread.sending = None
+            self._tick(thread, inbox, tick % SLOTS, next_tick)
+            del inbox  # hold no playback while sleeping
             tick += 1
             next_tick += TICK
             delay = next_tick - time.perf_counter()
@@ -223,6 +223,14 @@ class VoiceSender:
             elif delay < -RESYNC:
                 log.warning("voice sender fell %.1f s behind its clock; starting afresh", -delay)
                 next_tick = time.perf_counter()
+
+    def _tick(self, thread: _SenderThread, inbox: list[Playback], slot: int, due: float) -> None:
+        for playback in inbox:
+            self._receive(thread, playback)
+        self._start_primed(slot)
+        for playback in tuple(self._slots[slot]):
+            self._visit(thread, playback, due)
+        thread.sending = None
 
     def _receive(self, thread: _SenderThread, playback: Playback) -> None:
         if playback.done:
@@ -289,7 +297,13 @@ class VoiceSender:
             self._end(thread, playback, exc, silence=False, speak_off=True)
 
     def _end(
-        self, thread: _SenderThread, playback: Playback, error: BaseException | None, *, silence: bool, speak_off: bool
+        self,
+        thread: _SenderThread,
+        playback: Playback,
+        error: BaseException | None,
+        *,
+        silence: bool,
+        speak_off: bool,
     ) -> None:
         if playback.done:
             return
