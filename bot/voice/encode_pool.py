@@ -18,7 +18,7 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AHEAD = 3  # packets (60 ms) encoded ahead of the sender
+DEFAULT_AHEAD = 5  # packets (100 ms) encoded ahead of the sender
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 IDLE_EXIT = 2.0  # seconds a worker waits for work before it ends
 
@@ -55,10 +55,9 @@ class EncodePool:
             self._queue.put(feed)
             self._ensure_workers()
 
-    @property
-    def threads(self) -> int:
+    def live_threads(self) -> list[threading.Thread]:
         with self._lock:
-            return len(self._threads)
+            return list(self._threads)
 
     def _ensure_workers(self) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ that record packets. The thread ends after `idle_exit` seconds with nothing to p
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -161,8 +162,10 @@ class VoiceSender:
             return self._thread is not None
 
     def threads(self) -> list[threading.Thread]:
-        """The sender's threads alive now (the sender thread and the encode workers)."""
-        return [t for t in threading.enumerate() if t.name in ("parla-voice-sender", "parla-voice-encoder")]
+        """This sender's threads alive now: the sender thread and the encode workers."""
+        with self._lock:
+            own = [self._thread] if self._thread is not None else []
+        return [t for t in [*own, *self.pool.live_threads()] if t.is_alive()]
 
     def close(self, timeout: float = 5.0) -> None:
         """End every playback (`after(None)`, unfinished) and stop the threads. `play()` may
@@ -189,17 +192,14 @@ class VoiceSender:
     def _run(self) -> None:
         thread = threading.current_thread()
         assert isinstance(thread, _SenderThread)
-        next_tick = time.perf_counter()
+        base = time.perf_counter()  # the clock: sub-tick k is due at base + k * TICK
         tick = 0
         while True:
             with self._lock:
                 inbox, self._inbox = self._inbox, []
                 closing = self._closing
-                if not inbox and not closing and not self._starting and not any(self._slots):
-                    self._wake.clear()
-                    idle = True
-                else:
-                    idle = False
+                self._wake.clear()
+                idle = not inbox and not closing and not self._starting and not any(self._slots)
             if closing:
                 self._end_all(thread)
                 with self._lock:
@@ -211,18 +211,32 @@ class VoiceSender:
                         if not self._inbox and not self._closing:
                             self._thread = None
                             return
-                next_tick = time.perf_counter()
+                base, tick = time.perf_counter(), 0
                 continue
-            self._tick(thread, inbox, tick % SLOTS, next_tick)
+            self._tick(thread, inbox, tick % SLOTS, base + tick * TICK)
             del inbox  # hold no playback while sleeping
-            tick += 1
-            next_tick += TICK
-            delay = next_tick - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
+            tick = self._next_busy(tick + 1)
+            now = time.perf_counter()
+            delay = base + tick * TICK - now
+            if delay > 0 and self._wake.wait(delay):
+                # A new playback or a stop: take it at the next sub-tick, not the next busy one.
+                now = time.perf_counter()
+                tick = min(tick, max(tick - SLOTS + 1, math.ceil((now - base) / TICK)))
+                delay = base + tick * TICK - now
+                if delay > 0:
+                    time.sleep(delay)
             elif delay < -RESYNC:
                 log.warning("voice sender fell %.1f s behind its clock; starting afresh", -delay)
-                next_tick = time.perf_counter()
+                base, tick = now, 0
+
+    def _next_busy(self, tick: int) -> int:
+        """The first sub-tick from `tick` with something to do (empty ones are slept through)."""
+        if self._starting:
+            return tick
+        for step in range(SLOTS):
+            if self._slots[(tick + step) % SLOTS]:
+                return tick + step
+        return tick
 
     def _tick(self, thread: _SenderThread, inbox: list[Playback], slot: int, due: float) -> None:
         for playback in inbox:

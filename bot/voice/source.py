@@ -134,8 +134,8 @@ class StreamingOpusSource(discord.AudioSource):
 
     @property
     def primed(self) -> bool:
-        """A packet is ready, or the audio is over: the sender may start this playback."""
-        return bool(self._ready) or self._ready_end or self._cleaned
+        """Two packets are ready, or the audio is over: the sender may start this playback."""
+        return len(self._ready) >= 2 or self._ready_end or self._cleaned
 
     def underrun(self) -> None:
         """The sender sent silence for want of a packet (see `FrameBuffer.poll`)."""
