@@ -5,7 +5,8 @@ thread keeps a drift-free 20 ms clock against `time.perf_counter` deadlines. The
 every 5 ms (`SLOTS` sub-ticks per frame): a playback belongs to one sub-tick, taken when it
 starts, so it waits at most 5 ms for its first packet and the sends of many servers are spread
 over the frame; at each of its ticks (every 20 ms) the next packet of every playback of that
-sub-tick goes out through its server's connection (`bot.voice.packet_path`). First plays are
+sub-tick goes out through its server's connection (`bot.voice.packet_path`). Sub-ticks with
+nothing to send are slept through; a new playback or a stop wakes the thread for the next one. First plays are
 encoded a few packets ahead by the `EncodePool`; stored Opus packets are sent as they are.
 
 What discord.py's player does, the sender does per playback:

@@ -7,9 +7,14 @@ can store them. Later playbacks (a cache hit, the same phrase in another server)
 stored packets with no encoding at all. Both sources are `is_opus()`, so discord.py skips its
 own encoder.
 
-`read()` runs on discord.py's player thread: it never blocks for long (an underrun waits at
-most `underrun_wait` seconds, then sends an encoded silence packet), and returns b"" only when
-the audio is over.
+Two ways to be played:
+- the shared sender (`bot.voice.sender`, the default): an encode worker calls
+  `encode_ahead()` to keep a few packets ready, and the sender thread calls `take()` every
+  20 ms, which never waits (no packet ready: the sender sends silence and calls `underrun()`);
+  stored packets are taken as they are;
+- discord.py's player thread (`VOICE_SENDER=classic`): `read()` never blocks for long (an
+  underrun waits at most `underrun_wait` seconds, then sends an encoded silence packet), and
+  returns b"" only when the audio is over.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from discord.opus import OPUS_SILENCE
 
+from bot.base.config import ConfigError, Settings
 from bot.voice.frame_buffer import FrameBuffer
 from bot.voice.link import DiscordVoiceLink
 from bot.voice.sender import VoiceSender
+from bot.voice.service import VoiceOptions
 from bot.voice.source import OpusSourceFactory, StoredOpusSource
 from tests.standins.audio_checks import decode, dominant_hz, needs_opus
 from tests.standins.voice_client import PacketVoiceClient, RecordingVoiceClient
@@ -221,3 +223,25 @@ async def test_no_sender_thread_is_left_when_the_voice_service_closes() -> None:
     await world.service.close()
     names = {"parla-voice-sender", "parla-voice-encoder"}
     assert [t for t in threading.enumerate() if t.name in names] == []
+
+
+@pytest.mark.parametrize(("env", "classic"), [({}, False), ({"VOICE_SENDER": "Classic"}, True)])
+async def test_voice_sender_setting_picks_the_path(env: dict[str, str], classic: bool) -> None:
+    options = VoiceOptions.from_settings(Settings.from_env(env, dotenv=False))
+    assert options.classic_sender is classic
+    world = World()
+    world.service.options = options
+    try:
+        await world.service.speak(member(5, world.guild, world.a), world.utterance("hello there"))
+        vc = world.guild.voice_client
+        assert isinstance(vc, RecordingVoiceClient)
+        await vc.wait_for(lambda ps: any(p.scheduled and not p.silence for p in ps))
+        assert vc.plays == (1 if classic else 0)  # discord.py's own player, or the shared sender
+    finally:
+        await world.service.close()
+
+
+def test_an_unknown_voice_sender_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"VOICE_SENDER": "threads"}, dotenv=False)
+    assert info.value.variable == "VOICE_SENDER"
