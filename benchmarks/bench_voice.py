@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import resource
@@ -337,7 +338,17 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
             late += sum(1 for x in lateness if x > LATE)
             worst = max([worst, *lateness])
             jitter.extend(interval_jitter(sent))
+    forget_packets(guilds)
     return RoundResult(n, audio, packets, late, worst, silence, cpu, read, wall, jitter)
+
+
+def forget_packets(guilds: Iterable[Guild]) -> None:
+    """Drop the recorded packets of a measured round: millions of recorded packets kept for the
+    whole run would make the garbage collector stall every thread of the process for seconds."""
+    for g in guilds:
+        with g.vc.recorder._lock:
+            g.vc.recorder.packets.clear()
+    gc.collect()
 
 
 def report(r: RoundResult, attempt: int) -> None:
@@ -601,6 +612,7 @@ async def busy_latency(
     for g, start in zip(guilds, starts, strict=True):
         for sent in by_source(p for p in g.vc.snapshot()[start:] if p.scheduled):
             jitter.extend(interval_jitter(sent))
+    forget_packets([*guilds, probe])
     return jitter, miss
 
 

@@ -3,11 +3,12 @@
 Instead of discord.py's `AudioPlayer` (one thread per playback, each with its own clock), one
 thread keeps a drift-free 20 ms clock against `time.perf_counter` deadlines. The clock ticks
 every 5 ms (`SLOTS` sub-ticks per frame): a playback belongs to one sub-tick, taken when it
-starts, so it waits at most 5 ms for its first packet and the sends of many servers are spread
-over the frame; at each of its ticks (every 20 ms) the next packet of every playback of that
-sub-tick goes out through its server's connection (`bot.voice.packet_path`). Sub-ticks with
-nothing to send are slept through; a new playback or a stop wakes the thread for the next one. First plays are
-encoded a few packets ahead by the `EncodePool`; stored Opus packets are sent as they are.
+starts, so it waits at most 5 ms for its first packet (15 ms when many start at once: they are
+spread over the sub-ticks, and so are the sends). At each of its ticks (every 20 ms) the next
+packet of every playback of that sub-tick goes out through its server's connection
+(`bot.voice.packet_path`). Sub-ticks with nothing to send are slept through; a new playback or
+a stop wakes the thread for the next one. First plays are encoded a few packets ahead by the
+`EncodePool`; stored Opus packets are sent as they are.
 
 What discord.py's player does, the sender does per playback:
 - speaking on when it starts (and after a reconnect or resume), off when it stops or pauses;
@@ -47,6 +48,7 @@ SLOTS = 4  # sub-ticks per frame
 TICK = FRAME / SLOTS
 START_WAIT = 0.100  # seconds a first play may wait for its first encoded packet
 IDLE_EXIT = 2.0  # seconds with nothing to play before the thread ends
+BALANCE = 16  # how many more playbacks a sub-tick may hold than the emptiest before new ones go there
 RESYNC = 1.0  # behind the clock by more than this (the process was stopped): start afresh
 
 After = Callable[[BaseException | None], None]
@@ -262,12 +264,20 @@ class VoiceSender:
         waiting: list[Playback] = []
         for playback in self._starting:
             if playback.feed.primed or now - playback.added_at >= START_WAIT:
-                playback.slot = slot
-                self._slots[slot].append(playback)
+                playback.slot = self._slot_for(slot)
+                self._slots[playback.slot].append(playback)
             else:
                 self.pool.submit(playback.feed)
                 waiting.append(playback)
         self._starting = waiting
+
+    def _slot_for(self, slot: int) -> int:
+        """This sub-tick (the first packet goes out now), unless it holds `BALANCE` playbacks
+        more than the emptiest one: then the emptiest (the first packet waits at most 15 ms)."""
+        emptiest = min(range(SLOTS), key=lambda i: len(self._slots[i]))
+        if len(self._slots[slot]) > len(self._slots[emptiest]) + BALANCE:
+            return emptiest
+        return slot
 
     def _visit(self, thread: _SenderThread, playback: Playback, due: float) -> None:
         if playback.stopping:
