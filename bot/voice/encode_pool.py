@@ -4,12 +4,14 @@ delays a send. libopus is called through ctypes, which releases the GIL, so enco
 the sender's work on the other core.
 
 A feed is queued at most once at a time (`claim()`); a worker calls its `encode_ahead(ahead)`,
-which encodes until `ahead` packets are ready or no input is at hand. Workers start when work
-arrives and end after `idle_exit` seconds without any, or at `close()`.
+which encodes until `ahead` packets are ready or no input is at hand. The feed with the fewest
+packets ready is served first (its next send is the nearest), then first come, first served.
+Workers start when work arrives and end after `idle_exit` seconds without any, or at `close()`.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -24,6 +26,11 @@ IDLE_EXIT = 2.0  # seconds a worker waits for work before it ends
 
 
 class EncodeFeed(Protocol):
+    @property
+    def ready_count(self) -> int:
+        """Packets encoded and not sent yet."""
+        ...
+
     def claim(self) -> bool:
         """Mark as queued for a worker; False if it already is (or has nothing to encode)."""
         ...
@@ -44,7 +51,8 @@ class EncodePool:
         self.workers = workers
         self.ahead = ahead
         self._idle_exit = idle_exit
-        self._queue: queue.SimpleQueue[EncodeFeed | None] = queue.SimpleQueue()
+        self._queue: queue.PriorityQueue[tuple[int, int, EncodeFeed | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closing = False
@@ -52,7 +60,7 @@ class EncodePool:
     def submit(self, feed: EncodeFeed) -> None:
         """Queue `feed` for encoding unless it is queued already (any thread)."""
         if feed.claim():
-            self._queue.put(feed)
+            self._queue.put((feed.ready_count, next(self._order), feed))
             self._ensure_workers()
 
     def live_threads(self) -> list[threading.Thread]:
@@ -72,7 +80,7 @@ class EncodePool:
         me = threading.current_thread()
         while True:
             try:
-                feed = self._queue.get(timeout=self._idle_exit)
+                _, _, feed = self._queue.get(timeout=self._idle_exit)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty() or self._closing:
@@ -95,7 +103,7 @@ class EncodePool:
             self._closing = True
             threads = list(self._threads)
         for _ in threads:
-            self._queue.put(None)
+            self._queue.put((-1, next(self._order), None))
         for thread in threads:
             thread.join(timeout)
         with self._lock:

@@ -38,7 +38,7 @@ from typing import Protocol
 
 from discord.opus import OPUS_SILENCE
 
-from bot.voice.encode_pool import DEFAULT_AHEAD, DEFAULT_WORKERS, EncodePool
+from bot.voice.encode_pool import DEFAULT_AHEAD, DEFAULT_WORKERS, EncodeFeed, EncodePool
 from bot.voice.packet_path import VoiceConnection, send_silence
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ RESYNC = 1.0  # behind the clock by more than this (the process was stopped): st
 After = Callable[[BaseException | None], None]
 
 
-class SenderFeed(Protocol):
+class SenderFeed(EncodeFeed, Protocol):
     """A playable source as the sender takes it (`StreamingOpusSource`, `StoredOpusSource`)."""
 
     def take(self) -> bytes | None:
@@ -67,10 +67,6 @@ class SenderFeed(Protocol):
     def underrun(self) -> None: ...
 
     def wants_encoding(self, ahead: int) -> bool: ...
-
-    def claim(self) -> bool: ...
-
-    def encode_ahead(self, ahead: int) -> None: ...
 
     def cleanup(self) -> None: ...
 

@@ -142,6 +142,10 @@ class StreamingOpusSource(discord.AudioSource):
         """Two packets are ready, or the audio is over: the sender may start this playback."""
         return len(self._ready) >= 2 or self._ready_end or self._cleaned
 
+    @property
+    def ready_count(self) -> int:
+        return len(self._ready)
+
     def underrun(self) -> None:
         """The sender sent silence for want of a packet (see `FrameBuffer.poll`)."""
         self.silence_sent += 1
@@ -253,6 +257,7 @@ class StoredOpusSource(discord.AudioSource):
     # -- the shared sender's side: stored packets are sent as they are, nothing to encode
     take = read
     primed = True
+    ready_count = 0
 
     def underrun(self) -> None:
         pass
