@@ -170,6 +170,7 @@ class Bench:
     first_chunk_delay: float
     guilds: list[Guild] = field(default_factory=list)
     classic: bool = False  # which sender the guilds' voice links use
+    retired: list[Guild] = field(default_factory=list)  # the other sender's guilds
     devnull: IO[bytes] = field(default_factory=lambda: open(os.devnull, "wb"))
 
     def guild(self) -> Guild:
@@ -195,7 +196,7 @@ class Bench:
         return g
 
     async def close(self) -> None:
-        for g in self.guilds:
+        for g in [*self.retired, *self.guilds]:
             await g.player.close()
             g.vc.close()
         await self.engine.close()
@@ -623,6 +624,7 @@ def args_seconds_for(trials: int, seconds: float) -> float:
 
 async def measure_sender(args: argparse.Namespace, bench: Bench, name: str) -> SenderFigures:
     bench.classic = name == "classic"
+    bench.retired.extend(bench.guilds)
     bench.guilds = []  # fresh voice links, on this sender
     print(f"\n######## sender: {name}", flush=True)
     print(f"\n[1-2] enqueue -> first packet sent ({args.trials} utterances of {args.seconds:g} s, in turn)")
