@@ -40,6 +40,9 @@ class EncodeFeed(Protocol):
         ...
 
 
+_Item = tuple[EncodeFeed, threading.Event | None]
+
+
 class EncodePool:
     """A fixed number of encode workers shared by every playback."""
 
@@ -51,16 +54,17 @@ class EncodePool:
         self.workers = workers
         self.ahead = ahead
         self._idle_exit = idle_exit
-        self._queue: queue.PriorityQueue[tuple[int, int, EncodeFeed | None]] = queue.PriorityQueue()
+        self._queue: queue.PriorityQueue[tuple[int, int, _Item | None]] = queue.PriorityQueue()
         self._order = itertools.count()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closing = False
 
-    def submit(self, feed: EncodeFeed) -> None:
-        """Queue `feed` for encoding unless it is queued already (any thread)."""
+    def submit(self, feed: EncodeFeed, *, then: threading.Event | None = None) -> None:
+        """Queue `feed` for encoding unless it is queued already (any thread); `then` is set
+        once it has been encoded (the sender waits for the first packets of a new playback)."""
         if feed.claim():
-            self._queue.put((feed.ready_count, next(self._order), feed))
+            self._queue.put((feed.ready_count, next(self._order), (feed, then)))
             self._ensure_workers()
 
     def live_threads(self) -> list[threading.Thread]:
@@ -80,22 +84,25 @@ class EncodePool:
         me = threading.current_thread()
         while True:
             try:
-                _, _, feed = self._queue.get(timeout=self._idle_exit)
+                _, _, item = self._queue.get(timeout=self._idle_exit)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty() or self._closing:
                         self._threads.remove(me)
                         return
                 continue
-            if feed is None:  # close()
+            if item is None:  # close()
                 with self._lock:
                     self._threads.remove(me)
                 return
+            feed, then = item
             try:
                 feed.encode_ahead(self.ahead)
             except Exception:
                 log.exception("encoding ahead failed")
-            del feed  # hold no source (and its buffers) while waiting
+            if then is not None:
+                then.set()
+            del item, feed  # hold no source (and its buffers) while waiting
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every worker and wait for them; later submissions start workers again."""

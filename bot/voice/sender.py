@@ -2,13 +2,13 @@
 
 Instead of discord.py's `AudioPlayer` (one thread per playback, each with its own clock), one
 thread keeps a drift-free 20 ms clock against `time.perf_counter` deadlines. The clock ticks
-every 5 ms (`SLOTS` sub-ticks per frame): a playback belongs to one sub-tick, taken when it
-starts, so it waits at most 5 ms for its first packet (15 ms when many start at once: they are
-spread over the sub-ticks, and so are the sends). At each of its ticks (every 20 ms) the next
+every 2.5 ms (`SLOTS` sub-ticks per frame): a playback belongs to one sub-tick, taken when its
+first packet is ready, so it waits at most 2.5 ms to send it (up to 20 ms when many start at
+once: they are spread over the sub-ticks, and so are the sends). At each of its ticks (every 20 ms) the next
 packet of every playback of that sub-tick goes out through its server's connection
-(`bot.voice.packet_path`). Sub-ticks with nothing to send are slept through; a new playback or
-a stop wakes the thread for the next one. First plays are encoded a few packets ahead by the
-`EncodePool`; stored Opus packets are sent as they are.
+(`bot.voice.packet_path`). Sub-ticks with nothing to send are slept through; a stop, a new
+playback or its first encoded packet wakes the thread for the next one. First plays are encoded
+a few packets ahead by the `EncodePool`; stored Opus packets are sent as they are.
 
 What discord.py's player does, the sender does per playback:
 - speaking on when it starts (and after a reconnect or resume), off when it stops or pauses;
@@ -44,7 +44,7 @@ from bot.voice.packet_path import VoiceConnection, send_silence
 log = logging.getLogger(__name__)
 
 FRAME = 0.020  # seconds of audio per packet
-SLOTS = 4  # sub-ticks per frame
+SLOTS = 8  # sub-ticks per frame
 TICK = FRAME / SLOTS
 START_WAIT = 0.100  # seconds a first play may wait for its first encoded packet
 IDLE_EXIT = 2.0  # seconds with nothing to play before the thread ends
@@ -151,7 +151,7 @@ class VoiceSender:
         """Start sending `feed` through `connection`; `after(error)` is called when it ends."""
         playback = Playback(self, feed, connection, after)
         connection.speak(True)
-        self.pool.submit(feed)  # the first packets are encoded while the sender waits for its tick
+        self.pool.submit(feed, then=self._wake)  # the sender starts it once a packet is ready
         self._post(playback)
         return playback
 
@@ -263,13 +263,13 @@ class VoiceSender:
                 playback.slot = self._slot_for(slot)
                 self._slots[playback.slot].append(playback)
             else:
-                self.pool.submit(playback.feed)
+                self.pool.submit(playback.feed, then=self._wake)
                 waiting.append(playback)
         self._starting = waiting
 
     def _slot_for(self, slot: int) -> int:
         """This sub-tick (the first packet goes out now), unless it holds `BALANCE` playbacks
-        more than the emptiest one: then the emptiest (the first packet waits at most 15 ms)."""
+        more than the emptiest one: then the emptiest (the first packet waits under 20 ms)."""
         emptiest = min(range(SLOTS), key=lambda i: len(self._slots[i]))
         if len(self._slots[slot]) > len(self._slots[emptiest]) + BALANCE:
             return emptiest

@@ -139,8 +139,8 @@ class StreamingOpusSource(discord.AudioSource):
 
     @property
     def primed(self) -> bool:
-        """Two packets are ready, or the audio is over: the sender may start this playback."""
-        return len(self._ready) >= 2 or self._ready_end or self._cleaned
+        """A packet is ready, or the audio is over: the sender may start this playback."""
+        return bool(self._ready) or self._ready_end or self._cleaned
 
     @property
     def ready_count(self) -> int:
