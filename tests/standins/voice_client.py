@@ -294,6 +294,7 @@ class PacketVoiceClient(discord.VoiceClient):
 
     def opus_of(self, packet: bytes) -> tuple[int, int, int, bytes]:
         """(sequence, timestamp, ssrc, payload after transport decryption) of a wire packet."""
+        packet = bytes(packet)  # discord.py builds a bytearray
         seq, ts, ssrc = struct.unpack_from(">HII", packet, 2)
         header, body, nonce = packet[:12], packet[12:-4], packet[-4:] + bytes(20)
         box = nacl.secret.Aead(bytes(self.conn.secret_key))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from discord.opus import OPUS_SILENCE
 from bot.base.config import ConfigError, Settings
 from bot.voice.frame_buffer import FrameBuffer
 from bot.voice.link import DiscordVoiceLink
+from bot.voice.packet_path import DiscordPacketPath
 from bot.voice.sender import VoiceSender
 from bot.voice.service import VoiceOptions
 from bot.voice.source import OpusSourceFactory, StoredOpusSource
@@ -245,3 +247,18 @@ def test_an_unknown_voice_sender_names_the_variable() -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"VOICE_SENDER": "threads"}, dotenv=False)
     assert info.value.variable == "VOICE_SENDER"
+
+
+async def test_a_new_session_key_after_a_reconnect_is_used_at_once() -> None:
+    vc = PacketVoiceClient(asyncio.get_running_loop(), ssrc=77, mark=MARK)
+    path = DiscordPacketPath(vc)
+    path.send(b"before")
+    vc.conn.secret_key = list(os.urandom(32))  # what discord.py does on a new session
+    vc.conn.dave_session.ready = False  # DAVE not ready (a transition): transport encryption only
+    path.send(b"after")
+    first, second = vc.conn.wire
+    assert second[12:] != first[12:]
+    assert vc.opus_of(second) == (2, 960, 77, b"after")  # decrypts with the new key only
+    # discord.py's own send on the same connection carries on the same counters.
+    vc.send_audio_packet(b"classic", encode=False)
+    assert vc.opus_of(vc.conn.wire[2])[:2] == (3, 1920)
