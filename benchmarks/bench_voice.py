@@ -18,10 +18,10 @@ Figures:
 1. enqueue -> first packet sent, minus the endpoint's first-chunk delay (p50/p95): cache miss.
 2. the same on a cache hit (stored Opus packets; no endpoint involved, nothing subtracted).
 3. CPU per second of audio: first play (resample + encode) vs replay of stored packets.
-4. simultaneous streams one process sustains without a late frame (late: a packet sent more
-   than 20 ms after its slot; slots follow discord's 20 ms player schedule from the playback's
-   first packet, so a listener would hear a late packet as a gap).
-   For the shared sender also: send jitter p99 (|interval between two packets of a playback -
+4. simultaneous streams one process sustains without a late frame or an underrun silence (late:
+   a packet sent more than 20 ms after its slot; slots follow the sender's 20 ms schedule from
+   the playback's first packet, so a listener would hear a late packet as a gap).
+   For both senders also: send jitter p99 (|interval between two packets of a playback -
    20 ms|, the first interval left out) at 100 replay streams, and enqueue -> first packet of
    first plays while 100 servers replay (minus the first-chunk delay).
 5. the common alternative: wait for the whole file (non-streaming synthesize), write a WAV, play
@@ -370,10 +370,11 @@ async def ramp(counts: Sequence[int], attempt_round: Callable[[int, int], Any]) 
         for attempt in range(2):
             r: RoundResult = await attempt_round(n, attempt)
             report(r, attempt)
-            if not r.late or r.late > r.packets / 100:  # clean, or plainly overloaded: no retry
+            gaps = r.late + r.underrun_silence
+            if not gaps or gaps > r.packets / 100:  # clean, or plainly overloaded: no retry
                 break
         results.append(r)
-        failures = failures + 1 if r.late else 0
+        failures = failures + 1 if r.late or r.underrun_silence else 0
         if failures >= 2:
             break
     return results
@@ -397,8 +398,9 @@ async def capacity(
 
 
 def sustained(results: Sequence[RoundResult]) -> int:
-    """The largest count played without a late frame."""
-    return max((r.streams for r in results if not r.late), default=0)
+    """The largest count played without a late frame or an underrun silence (the endpoint sends
+    faster than real time, so a silence means encoding fell behind: a gap, like a late frame)."""
+    return max((r.streams for r in results if not r.late and not r.underrun_silence), default=0)
 
 
 # --------------------------------------------------------------------------- the alternative

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,10 @@ START_WAIT = 0.100  # seconds a first play may wait for its first encoded packet
 IDLE_EXIT = 2.0  # seconds with nothing to play before the thread ends
 BALANCE = 16  # how many more playbacks a sub-tick may hold than the emptiest before new ones go there
 RESYNC = 1.0  # behind the clock by more than this (the process was stopped): start afresh
+# The sender must get the GIL back within a fraction of a frame while the event loop and the
+# encode workers run Python: Python's default hand-over interval is 5 ms. Lowered once, for the
+# process, when the sender thread first starts (None: leave it).
+SWITCH_INTERVAL: float | None = 0.001
 
 After = Callable[[BaseException | None], None]
 
@@ -189,6 +194,8 @@ class VoiceSender:
 
     # ------------------------------------------------------------------ the sender thread
     def _run(self) -> None:
+        if SWITCH_INTERVAL is not None and sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         thread = threading.current_thread()
         assert isinstance(thread, _SenderThread)
         base = time.perf_counter()  # the clock: sub-tick k is due at base + k * TICK
