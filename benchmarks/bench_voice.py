@@ -765,7 +765,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="length of the latency utterances")
     parser.add_argument("--long-seconds", type=float, default=3.0, help="length of the concurrent utterances")
     parser.add_argument("--cpu-streams", type=int, default=8)
-    parser.add_argument("--max-streams", type=int, default=256)
+    parser.add_argument("--max-streams", type=int, default=512)
     parser.add_argument("--sender", choices=("both", "shared", "classic"), default="both")
     parser.add_argument("--busy", type=int, default=100, help="replay streams for [4b] (0: skip)")
     parser.add_argument("--skip-ffmpeg", action="store_true", help="leave out [5] (the alternative)")
