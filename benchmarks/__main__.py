@@ -2,7 +2,7 @@
 
 Each one also runs alone: `python -m benchmarks.bench_cache`, `bench_clean`,
 `bench_local_engine`, `bench_load`, `bench_voice` (the voice one measures both voice senders and
-takes ~15 min; `--quick` ~3).
+takes ~15 min; `--quick` ~3), `bench_storage` (needs the PostgreSQL server; ~10 s).
 """
 
 from __future__ import annotations
@@ -10,8 +10,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench_clean", "bench_cache", "bench_local_engine", "bench_load", "bench_voice")
-QUICK = {"bench_load": ["--quick"], "bench_voice": ["--quick"], "bench_clean": ["--messages", "5000"]}
+BENCHMARKS = (
+    "bench_clean",
+    "bench_cache",
+    "bench_local_engine",
+    "bench_load",
+    "bench_voice",
+    "bench_storage",
+)
+QUICK = {
+    "bench_load": ["--quick"],
+    "bench_voice": ["--quick"],
+    "bench_clean": ["--messages", "5000"],
+    "bench_storage": ["--messages", "1000"],
+}
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
+from benchmarks.premise import premise
 from bot.audio.clip import Audio
 from bot.base.config import Settings
 from bot.base.secrets import Secret
@@ -112,24 +113,41 @@ async def bench_hits(tmp: Path) -> None:
     reqs = [SpeechRequest(f"Message {i} for the hit benchmark, about three seconds.") for i in range(50)]
     audio = Audio(b"\x03\x04" * (3 * RATE), RATE)
 
-    mem = CachedEngine(StandIn(), AudioCache(64 * MIB, None, 0))
+    mem_inner = StandIn()
+    mem = CachedEngine(mem_inner, AudioCache(64 * MIB, None, 0))
     for r in reqs:
         await mem.cache.put(mem.key_for(r), audio)
     keys = [mem.key_for(r) for r in reqs]
     get_t = [await timed(lambda k=keys[i % 50]: mem.cache.get(k)) for i in range(n)]  # type: ignore[misc]
     syn_t = [await timed(lambda r=reqs[i % 50]: mem.synthesize(r)) for i in range(n)]  # type: ignore[misc]
     st_t = [await first_chunk(mem, reqs[i % 50]) for i in range(n)]
+    stats = mem.cache.stats
+    premise(
+        stats.hits_memory == 3 * n and stats.misses == 0 and mem_inner.calls == 0,
+        f"memory hit section: {stats.hits_memory} memory hits of {3 * n} lookups, "
+        f"{stats.misses} misses, {mem_inner.calls} engine calls",
+    )
     print(f"   memory  AudioCache.get               {fmt(get_t)}")
     print(f"   memory  CachedEngine.synthesize      {fmt(syn_t)}   (incl. validation + key)")
     print(f"   memory  CachedEngine.stream 1st chunk {fmt(st_t)}")
 
-    disk = CachedEngine(StandIn(), AudioCache(0, tmp / "hits", 512 * MIB))
+    disk_inner = StandIn()
+    disk = CachedEngine(disk_inner, AudioCache(0, tmp / "hits", 512 * MIB))
     for r in reqs:
         await disk.cache.put(disk.key_for(r), audio)
     n_disk = 1000
     get_d = [await timed(lambda k=keys[i % 50]: disk.cache.get(k)) for i in range(n_disk)]  # type: ignore[misc]
     syn_d = [await timed(lambda r=reqs[i % 50]: disk.synthesize(r)) for i in range(n_disk)]  # type: ignore[misc]
     st_d = [await first_chunk(disk, reqs[i % 50]) for i in range(n_disk)]
+    stats = disk.cache.stats
+    premise(
+        stats.hits_disk == 3 * n_disk
+        and stats.hits_memory == 0
+        and stats.misses == 0
+        and disk_inner.calls == 0,
+        f"disk hit section: {stats.hits_disk} disk hits (and {stats.hits_memory} memory hits) of "
+        f"{3 * n_disk} lookups, {stats.misses} misses, {disk_inner.calls} engine calls",
+    )
     print(f"   disk    AudioCache.get               {fmt(get_d)}   (read + CRC32 + header checks)")
     print(f"   disk    CachedEngine.synthesize      {fmt(syn_d)}")
     print(f"   disk    CachedEngine.stream 1st chunk {fmt(st_d)}")
@@ -159,6 +177,13 @@ async def bench_miss_standin(tmp: Path) -> None:
         cached_s.append(await timed(lambda b=b: cached.synthesize(b)))  # type: ignore[misc]
         bare_f.append(await first_chunk(bare, SpeechRequest(f"bare stream {i}")))
         cached_f.append(await first_chunk(cached, SpeechRequest(f"cached stream {i}")))
+    stats = cached.cache.stats
+    assert isinstance(cached.inner, StandIn)
+    premise(
+        stats.misses == 240 and stats.hits == 0 and cached.inner.calls == 240,
+        f"miss section: {stats.misses} misses, {stats.hits} hits, {cached.inner.calls} engine calls "
+        "for 240 requests",
+    )
     report_overhead("synthesize", bare_s, cached_s)
     report_overhead("stream, first chunk", bare_f, cached_f)
     await cached.cache.close()
@@ -183,6 +208,11 @@ async def bench_miss_pure(tmp: Path) -> None:
             rows["cached_f"].append(await first_chunk(cached, SpeechRequest(f"cached stream {i}")))
             if pause:
                 await asyncio.sleep(pause)
+        stats = cached.cache.stats
+        premise(
+            stats.misses == 2 * n and stats.hits == 0,
+            f"{label} miss section: {stats.misses} misses and {stats.hits} hits for {2 * n} requests",
+        )
         print(f"   {label}")
         for what, plain, front in (
             ("synthesize", "bare_s", "cached_s"),
@@ -237,6 +267,12 @@ async def bench_miss_fake(tmp: Path) -> None:
             ]
             for out, engine, req in streams if i % 2 else streams[::-1]:
                 out.append(await first_chunk(engine, req.with_text("stream " + req.text)))
+        stats = cached.cache.stats
+        premise(
+            stats.misses == 600 and stats.hits == 0 and fake.request_count == 5 + 4 * 300,
+            f"endpoint miss section: {stats.misses} misses, {stats.hits} hits for 600 cached requests; "
+            f"{fake.request_count} requests at the fake for {5 + 4 * 300} sent",
+        )
         report_overhead("synthesize (JSON+URL)", bare_s, cached_s)
         report_overhead("stream, first chunk", bare_f, cached_f)
         await cached.cache.close()
@@ -416,6 +452,11 @@ async def bench_replay(tmp: Path) -> None:
             took = time.perf_counter() - start
             await cache.close()
             s = cache.stats
+            premise(
+                inner.calls == s.misses - s.flights_joined and s.hits + s.misses == n,
+                f"replay {label} day {day}: {inner.calls} engine calls, {s.misses} misses "
+                f"({s.flights_joined} joined a flight), {s.hits} hits for {n} messages",
+            )
             requested = sum(len(m.validated().text) for m in traffic.messages)
             print(
                 f"     day {day}: API calls {inner.calls:5d} of {n}  saved {n - inner.calls:5d} "
@@ -432,6 +473,7 @@ async def bench_burst() -> None:
     start = time.perf_counter()
     await asyncio.gather(*(engine.synthesize(SpeechRequest("gg")) for _ in range(30)))
     took = time.perf_counter() - start
+    premise(inner.calls == 1, f"burst: {inner.calls} engine calls for one text said 30 times at once")
     print(
         f"   burst: 30 members say 'gg' at once (300 ms engine): {inner.calls} API call, "
         f"all 30 served in {took * 1e3:.0f} ms"

@@ -14,6 +14,8 @@ import discord
 from discord import app_commands
 
 from bot.app.bot import ParlaBot
+from bot.app.voice_message_http import refused, send_voice_message
+from bot.audio.clip import Audio
 from bot.base.errors import ParlaError
 from bot.commands.audio_file import (
     PROGRESS_INTERVAL,
@@ -24,8 +26,11 @@ from bot.commands.audio_file import (
 )
 from bot.commands.choices import style_choices, voice_choices
 from bot.commands.delivery import Delivery, VoiceSetback, file_instead, plan_delivery
+from bot.commands.voice_message import FILE_INSTEAD_NOTE, AudioFormat, render_voice_message
+from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 from bot.speech.voices import LANGUAGES
+from bot.store.limits import NoticeGate
 from bot.text.clean import Attachment, MessageInfo
 from bot.voice.errors import (
     VoiceBusyError,
@@ -43,6 +48,10 @@ Sleep = Callable[[float], Awaitable[None]]
 
 LANGUAGE_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=x, value=x) for x in LANGUAGES]
 SPEAK_RATE, SPEAK_PER = 3, 10.0  # /speak and Read aloud: 3 uses per 10 s per member and server
+AUDIO_FORMAT_CHOICES: list[app_commands.Choice[str]] = [
+    app_commands.Choice(name=f.value, value=f.value) for f in AudioFormat
+]
+REFUSAL_NOTE_SECONDS = 3600.0  # "Discord refused the voice message" is said once an hour per member
 # The voice errors as bot.commands.delivery names them (it decides which mean "a file instead").
 _SETBACKS: tuple[tuple[type[VoiceError], VoiceSetback], ...] = (
     (VoiceUnavailableError, VoiceSetback.UNAVAILABLE),
@@ -132,6 +141,7 @@ class Speaker:
         self.encoder_factory: OpusEncoderFactory | None = opus_encoder_factory()
         self.progress_interval = PROGRESS_INTERVAL
         self.sleep: Sleep = asyncio.sleep
+        self._refusal_notes = NoticeGate(REFUSAL_NOTE_SECONDS)
 
     def plan(
         self, user: discord.User | discord.Member, *, attach: bool
@@ -161,16 +171,19 @@ class Speaker:
         file_ephemeral: bool = False,
         tag: object = None,
         speaker_name: str | None = None,
+        audio_format: AudioFormat = AudioFormat.FILE,
     ) -> None:
-        """Defer (if not yet), then queue `request` in the member's channel or send a file."""
+        """Defer (if not yet), then queue `request` in the member's channel or send it as
+        `audio_format` (a voice message or a file)."""
         channel, delivery = self.plan(interaction.user, attach=attach)
         note, ephemeral = delivery.note, delivery.ephemeral(file_ephemeral)
+        fmt = audio_format
         if interaction.response.is_done():  # the caller deferred (and guards its reply)
-            await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name)
+            await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name, fmt)
             return
         await interaction.response.defer(thinking=True, ephemeral=ephemeral)
         async with errors_stay_private(interaction, public=not ephemeral):
-            await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name)
+            await self._deliver(interaction, request, channel, note, ephemeral, tag, speaker_name, fmt)
 
     async def _deliver(
         self,
@@ -181,6 +194,7 @@ class Speaker:
         ephemeral: bool,
         tag: object,
         speaker_name: str | None,
+        audio_format: AudioFormat = AudioFormat.FILE,
     ) -> None:
         user = interaction.user
         await self.bot.admission.admit(interaction.guild_id, user.id, request)  # after the defer: it may wait
@@ -191,6 +205,7 @@ class Speaker:
                 requester_name=speaker_name or user.display_name,
                 on_error=self.error_reporter(interaction, user),
                 tag=tag,
+                source_channel_id=interaction.channel_id,
             )
             try:
                 position = await self.bot.voice.speak(user, utterance)
@@ -206,12 +221,22 @@ class Speaker:
                     content = f"{content}\n{backup}"
                 await interaction.edit_original_response(content=content)
                 return
-        await self.send_file(interaction, request, note=note)
+        await self.send_file(interaction, request, note=note, audio_format=audio_format, ephemeral=ephemeral)
 
     async def send_file(
-        self, interaction: discord.Interaction, request: SpeechRequest, *, note: str = ""
+        self,
+        interaction: discord.Interaction,
+        request: SpeechRequest,
+        *,
+        note: str = "",
+        audio_format: AudioFormat = AudioFormat.FILE,
+        ephemeral: bool = False,
     ) -> None:
+        progressed = False
+
         async def progress(seconds: float) -> None:
+            nonlocal progressed
+            progressed = True
             await interaction.edit_original_response(
                 content=f"⏳ Synthesizing… {seconds:.0f} s of audio so far."
             )
@@ -223,6 +248,15 @@ class Speaker:
             interval=self.progress_interval,
             sleep=self.sleep,
         )
+        if audio_format is AudioFormat.VOICE_MESSAGE and self.encoder_factory is not None:
+            if await self._send_voice_message(interaction, request, audio, ephemeral, progressed):
+                backup = self.bot.backup_notice(("member", interaction.user.id))
+                extra = " ".join(x for x in (note, backup) if x)
+                if extra:  # a voice message carries nothing else: the notes follow it
+                    await interaction.followup.send(extra, ephemeral=True)
+                return
+            if self._refusal_notes.allow(interaction.user.id):
+                note = " ".join(x for x in (note, FILE_INSTEAD_NOTE) if x)
         rendered = await asyncio.to_thread(
             render_audio_file, audio, request.text, interaction.filesize_limit, self.encoder_factory
         )
@@ -235,21 +269,51 @@ class Speaker:
         file = discord.File(io.BytesIO(rendered.data), filename=rendered.filename)
         await interaction.edit_original_response(content=content, attachments=[file])
 
-    @staticmethod
+    async def _send_voice_message(
+        self,
+        interaction: discord.Interaction,
+        request: SpeechRequest,
+        audio: Audio,
+        ephemeral: bool,
+        progressed: bool,
+    ) -> bool:
+        """Send `audio` as a voice message; False when Discord refused it (send a file)."""
+        assert self.encoder_factory is not None
+        message = await asyncio.to_thread(
+            render_voice_message, audio, request.text, interaction.filesize_limit, self.encoder_factory
+        )
+        try:
+            await send_voice_message(
+                self.bot.http, interaction.application_id, interaction.token, message, ephemeral=ephemeral
+            )
+        except discord.HTTPException as exc:
+            if not refused(exc):
+                raise
+            log.info("Discord refused a voice message (code %s): sending a file", exc.code)
+            return False
+        if progressed:  # the voice message is a new message: the progress line goes
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+        return True
+
     def error_reporter(
-        interaction: discord.Interaction, member: discord.Member
+        self, interaction: discord.Interaction, member: discord.Member
     ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
-        """`on_error` for a queued utterance: tell the member (followup, else in the channel)."""
+        """`on_error` for a queued utterance: tell the member (followup; once the interaction
+        has expired, in the channel with a ping, at most once per member per 5 minutes)."""
+        bot = self.bot
 
         async def report(utterance: Utterance, error: ParlaError) -> None:
             message = error.user_message()
+            if isinstance(error, TTSError):
+                bot.note_endpoint_error(interaction.guild_id, error)
             try:
                 await interaction.followup.send(message, ephemeral=True)
                 return
             except discord.HTTPException as exc:  # e.g. the interaction token expired (15 min)
                 log.info("followup for a failed utterance failed: %r", exc)
             channel = interaction.channel
-            if isinstance(channel, discord.abc.Messageable):
+            if isinstance(channel, discord.abc.Messageable) and bot.may_post_error_publicly(member.id):
                 with contextlib.suppress(discord.HTTPException):
                     await channel.send(
                         f"{member.mention} {message}",
@@ -257,6 +321,7 @@ class Speaker:
                     )
 
         return report
+
 
 def _name_of(user: discord.abc.User, nicknames: Mapping[int, str]) -> str:
     return nicknames.get(user.id) or user.display_name

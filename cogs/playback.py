@@ -1,7 +1,9 @@
 """`/tts join|leave|skip|stop|pause|resume|queue|settings`: the server's voice player.
 
 Controlling playback (leave, skip, stop, pause, resume) needs being in the bot's voice channel,
-or the Move Members permission (moderators), or — for skip — having asked for what is playing.
+or the Move Members permission (moderators), or — for skip — having asked for what is playing;
+while the bot is reconnecting, Move Members or Manage Server. `/tts queue` shows the queued
+texts only to whom `bot.commands.control.may_read_queued_text` allows; others see speakers.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.commands.choices import shorten
-from bot.commands.control import ControlFacts, control_refusal
+from bot.commands.control import ControlFacts, QueueViewer, control_refusal, may_read_queued_text
 from bot.commands.settings_view import FIELD_LABELS, describe_settings, display_value, local_style_note
 from bot.store.models import PREF_FIELDS, VoiceSettings
 from bot.voice.errors import VoiceBusyError, VoiceError
@@ -30,8 +32,28 @@ def _member(interaction: discord.Interaction) -> discord.Member:
     return user
 
 
-def _item(utterance: Utterance, width: int = 80) -> str:
+def _item(utterance: Utterance, width: int = 80, *, shown: bool = True) -> str:
+    if not shown:
+        return f"**{utterance.requester_name}**"
     return f"**{utterance.requester_name}**: {shorten(utterance.text, width)}"
+
+
+def _in_channel(member: discord.Member, channel: object) -> bool:
+    state = member.voice
+    return (
+        channel is not None
+        and state is not None
+        and state.channel is not None
+        and state.channel.id == getattr(channel, "id", None)
+    )
+
+
+def _sees_source(member: discord.Member, utterance: Utterance) -> bool:
+    """Whether `member` can see the text channel `utterance` comes from."""
+    if utterance.source_channel_id is None:
+        return False
+    channel = member.guild.get_channel_or_thread(utterance.source_channel_id)
+    return channel is not None and bool(channel.permissions_for(member).view_channel)
 
 
 class PlaybackCog(commands.Cog):
@@ -44,21 +66,16 @@ class PlaybackCog(commands.Cog):
         """Raise unless the member may control the bot's playback here (bot.commands.control)."""
         member = _member(interaction)
         channel = self.bot.voice.connected_channel(member.guild)
-        state = member.voice
         perms = interaction.permissions
         refusal = control_refusal(
             ControlFacts(
                 member_id=member.id,
                 bot_channel=channel_mention(channel) if channel is not None else None,
-                in_bot_channel=(
-                    channel is not None
-                    and state is not None
-                    and state.channel is not None
-                    and state.channel.id == channel.id
-                ),
+                in_bot_channel=_in_channel(member, channel),
                 move_members=perms.move_members,
                 manage_guild=perms.manage_guild,
                 requester_id=requester_id,
+                player_exists=self.bot.voice.manager.get(member.guild.id) is not None,
             )
         )
         if refusal is not None:
@@ -139,11 +156,16 @@ class PlaybackCog(commands.Cog):
         current = self.bot.voice.now_playing(guild_id)
         waiting = self.bot.voice.queue(guild_id)
         channel = self.bot.voice.connected_channel(member.guild)
+        viewer = QueueViewer(_in_channel(member, channel), interaction.permissions.move_members)
+
+        def item(u: Utterance) -> str:
+            return _item(u, shown=may_read_queued_text(viewer, sees_source=_sees_source(member, u)))
+
         embed = discord.Embed(title="Speech queue")
         embed.add_field(name="Voice channel", value=channel_mention(channel) if channel else "not connected")
-        embed.add_field(name="Now", value=_item(current) if current else "nothing", inline=False)
+        embed.add_field(name="Now", value=item(current) if current else "nothing", inline=False)
         if waiting:
-            lines = [f"{i}. {_item(u)}" for i, u in enumerate(waiting[:QUEUE_SHOWN], start=1)]
+            lines = [f"{i}. {item(u)}" for i, u in enumerate(waiting[:QUEUE_SHOWN], start=1)]
             if len(waiting) > QUEUE_SHOWN:
                 lines.append(f"… and {len(waiting) - QUEUE_SHOWN} more")
             embed.add_field(name=f"Next ({len(waiting)})", value="\n".join(lines), inline=False)

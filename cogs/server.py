@@ -1,10 +1,13 @@
-"""`/server voice|style|language|usage`: server-wide defaults and usage (Manage Server).
+"""`/server voice|style|language|usage|forget`: server-wide defaults, usage, and deleting
+everything kept for the server (Manage Server).
 
 A default applies to every member who has not chosen their own; leave the option empty to go
-back to the built-in default.
+back to the built-in default. `/server forget` asks for a confirmation button first.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -20,6 +23,37 @@ from bot.store.models import BUILTIN_SETTINGS, PrefField, PrefValue
 from ._common import LANGUAGE_CHOICES, style_choice_list, voice_choice_list
 
 USAGE_DAYS = 7
+FORGET_CONFIRM_SECONDS = 60.0
+FORGET_QUESTION = (
+    "This deletes everything I keep for this server, now: server defaults, read-aloud settings and "
+    "channels, members' nicknames and read-aloud choices, voice choices made here, the pronunciation "
+    "dictionary and the usage counters. It cannot be undone."
+)
+FORGOTTEN = "Done: everything I kept for this server is deleted."
+
+
+class ForgetConfirmation(discord.ui.View):
+    """The Delete / Cancel buttons of `/server forget`, for the member who asked only."""
+
+    def __init__(self, bot: ParlaBot, guild_id: int, member_id: int) -> None:
+        super().__init__(timeout=FORGET_CONFIRM_SECONDS)
+        self.bot = bot
+        self.guild_id = guild_id
+        self.member_id = member_id
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.member_id and interaction.permissions.manage_guild
+
+    @discord.ui.button(label="Delete everything", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        self.stop()
+        await self.bot.storage.forget_guild(self.guild_id)
+        await interaction.response.edit_message(content=FORGOTTEN, view=None)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        self.stop()
+        await interaction.response.edit_message(content="Cancelled: nothing was deleted.", view=None)
 
 
 def _guild_id(interaction: discord.Interaction) -> int:
@@ -114,7 +148,21 @@ class ServerCog(commands.Cog):
             value="\n".join(lines),
             inline=False,
         )
+        seen = self.bot.last_endpoint_error(guild_id)
+        if seen is not None:
+            embed.add_field(
+                name="Last speech service error members met",
+                value=f"{seen.describe()} · <t:{int(seen.at)}:R>",
+                inline=False,
+            )
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @server.command(name="forget", description="Delete everything the bot keeps for this server, now")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def server_forget(self, interaction: discord.Interaction) -> None:
+        guild_id = _guild_id(interaction)
+        view = ForgetConfirmation(self.bot, guild_id, interaction.user.id)
+        await interaction.response.send_message(FORGET_QUESTION, view=view, ephemeral=True)
 
 
 async def setup(bot: ParlaBot) -> None:

@@ -17,9 +17,11 @@ from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
 from bot.commands.checks import SPEAK_MAX_CHARS
 from bot.commands.speak import SpeakOrder, resolve_request
+from bot.commands.voice_message import AudioFormat
 from bot.text.clean import CleanOptions, clean_message
 
 from ._common import (
+    AUDIO_FORMAT_CHOICES,
     LANGUAGE_CHOICES,
     SPEAK_PER,
     SPEAK_RATE,
@@ -53,8 +55,10 @@ class SpeechCog(commands.Cog):
         style="How to say it, e.g. 'calm narrator' (this message only)",
         language="The language of the text (this message only)",
         attach="Send the audio as a file even if you are in a voice channel",
+        audio_format="Outside voice: a voice message (default) or a file to download",
     )
-    @app_commands.choices(language=LANGUAGE_CHOICES)
+    @app_commands.rename(audio_format="format")
+    @app_commands.choices(language=LANGUAGE_CHOICES, audio_format=AUDIO_FORMAT_CHOICES)
     @app_commands.checks.cooldown(SPEAK_RATE, SPEAK_PER, key=member_key)
     async def speak(
         self,
@@ -64,6 +68,7 @@ class SpeechCog(commands.Cog):
         style: str | None = None,
         language: str | None = None,
         attach: bool = False,
+        audio_format: str = AudioFormat.VOICE_MESSAGE.value,
     ) -> None:
         order = SpeakOrder.create(text, voice=voice, style=style, language=language)  # before deferring
         _, delivery = self.speaker.plan(interaction.user, attach=attach)
@@ -73,7 +78,9 @@ class SpeechCog(commands.Cog):
             request = await resolve_request(
                 self.bot.storage, interaction.user.id, interaction.guild_id, order
             )
-            await self.speaker.deliver(interaction, request, attach=attach)
+            await self.speaker.deliver(
+                interaction, request, attach=attach, audio_format=AudioFormat(audio_format)
+            )
 
     @speak.autocomplete("voice")
     async def speak_voice_autocomplete(
@@ -91,6 +98,13 @@ class SpeechCog(commands.Cog):
     async def read_aloud(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Context menu: speak a message in its author's voice settings (in the member's
         voice channel, else as a file only the member sees)."""
+        guild_id = interaction.guild_id
+        if guild_id and message.author.id != interaction.user.id:
+            author = await self.bot.storage.get_member(guild_id, message.author.id)
+            if author.opted_out:  # `/readaloud me off` covers this menu too (their own use aside)
+                raise InputError(
+                    f"{message.author.display_name} opted out of having their messages read aloud."
+                )
         nicknames = await self.bot.storage.get_nicknames(interaction.guild_id) if interaction.guild_id else {}
         options = CleanOptions(max_length=SPEAK_MAX_CHARS)
         text = clean_message(message_info(message, nicknames), options)
@@ -105,6 +119,7 @@ class SpeechCog(commands.Cog):
             file_ephemeral=True,
             tag=message.id,
             speaker_name=message.author.display_name,
+            audio_format=AudioFormat.VOICE_MESSAGE,
         )
 
 

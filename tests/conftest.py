@@ -15,6 +15,8 @@ from tests.standins.clock import ManualClock
 from tests.standins.fake_api import FakeEndpoint
 from tests.standins.settings import API_KEY, MakeClient, StartFake, make_settings
 
+pytest_plugins = ["tests.standins.no_silent_skips"]
+
 
 @pytest.fixture
 async def fake_endpoint() -> AsyncIterator[FakeEndpoint]:

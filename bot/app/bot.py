@@ -17,15 +17,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app.translator import CatalogueTranslator
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
-from bot.base.metrics import METRICS, Sample
+from bot.base.metrics import METRICS, Sample, queue_samples
 from bot.commands.admission import Admission
+from bot.speech.error_log import LastErrors, SeenError, with_details
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
+from bot.store import retention
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.models import utc_today
-from bot.store.sqlite import SqliteStorage
+from bot.store.open import open_storage
+from bot.store.sql_storage import SqlStorage
 from bot.voice.link import VoiceSupport
 from bot.voice.manager import PlayerManager
 from bot.voice.service import VoiceOptions, VoiceService
@@ -43,6 +47,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.dictionary",
 )
 HEARTBEAT_SECONDS = 30.0
+PUBLIC_ERROR_SECONDS = 300.0  # at most one public error post per member per 5 minutes
+CHARGE_DRAIN_SECONDS = 5.0  # at shutdown, how long the usage charges in flight may take
 BACKUP_NOTICE_SECONDS = 600.0
 BACKUP_NOTICE = "The main voice service is unavailable right now, so a backup voice is speaking."
 
@@ -115,19 +121,22 @@ class ParlaBot(commands.AutoShardedBot):
         self.sync_only = sync_only
         self.started_at = time.time()
         self.http_session: aiohttp.ClientSession | None = None
-        self._storage: SqliteStorage | None = None
+        self._storage: SqlStorage | None = None
         self._stack: SpeechStack | None = None
         self._voice: VoiceService | None = None
         self._limiter: UsageLimiter | None = None
         self._admission: Admission | None = None
         self._backup_notices = NoticeGate(BACKUP_NOTICE_SECONDS)
+        self._public_errors = NoticeGate(PUBLIC_ERROR_SECONDS)
+        self._endpoint_errors = LastErrors()  # per server: the last endpoint failure members met
         self._exits = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._charges: set[asyncio.Task[None]] = set()  # usage charges: drained, not cancelled, at close
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
 
     # -- services (available after setup_hook) ------------------------------------------
     @property
-    def storage(self) -> SqliteStorage:
+    def storage(self) -> SqlStorage:
         assert self._storage is not None, "setup_hook has not run"
         return self._storage
 
@@ -153,16 +162,48 @@ class ParlaBot(commands.AutoShardedBot):
         return self._admission
 
     def _on_usage(self, characters: int) -> None:
-        """The endpoint spoke `characters` for the server in this task's context: charge it."""
+        """The endpoint spoke `characters` for the server in this task's context: charge it.
+        Charges are not cancelled at shutdown: `_drain_charges` waits for them before the
+        storage closes."""
         if self._limiter is not None:
-            self.spawn(self._limiter.charge(current_guild.get(), characters), name="usage-charge")
+            task = asyncio.create_task(
+                self._limiter.charge(current_guild.get(), characters), name="usage-charge"
+            )
+            self._charges.add(task)
+            task.add_done_callback(self._charges.discard)
+
+    async def _drain_charges(self) -> None:
+        """Wait (at most `CHARGE_DRAIN_SECONDS`) for the usage charges still being written."""
+        deadline = asyncio.get_running_loop().time() + CHARGE_DRAIN_SECONDS
+        while self._charges:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                log.warning("shutdown: %d usage charge(s) not recorded in time", len(self._charges))
+                for task in self._charges:
+                    task.cancel()
+                return
+            await asyncio.wait(set(self._charges), timeout=remaining)
 
     def backup_notice(self, key: object) -> str | None:
         """The sentence telling `key` (a member or a server) that the backup voice is in use,
         once per window; None when the endpoint is speaking or they were told already."""
         if self._stack is None or not self._stack.backup_active():
             return None
-        return BACKUP_NOTICE if self._backup_notices.allow(key) else None
+        if not self._backup_notices.allow(key):
+            return None
+        return with_details(BACKUP_NOTICE, self._stack.last_error)
+
+    def note_endpoint_error(self, guild_id: int | None, error: TTSError) -> None:
+        """Remember `error` as the last endpoint failure a member of `guild_id` met."""
+        if guild_id is not None:
+            self._endpoint_errors.record(guild_id, error)
+
+    def last_endpoint_error(self, guild_id: int) -> SeenError | None:
+        """The last endpoint failure a member of `guild_id` met (`/server usage`)."""
+        return self._endpoint_errors.get(guild_id)
+
+    def _on_fallback(self, error: TTSError) -> None:
+        self.note_endpoint_error(current_guild.get(), error)
 
     def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         """Start a task the bot owns (cancelled on close)."""
@@ -184,10 +225,13 @@ class ParlaBot(commands.AutoShardedBot):
             )
             self._exits.push_async_callback(session.close)
         self.http_session = session
-        self._storage = await SqliteStorage.open(s.database_path)
+        self._storage = await open_storage(s)  # SQLite, or PostgreSQL with DATABASE_URL
         self._exits.push_async_callback(self._storage.close)
         self._limiter = UsageLimiter(s, self._storage)
-        self._stack = await self._exits.enter_async_context(open_speech_stack(s, session=session))
+        self._exits.push_async_callback(self._drain_charges)  # after voice and speech, before storage
+        self._stack = await self._exits.enter_async_context(
+            open_speech_stack(s, session=session, on_fallback=self._on_fallback)
+        )
         if self._stack.client is not None:
             self._stack.client.usage_listener = self._on_usage
         self._admission = Admission(self._limiter, self._stack)
@@ -208,6 +252,7 @@ class ParlaBot(commands.AutoShardedBot):
         await self.open_services()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self.tree.set_translator(CatalogueTranslator())  # names in the members' languages
         if self.sync_only:
             synced = await self.tree.sync()
             log.info("synced %d global commands", len(synced))
@@ -219,9 +264,10 @@ class ParlaBot(commands.AutoShardedBot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the development server %s", len(synced), s.dev_guild_id)
         self.spawn(self._heartbeat(), name="heartbeat")
+        self.spawn(self._retention_sweeps(), name="retention")
         if s.metrics_port:
             METRICS.add_collector(self._collect_metrics)
-            runner = await METRICS.serve(s.metrics_port)
+            runner = await METRICS.serve(s.metrics_port, s.metrics_host)
             self._exits.push_async_callback(runner.cleanup)
 
     def _collect_metrics(self) -> list[Sample]:
@@ -240,8 +286,8 @@ class ParlaBot(commands.AutoShardedBot):
             samples.append(("parla_cache_bytes", {"tier": "memory"}, cache.bytes_memory))
             samples.append(("parla_cache_bytes", {"tier": "disk"}, cache.bytes_disk))
         if self._voice is not None:
-            for player in self._voice.manager.players():
-                samples.append(("parla_queue_length", {"guild": str(player.guild_id)}, len(player.queue())))
+            lengths = [(p.guild_id, len(p.queue())) for p in self._voice.manager.players()]
+            samples.extend(queue_samples(lengths, guild_labels=self.settings.metrics_guild_labels))
         samples.append(("parla_guilds", {}, len(self.guilds)))
         return samples
 
@@ -279,6 +325,31 @@ class ParlaBot(commands.AutoShardedBot):
     async def on_ready(self) -> None:
         log.info("ready as %s in %d servers", self.user, len(self.guilds))
 
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a server: its data is deleted in `GUILD_DATA_DAYS` unless we are back."""
+        if self._storage is not None:
+            due = await retention.schedule_forget(self._storage, guild.id)
+            log.info("removed from server %s: its data will be deleted on %s", guild.id, due.date())
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if self._storage is not None and await retention.cancel_forget(self._storage, guild.id):
+            log.info("added back to server %s: its data is kept", guild.id)
+
+    async def _retention_sweeps(self) -> None:
+        """Delete what is due (bot.store.retention), once the server list is known, then hourly."""
+        await self.wait_until_ready()
+        while True:
+            try:
+                await retention.sweep(self.storage, present=lambda gid: self.get_guild(gid) is not None)
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(retention.SWEEP_SECONDS)
+
+    def may_post_error_publicly(self, member_id: int) -> bool:
+        """Whether a failed utterance may be reported in the channel (with a ping) for this
+        member: once per `PUBLIC_ERROR_SECONDS`, like the other notices."""
+        return self._public_errors.allow(("member", member_id))
+
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
@@ -309,6 +380,9 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
         message = f"Sorry, something went wrong on my side (error id `{error_id}`). It has been logged."
     elif isinstance(original, TTSError):
         log.warning("command failed: %s", original.log_form())
+        note = getattr(interaction.client, "note_endpoint_error", None)
+        if note is not None:
+            note(interaction.guild_id, original)
     try:
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)

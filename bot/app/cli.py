@@ -13,6 +13,7 @@ from bot.base.config import ConfigError, Settings
 from bot.base.errors import InputError
 from bot.speech.errors import TTSError
 from bot.speech.voices import LANGUAGES, VOICES
+from bot.store.protocol import StorageError
 
 EXIT_OK = 0
 EXIT_API = 1
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check configuration, storage, voice support and credentials")
     doctor.add_argument("--offline", action="store_true", help="skip the checks that need the network")
     sub.add_parser("health", help="exit 0 if the running bot wrote its heartbeat recently (for Docker)")
+    from bot.app.db_cli import add_db_parser
+
+    add_db_parser(sub)
     return parser
 
 
@@ -77,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_doctor(settings, offline=args.offline))
         if command == "health":
             return _health(settings)
+        if command == "db":
+            from bot.app.db_cli import run_db
+
+            return asyncio.run(run_db(settings, args))
         from bot.app.launcher import run_bot
 
         return run_bot(settings, sync_only=command == "sync")
@@ -89,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TTSError as exc:
         print(f"parla: {exc.user_message()}", file=sys.stderr)
         return EXIT_API
+    except StorageError as exc:  # PostgreSQL unreachable, a newer schema, a refused copy: one line
+        print(f"parla: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

@@ -31,20 +31,29 @@ class Check:
 
 
 async def check_database(settings: Settings) -> Check:
-    from bot.store.sqlite import SqliteStorage
+    """The configured database: reachable, its schema version, its integrity, a write rolled back."""
+    from bot.store.open import open_storage
 
+    if settings.database_url is not None:
+        from bot.store.postgres_db import describe
+
+        where = f"PostgreSQL at {describe(settings.database_url.reveal())}"
+        fix = "check DATABASE_URL and that PostgreSQL is running"
+    else:
+        where, fix = str(settings.database_path), "check DATA_DIR is writable"
     try:
-        storage = await SqliteStorage.open(settings.database_path)
+        storage = await open_storage(settings)
         try:
             version = await storage.schema_version()
             healthy = await storage.integrity_check()
+            await storage.probe_write()
         finally:
             await storage.close()
     except Exception as exc:
-        return Check("database", False, f"{settings.database_path}: {exc}", "check DATA_DIR is writable")
+        return Check("database", False, f"{where}: {exc}", fix)
     if not healthy:
-        return Check("database", False, "integrity check failed", "restore the file from a backup")
-    return Check("database", True, f"{settings.database_path} (schema version {version}, integrity ok)")
+        return Check("database", False, f"{where}: integrity check failed", "restore from a backup")
+    return Check("database", True, f"{where} (schema version {version}, integrity ok, a write rolled back)")
 
 
 async def check_cache_dir(settings: Settings) -> Check:

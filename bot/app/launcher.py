@@ -10,6 +10,7 @@ import sys
 from bot.app.logging_setup import setup_logging
 from bot.base.config import ConfigError, Settings
 from bot.speech.stack import describe_engine, local_engine_available
+from bot.store.protocol import StorageError
 
 log = logging.getLogger("parla")
 
@@ -79,6 +80,9 @@ def run_bot(settings: Settings, *, sync_only: bool = False) -> int:
         asyncio.run(main())
     except ConfigError:
         raise
+    except StorageError as exc:  # e.g. PostgreSQL unreachable at start: one sentence, no traceback
+        print(f"parla: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # discord.LoginFailure and friends: one clear line
         name = type(exc).__name__
         if name == "LoginFailure":

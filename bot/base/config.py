@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
-from bot.base.secrets import Secret
+from bot.base.secrets import Secret, register
 
 RELAY_URL = "https://baze-api.powerbuyin.top/v1/audio/speech"
 DASHSCOPE_URL = (
@@ -59,6 +59,9 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path("data"))
     cache_memory_mb: float = 64.0
     cache_disk_mb: float = 512.0
+    database_url: Secret | None = None  # postgresql://... (may hold a password); None = SQLite
+    database_pool: int = 10
+    sqlite_path: Path | None = None  # DATABASE_URL=sqlite:///path
     # Voice playback
     preroll_ms: int = 100
     lookahead: int = 2
@@ -79,11 +82,13 @@ class Settings:
     global_chars_per_day: int = 500_000
     # Operations
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_guild_labels: bool = False
     log_level: str = "INFO"
 
     @property
     def database_path(self) -> Path:
-        return self.data_dir / "parla.sqlite3"
+        return self.sqlite_path or self.data_dir / "parla.sqlite3"
 
     @property
     def cache_dir(self) -> Path:
@@ -157,6 +162,13 @@ def _number(
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (_get(env, name) or "false").lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ConfigError(name, f"{raw!r} is not valid. Set it to true or false.")
+    return raw in ("true", "1", "yes", "on")
+
+
 def _secret(env: Mapping[str, str], name: str, hint: str) -> Secret | None:
     raw = _get(env, name)
     if raw is None:
@@ -164,6 +176,35 @@ def _secret(env: Mapping[str, str], name: str, hint: str) -> Secret | None:
     if any(ch.isspace() for ch in raw) or len(raw) < 8:
         raise ConfigError(name, f"looks malformed (too short or contains spaces). Set it to {hint}.")
     return Secret(raw)
+
+
+def _database_url(env: Mapping[str, str]) -> tuple[Secret | None, Path | None]:
+    """DATABASE_URL: unset (SQLite in DATA_DIR), sqlite:///path, or postgresql://..."""
+    raw = _get(env, "DATABASE_URL")
+    if raw is None:
+        return None, None
+    return parse_database_url(raw, "DATABASE_URL")
+
+
+def parse_database_url(raw: str, variable: str) -> tuple[Secret | None, Path | None]:
+    """A database URL: (the postgresql:// URL as a Secret, None) or (None, the sqlite:/// file).
+    The value is never echoed: it may hold a password."""
+    fix = "Set it to sqlite:///path/to/file or postgresql://user:password@host:5432/database."
+    if raw.startswith("sqlite:///"):
+        path = raw.removeprefix("sqlite:///")
+        if not path:
+            raise ConfigError(variable, f"the sqlite URL names no file. {fix}")
+        return None, Path(path)
+    try:
+        parsed = urlparse(raw)
+        parsed.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError(variable, f"is not a valid URL (bad host or port). {fix}") from None
+    if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname:
+        raise ConfigError(variable, f"is not a sqlite:/// or postgresql:// URL with a host. {fix}")
+    if parsed.password:
+        register(unquote(parsed.password))  # scrubbed from logs and errors on its own too
+    return Secret(raw), None
 
 
 def _parse(env: Mapping[str, str]) -> Settings:
@@ -196,6 +237,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL", "set it to DEBUG, INFO, WARNING or ERROR.")
     integer = "a whole number"
+    database_url, sqlite_path = _database_url(env)
     return Settings(
         discord_token=_secret(env, "DISCORD_TOKEN", "your Discord bot token"),
         api_key=_secret(env, "TTS_API_KEY", "your endpoint API key"),
@@ -214,6 +256,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
         data_dir=Path(_get(env, "DATA_DIR") or "data"),
         cache_memory_mb=_number(env, "CACHE_MEMORY_MB", 64.0, float, minimum=0),
         cache_disk_mb=_number(env, "CACHE_DISK_MB", 512.0, float, minimum=0),
+        database_url=database_url,
+        database_pool=_number(env, "DATABASE_POOL", 10, int, minimum=1, what=integer),
+        sqlite_path=sqlite_path,
         preroll_ms=_number(env, "VOICE_PREROLL_MS", 100, int, minimum=0, what=integer),
         lookahead=_number(env, "VOICE_LOOKAHEAD", 2, int, minimum=0, what=integer),
         queue_max=_number(env, "VOICE_QUEUE_MAX", 50, int, minimum=1, what=integer),
@@ -229,5 +274,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         guild_chars_per_day=_number(env, "LIMIT_GUILD_CHARS_DAY", 50_000, int, minimum=1, what=integer),
         global_chars_per_day=_number(env, "LIMIT_GLOBAL_CHARS_DAY", 500_000, int, minimum=1, what=integer),
         metrics_port=_number(env, "METRICS_PORT", None, int, minimum=1, what="a port number"),
+        metrics_host=_get(env, "METRICS_HOST") or "127.0.0.1",
+        metrics_guild_labels=_flag(env, "METRICS_GUILD_LABELS"),
         log_level=log_level,
     )

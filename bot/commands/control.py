@@ -1,8 +1,14 @@
 """Who may control the server's voice player (leave, skip, stop, pause, resume).
 
-Anyone while the bot is in no voice channel; otherwise moderators (Move Members or Manage
-Server), the member who asked for what is playing (for skip), and the members in the bot's
-voice channel. The cog passes these facts as plain data and raises the refusal it gets back.
+Anyone while the bot has no player and no voice channel; while a player exists without a
+connection (discord.py is reconnecting), only moderators (Move Members or Manage Server);
+otherwise moderators, the member who asked for what is playing (for skip), and the members in
+the bot's voice channel. The cog passes these facts as plain data and raises the refusal it gets
+back.
+
+Who may read the queued texts (`/tts queue`): moderators (Move Members), and members in the bot's
+voice channel for the texts whose source channel they can see; everyone else sees the speakers
+and the counts only.
 """
 
 from __future__ import annotations
@@ -24,14 +30,21 @@ class ControlFacts:
     move_members: bool = False
     manage_guild: bool = False
     requester_id: int | None = None
+    player_exists: bool = False
+
+
+RECONNECTING = (
+    "I'm reconnecting to voice. Until I'm back, only members with the Move Members or "
+    "Manage Server permission can control me."
+)
 
 
 def control_refusal(facts: ControlFacts) -> str | None:
     """None if the member may control the player; else the sentence telling them why not."""
-    if facts.bot_channel is None:
-        return None
     if facts.move_members or facts.manage_guild:
         return None
+    if facts.bot_channel is None:
+        return RECONNECTING if facts.player_exists else None
     if facts.requester_id is not None and facts.requester_id == facts.member_id:
         return None
     if facts.in_bot_channel:
@@ -40,3 +53,17 @@ def control_refusal(facts: ControlFacts) -> str | None:
         f"Join {facts.bot_channel} to control what I say there "
         "(or ask someone with the Move Members permission)."
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueViewer:
+    """Who is looking at the queue: in the bot's voice channel, a moderator."""
+
+    in_bot_channel: bool
+    move_members: bool = False
+
+
+def may_read_queued_text(viewer: QueueViewer, *, sees_source: bool) -> bool:
+    """Whether `viewer` may read the text of one queued utterance whose source channel (where it
+    was typed, or the /speak interaction's channel) they can (`sees_source`) or cannot see."""
+    return viewer.move_members or (viewer.in_bot_channel and sees_source)

@@ -359,6 +359,7 @@ class ReadAloudCore:
             requester_name=info.author_name,
             on_error=self.error_reporter(guild_id, ports.report),
             tag=ReadAloudTag(message.message_id, channel_id, message.content),
+            source_channel_id=channel_id,
         )
         try:
             position = voice.enqueue(utterance)

@@ -22,6 +22,7 @@ from bot.speech.cache.audio_cache import AudioCache
 from bot.speech.cache.cached_engine import CachedEngine
 from bot.speech.endpoint.client import EndpointClient
 from bot.speech.engine import SpeechEngine
+from bot.speech.error_log import error_label
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
 
@@ -62,6 +63,7 @@ class SpeechStack:
     backup: SpeechEngine | None = None
     fallbacks: int = 0
     last_fallback_at: float | None = None
+    last_error: TTSError | None = None  # the endpoint failure behind the latest fallback
 
     async def lookup(self, request: SpeechRequest, *, count: bool = True) -> Audio | None:
         """The cached audio for the engine that would serve `request`, without synthesizing
@@ -73,11 +75,18 @@ class SpeechStack:
     def served_by(self, request: SpeechRequest) -> str:
         if self.client is None:
             return "local engine"
-        return "local engine (endpoint failed)" if self.fallbacks else "endpoint"
+        if not self.fallbacks:
+            return "endpoint"
+        err = self.last_error
+        if err is None:
+            return "local engine (endpoint failed)"
+        rid = f", request id {err.request_id}" if err.request_id else ""
+        return f"local engine (endpoint: {error_label(err)}{rid})"
 
     def note_fallback(self, error: TTSError) -> None:
         self.fallbacks += 1
         self.last_fallback_at = time.monotonic()
+        self.last_error = error
         log.warning("using the local engine: %s", error.log_form())
 
     def backup_active(self, window: float = 120.0) -> bool:

@@ -11,6 +11,7 @@ not, to stop spam.
 from __future__ import annotations
 
 import contextvars
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -20,6 +21,9 @@ from typing import Literal, Protocol
 
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
+from bot.store.protocol import StorageUnavailable
+
+_log = logging.getLogger("parla.limits")
 
 LimitScope = Literal["member", "server", "global"]
 
@@ -177,7 +181,12 @@ class UsageLimiter:
         ):
             guild_chars = global_chars = 0
             if self._store is not None:
-                usage = await self._store.get_usage(guild_id)
+                try:
+                    usage = await self._store.get_usage(guild_id)
+                except StorageUnavailable:  # the database is away: speak on, count in memory
+                    _log.warning("usage totals unavailable; counting in memory until the database is back")
+                    fresh = _Daily(today, 0)
+                    return self._global or fresh, _Daily(today, 0) if guild_id is not None else None
                 guild_chars, global_chars = usage.guild_characters, usage.global_characters
             if self._global is None or self._global.day != today:
                 self._global = _Daily(today, global_chars)
@@ -201,7 +210,10 @@ class UsageLimiter:
         if guild is not None:
             guild.characters += characters
         if self._store is not None:
-            await self._store.add_usage(guild_id, characters)
+            try:
+                await self._store.add_usage(guild_id, characters)
+            except StorageUnavailable:  # already spoken: the charge stays in memory only
+                _log.warning("usage charge of %d characters not saved: database unavailable", characters)
 
     async def admit(self, guild_id: int | None, user_id: int, characters: int, *, cached: bool) -> None:
         """All checks for one request: member rate always; daily budgets only when the endpoint

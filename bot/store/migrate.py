@@ -3,6 +3,8 @@
 `migrations/NNN_name.sql` brings the schema from version NNN - 1 to NNN (PRAGMA user_version);
 they ship in the package and are read with importlib.resources. Never edit a released
 migration; add the next number. A database newer than this code is refused (StorageError).
+`NNN_name.postgres.sql` is the PostgreSQL variant of a step, only where the SQL truly differs
+(64-bit ids, no WITHOUT ROWID); PostgreSQL applies them in bot.store.postgres_migrate.
 """
 
 from __future__ import annotations
@@ -18,20 +20,29 @@ import aiosqlite
 
 from bot.store.protocol import StorageError
 
-_MIGRATION_NAME: Final = re.compile(r"(\d{3})_[a-z0-9_]+\.sql")
+_MIGRATION_NAME: Final = re.compile(r"(\d{3})_[a-z0-9_]+(\.postgres)?\.sql")
 
 
-def load_migrations(package: str = "bot.store", folder: str = "migrations") -> tuple[str, ...]:
-    """The SQL of every migration, in order; the files must be numbered 001, 002, ... without gaps."""
+def load_migrations(
+    package: str = "bot.store", folder: str = "migrations", *, dialect: str = "sqlite"
+) -> tuple[str, ...]:
+    """The SQL of every migration, in order; the files must be numbered 001, 002, ... without gaps.
+    `dialect="postgres"` takes a step's `.postgres.sql` variant where there is one."""
     found: dict[int, str] = {}
+    variants: dict[int, str] = {}
     for entry in resources.files(package).joinpath(folder).iterdir():
         match = _MIGRATION_NAME.fullmatch(entry.name)
         if match is None:
             continue
         number = int(match.group(1))
-        if number in found:
+        chosen = variants if match.group(2) else found
+        if number in chosen:
             raise RuntimeError(f"two migrations numbered {number:03d}")
-        found[number] = entry.read_text(encoding="utf-8")
+        chosen[number] = entry.read_text(encoding="utf-8")
+    if set(variants) - set(found):
+        raise RuntimeError(f"a dialect variant without its migration: {sorted(set(variants) - set(found))}")
+    if dialect == "postgres":
+        found.update(variants)
     if sorted(found) != list(range(1, len(found) + 1)):
         raise RuntimeError(f"migrations must be numbered 001 to {len(found):03d}: found {sorted(found)}")
     return tuple(found[n] for n in sorted(found))
@@ -39,7 +50,15 @@ def load_migrations(package: str = "bot.store", folder: str = "migrations") -> t
 
 # MIGRATIONS[n - 1] brings the schema from version n - 1 to n.
 MIGRATIONS: Final[tuple[str, ...]] = load_migrations()
+POSTGRES_MIGRATIONS: Final[tuple[str, ...]] = load_migrations(dialect="postgres")
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def newer_schema_error(current: int, target: int) -> StorageError:
+    return StorageError(
+        f"the database schema is version {current}, newer than this Parla knows ({target}); "
+        "upgrade Parla or restore a matching backup"
+    )
 
 
 def split_sql(script: str) -> list[str]:
@@ -85,10 +104,7 @@ async def apply_migrations(db: aiosqlite.Connection, migrations: Sequence[str] =
     while True:
         current = await user_version(db)
         if current > target:
-            raise StorageError(
-                f"the database schema is version {current}, newer than this Parla knows ({target}); "
-                "upgrade Parla or restore a matching backup"
-            )
+            raise newer_schema_error(current, target)
         if current == target:
             return applied
         statements = split_sql(migrations[current])

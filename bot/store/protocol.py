@@ -4,7 +4,7 @@ PostgreSQL for several processes), and `StorageError`, the store being unusable.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from bot.base.errors import ParlaError
@@ -27,10 +27,25 @@ class StorageError(ParlaError):
     sentence = "The bot's settings database is unavailable. The bot owner should check the logs."
 
 
+class StorageUnavailable(StorageError):
+    """The database was reachable but is not right now (connection lost, restarting, timed
+    out). Nothing was written; the pool reconnects by itself."""
+
+    sentence = "Settings can't be saved right now; try again in a minute"
+
+
+class DatabaseUnreachable(StorageError):
+    """The configured database cannot be reached at start. `str()` is the one sentence for the
+    owner: DATABASE_URL and what was tried (host and port, never the password)."""
+
+
 @runtime_checkable
 class Storage(Protocol):
-    """What the bot needs from a settings store. All methods are coroutines; writes are
-    durable when they return; bad values raise InputError."""
+    """What the bot needs from a settings store. All methods are coroutines; settings writes
+    (preferences, read-aloud settings, members, dictionary, forgetting) are durable when they
+    return; on SQLite `add_usage` may lose its last few writes on a power cut or OS crash (never
+    on a process crash), which costs at most a little budget (PostgreSQL commits are durable);
+    bad values raise InputError."""
 
     # Voice preferences. guild_id None (or 0) = the user's global choice.
     async def get_user_prefs(self, user_id: int, guild_id: int | None) -> VoicePrefs: ...
@@ -71,7 +86,12 @@ class Storage(Protocol):
         self, guild_id: int | None, days: int = 7, *, until: date | None = None
     ) -> list[DailyUsage]: ...
 
-    # Housekeeping
+    async def prune_usage(self, keep_days: int = 400) -> int: ...
+
+    # Housekeeping. forget_guild deletes every row of the server, its usage counters included.
     async def forget_guild(self, guild_id: int) -> None: ...
+    async def schedule_guild_deletion(self, guild_id: int, due: datetime) -> None: ...
+    async def cancel_guild_deletion(self, guild_id: int) -> bool: ...
+    async def due_guild_deletions(self, now: datetime) -> list[int]: ...
     async def forget_user(self, user_id: int) -> None: ...
     async def close(self) -> None: ...

@@ -1,6 +1,6 @@
-"""The SQLite connection the storage tables share: opening it (WAL, pragmas, the migrations,
-retried while another process holds the file), the lock that serialises every statement, reads,
-write transactions, and closing."""
+"""The SQLite connection the storage tables share (the `SqlDatabase` of bot.store.sql_db):
+opening it (WAL, pragmas, the migrations, retried while another process holds the file), the
+lock that serialises every statement, reads, write transactions, and closing."""
 
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ class SqliteDatabase:
         try:
             db.row_factory = sqlite3.Row
             await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
-            await db.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a settings write is on disk when it returns (WAL synced at each commit), as
+            # the Storage protocol promises. Usage counters opt out (`transaction(durable=False)`).
+            await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
             # Switching a new file to WAL (and WAL recovery after a crash) can report "locked"
             # without waiting on the busy timeout when another process opens the file at the
@@ -114,34 +116,50 @@ class SqliteDatabase:
             yield
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[SqliteSession]:
         """A write transaction (BEGIN IMMEDIATE ... COMMIT), serialised with every other
-        statement; rolled back on any exception or cancellation."""
+        statement; rolled back on any exception or cancellation.
+
+        `durable=False` commits with `synchronous = NORMAL` (not synced until the next
+        checkpoint: a power cut may lose the last such commits, never corrupt the file). Only for
+        writes whose loss is acceptable: the usage counters."""
         self.check_open()
         async with self._lock:
-            await self.connection.execute("BEGIN IMMEDIATE")
+            if not durable:
+                await self.connection.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield self.connection
-            except BaseException:
-                await rollback(self.connection)
-                raise
-            await self.connection.execute("COMMIT")
+                await self.connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield SqliteSession(self)
+                except BaseException:
+                    await rollback(self.connection)
+                    raise
+                await self.connection.execute("COMMIT")
+            finally:
+                if not durable:
+                    await self.connection.execute("PRAGMA synchronous = FULL")
 
-    async def fetchone(self, sql: str, params: Sequence[object]) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Row | None:
         async with self.connection.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
-    async def fetchall(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         async with self.connection.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
 
-async def changed_rows(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int:
-    """Run a write statement in a transaction; the number of rows it changed."""
-    async with db.execute(sql, params) as cursor:
-        return max(cursor.rowcount, 0)
+class SqliteSession:
+    """The statements of one write transaction on the shared connection."""
 
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
 
-async def ensure_guild(db: aiosqlite.Connection, guild_id: int) -> None:
-    """The server's row in `guilds` (what its other rows refer to), created if missing."""
-    await db.execute("INSERT OR IGNORE INTO guilds (guild_id) VALUES (?)", (guild_id,))
+    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Row | None:
+        return await self._database.fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        return await self._database.fetchall(sql, params)
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        async with self._database.connection.execute(sql, params) as cursor:
+            return max(cursor.rowcount, 0)

@@ -33,6 +33,7 @@ from bot.store.models import (
     PrefValue,
     ReadMode,
 )
+from bot.text.pronunciation import normalize_key
 
 
 def clean_text(value: str) -> str:
@@ -147,8 +148,9 @@ def validate_nickname(nickname: str | None) -> str | None:
 
 
 def normalize_word(word: str) -> str:
-    """How a dictionary word is stored and looked up: cleaned, whitespace collapsed, case-folded."""
-    return clean_text(word).casefold()
+    """How a dictionary word is stored and looked up: cleaned, then the dictionary's own key
+    normalisation (whitespace collapsed, case-folded), so stored words match the text."""
+    return normalize_key(clean_text(word))
 
 
 def validate_dictionary_entry(word: object, reading: object) -> tuple[str, str]:

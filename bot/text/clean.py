@@ -16,11 +16,13 @@ dictionary applied; and the text cut at a word boundary with "and so on" in the 
 
 The words the cleaner adds ("a link to", "spoiler", "sent an image", "NAME said", ...) are
 in the message language: `CleanOptions.language`, or, for "Auto", a rough guess from the
-script and common words of the message. Emoji names are English in every language.
+script and common words of the message. Unicode emoji are read by their CLDR names in that
+language (English where the `emoji` package has none).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import get_args
@@ -118,6 +120,27 @@ def _tidy(text: str, options: CleanOptions) -> str:
     return tidy_text(text, options.repeat_char_cap, options.repeat_word_cap)
 
 
+WORD_CHARS_PER_OUTPUT_CHAR = 4
+_WORD_RUN = re.compile(r"[^\W_]+")
+
+
+def _bound_expansion(text: str, max_length: int) -> str:
+    """Names of emoji, mentions and roles can make a 4,000-character message ten times longer,
+    and every later step would pay for text the cut to `max_length` throws away. Keep the text up
+    to the point where it holds `WORD_CHARS_PER_OUTPUT_CHAR * max_length` letters and digits:
+    later steps only drop letters by capping repeats, so the cut text still fills `max_length`
+    unless nearly all of it is one repeated word."""
+    budget = WORD_CHARS_PER_OUTPUT_CHAR * max_length
+    if len(text) <= 2 * budget:
+        return text
+    seen = 0
+    for m in _WORD_RUN.finditer(text):
+        seen += m.end() - m.start()
+        if seen > budget:
+            return text[: m.end()]
+    return text
+
+
 def _clean_body(info: MessageInfo, options: CleanOptions, language: str) -> str:
     """The cleaned message content, not yet cut to the length limit."""
     text = info.content
@@ -126,10 +149,12 @@ def _clean_body(info: MessageInfo, options: CleanOptions, language: str) -> str:
     text = normalize_chars(text)
     text = replace_markup(text, info, language)
     if not text.isascii():
-        text = replace_emoji(text, options.emoji_mode)
+        budget = WORD_CHARS_PER_OUTPUT_CHAR * options.max_length
+        text = replace_emoji(text, options.emoji_mode, budget, language)
         text = drop_leftover_marks(text)
     elif "<" in text:
-        text = replace_emoji(text, options.emoji_mode)  # custom emoji
+        text = replace_emoji(text, options.emoji_mode, language=language)  # custom emoji
+    text = _bound_expansion(text, options.max_length)
     text = strip_markdown(text)
     text = drop_rules(text)  # again in tidy_text, for rules exposed by later steps
     if "\n" in text:

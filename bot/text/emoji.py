@@ -1,14 +1,22 @@
 """Emoji read aloud: custom emoji (<:name:id>) become their name, Unicode emoji their short
-name (a table of the emoji most used in chat, flags, keycaps, ZWJ sequences, else the Unicode
-character name), or nothing in the "none" mode. Emoji names are English in every language.
+name, or nothing in the "none" mode.
+
+Unicode emoji are read in the message's language: the CLDR names the `emoji` package carries for
+Chinese, German, Italian, Portuguese, Spanish, Japanese, Korean, French and Russian (every
+endpoint language; loaded on first use, about 30 ms for all). In English, and for what a
+language lacks: a table of the emoji most used in chat, flags, keycaps, ZWJ sequences, else the
+Unicode character name. Skin tones are never read. Custom emoji keep their own names.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
-from typing import Literal
+from typing import Final, Literal
+
+import emoji as emoji_data
 
 __all__ = ["EmojiMode", "remove_emoji", "replace_emoji"]
 
@@ -243,6 +251,38 @@ _EMOJI_ELEMENT = re.compile(f"{_CUSTOM_EMOJI}|(?P<uni>{_UNICODE_EMOJI})")
 _EMOJI_RUN = re.compile(
     f"(?:{_CUSTOM_EMOJI}|{_UNICODE_EMOJI})(?:\\s*(?:<a?:\\w{{1,64}}:\\d{{1,20}}>|{_UNICODE_EMOJI}))*"
 )
+# The endpoint's languages whose CLDR emoji names the `emoji` package carries (English: the table).
+CLDR_LANGUAGES: Final[dict[str, str]] = {
+    "Chinese": "zh",
+    "German": "de",
+    "Italian": "it",
+    "Portuguese": "pt",
+    "Spanish": "es",
+    "Japanese": "ja",
+    "Korean": "ko",
+    "French": "fr",
+    "Russian": "ru",
+}
+_LOADED: set[str] = set()
+_LOAD_LOCK = threading.Lock()
+
+
+def _cldr_name(seq: str, code: str) -> str:
+    """The CLDR name of emoji `seq` in language `code`, or "" when the package has none."""
+    if code not in _LOADED:
+        with _LOAD_LOCK:
+            if code not in _LOADED:
+                emoji_data.config.load_language(code)
+                _LOADED.add(code)
+    data = emoji_data.EMOJI_DATA
+    key = _VS_AND_TONES.sub("", seq)
+    for candidate in (key, key + "\ufe0f", seq):
+        entry = data.get(candidate)
+        if entry is not None and entry.get(code):
+            return " ".join(str(entry[code]).strip(":").replace("_", " ").split())
+    return ""
+
+
 _BAD_NAME_PREFIXES = ("emoji modifier", "regional indicator", "variation selector", "emoji component")
 
 
@@ -253,9 +293,15 @@ def _codepoint_name(ch: str) -> str:
     return name.removesuffix(" sign") if name.endswith(" sign") and " " in name[:-5] else name
 
 
-@lru_cache(maxsize=4096)
-def _emoji_name(seq: str) -> str:
-    """The spoken name of one Unicode emoji (a ZWJ sequence, flag or keycap), or ""."""
+@lru_cache(maxsize=8192)
+def _emoji_name(seq: str, language: str = "English") -> str:
+    """The spoken name of one Unicode emoji (a ZWJ sequence, flag or keycap) in `language`
+    (English when the `emoji` package has no name in it), or ""."""
+    code = CLDR_LANGUAGES.get(language)
+    if code is not None and not seq.endswith("\u20e3"):  # keycaps read as their digit
+        name = _cldr_name(seq, code)
+        if name:
+            return name
     first = seq[0]
     if "\U0001f1e6" <= first <= "\U0001f1ff":
         code = "".join(chr(ord(c) - 0x1F1E6 + ord("A")) for c in seq[:2])
@@ -299,7 +345,8 @@ def _custom_emoji_name(name: str) -> str:
     return " ".join(_CAMEL.sub(" ", name.replace("_", " ")).split()).lower()
 
 
-def _emoji_run_text(run: str, mode: EmojiMode) -> str:
+@lru_cache(maxsize=4096)
+def _emoji_run_text(run: str, mode: EmojiMode, language: str = "English") -> str:
     names: list[str] = []
     for m in _EMOJI_ELEMENT.finditer(run):
         custom = m.group("cname")
@@ -308,7 +355,7 @@ def _emoji_run_text(run: str, mode: EmojiMode) -> str:
         elif mode == "none":
             continue
         else:
-            name = _emoji_name(m.group("uni"))
+            name = _emoji_name(m.group("uni"), language)
         if name and (not names or names[-1] != name):
             names.append(name)
     if not names:
@@ -316,9 +363,28 @@ def _emoji_run_text(run: str, mode: EmojiMode) -> str:
     return " " + ", ".join(names) + " "
 
 
-def replace_emoji(text: str, mode: EmojiMode) -> str:
-    """Every run of emoji in `text` replaced by its names (" thumbs up, fire "), or a space."""
-    return _EMOJI_RUN.sub(lambda m: _emoji_run_text(m.group(0), mode), text)
+def replace_emoji(
+    text: str, mode: EmojiMode, budget: int | None = None, language: str = "English"
+) -> str:
+    """Every run of emoji in `text` replaced by its names in `language` (" thumbs up, fire ";
+    German " daumen hoch, feuer "), or a space.
+
+    With a `budget`, once the names said come to more than `budget` characters, the rest of the
+    emoji are replaced by a space (what is that far into a message is cut before it is spoken).
+    """
+    if budget is None:
+        return _EMOJI_RUN.sub(lambda m: _emoji_run_text(m.group(0), mode, language), text)
+    spent = 0
+
+    def name(m: re.Match[str]) -> str:
+        nonlocal spent
+        if spent > budget:
+            return " "
+        said = _emoji_run_text(m.group(0), mode, language)
+        spent += len(said)
+        return said
+
+    return _EMOJI_RUN.sub(name, text)
 
 
 def remove_emoji(text: str) -> str:

@@ -30,10 +30,18 @@ _MASKED_LINK = re.compile(r"\[([^\[\]\n]{0,256})\]\(\s*<?(https?://[^\s()<>]+(?:
 # A link starts after a non-alphanumeric character ("_" and "*" are markdown, so they count as
 # separators); "www." not after "-" or "." either, so that a domain we print ("a link to
 # my-www.site.com") is never read as a link again.
+# Bare domains with a path are links too ("example.com/page", "discord.gg/abc"): an alphabetic
+# top-level domain, then "/" and something; never inside an e-mail address, a path or a longer
+# name. The domain alone ("a link to example.com", what we print) is never read as a link again.
+_BARE_DOMAIN = (
+    r"(?<![^\W_])(?<![/@.\-:])(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.){1,8}"
+    r"[a-z]{2,24}/(?=[^\s<>]*[^\W_])[^\s<>]*"
+)
 _URL_PART = (
     r"(?:<https?://[^\s<>]+>"
     r"|(?<![^\W_])(?<![/@.])https?://(?=[^\s<>]*[^\W_])[^\s<>]+"
-    r"|(?<![^\W_])(?<![/@.\-])www\.(?=[^\s<>]*[^\W_])[^\s<>]+)"
+    r"|(?<![^\W_])(?<![/@.\-])www\.(?=[^\s<>]*[^\W_])[^\s<>]+"
+    f"|{_BARE_DOMAIN})"
 )
 _URL = re.compile(_URL_PART, re.IGNORECASE)
 _URL_RUN = re.compile(f"{_URL_PART}(?:\\s+{_URL_PART})*", re.IGNORECASE)
@@ -55,8 +63,8 @@ _EVERYONE = re.compile(r"(?<![^\W_])@(everyone|here)(?![^\W_])")  # "_" is markd
 
 def _domain(url: str) -> str:
     """The host of `url` without "www.", or "" if it has no valid host name."""
-    if url.lower().startswith("www."):
-        url = "http://" + url
+    if not url.lower().startswith(("http://", "https://")):
+        url = "http://" + url  # "www.example.org", "discord.gg/abc"
     try:
         host = urlsplit(url).hostname or ""
     except ValueError:
@@ -238,7 +246,7 @@ def replace_markup(text: str, info: MessageInfo, language: str) -> str:
         text = _STRUCTURE.sub(ctx.structure, text)
     if "](" in text:
         text = _MASKED_LINK.sub(ctx.masked_link, text)
-    if "http" in text or "HTTP" in text or "www." in text.lower():
+    if "http" in text or "HTTP" in text or "www." in text.lower() or ("/" in text and "." in text):
         text = _URL_RUN.sub(ctx.links, text)
         for _ in range(3):  # a scheme that is not a link is dropped; what follows may be one
             if not _BARE_SCHEME.search(text):

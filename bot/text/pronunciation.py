@@ -7,7 +7,8 @@ Matching rules:
   Japanese have no spaces, so an entry edge that is a Han or kana character matches anywhere;
   Korean attaches particles after words, so an entry ending in Hangul may be followed by
   more Hangul ("디스코드에서" matches "디스코드");
-- case-insensitive;
+- case-insensitive: keys and text are compared case-folded (`str.casefold`, so "Straße",
+  "strasse" and "STRASSE" are one word), the same normalisation the store keeps keys in;
 - a single pass: a replacement is never itself replaced again.
 
 The entries are compiled once into one trie-shaped regular expression, so applying a
@@ -38,8 +39,24 @@ _END = ""  # trie terminal marker (never a real one-character edge)
 
 
 def normalize_key(word: str) -> str:
-    """The canonical form of a dictionary key: NFC, single spaces, stripped, lower case."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", word)).strip().lower()
+    """The canonical form of a dictionary key: NFC, single spaces, stripped, case-folded.
+    `bot.store.validators.normalize_word` stores keys in this form."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", word)).strip().casefold()
+
+
+def _fold_with_offsets(text: str) -> tuple[str, dict[int, int]]:
+    """`text` case-folded, and for each folded offset where an original character starts (and
+    the end), that character's index: "ß" folds to "ss", so positions shift."""
+    pieces: list[str] = []
+    starts: dict[int, int] = {}
+    pos = 0
+    for index, ch in enumerate(text):
+        starts[pos] = index
+        folded = ch.casefold()
+        pieces.append(folded)
+        pos += len(folded)
+    starts[pos] = len(text)
+    return "".join(pieces), starts
 
 
 def _left_guard(ch: str) -> str:
@@ -100,7 +117,7 @@ def _build_pattern(keys: Iterable[str], flags: int = 0) -> re.Pattern[str] | Non
 class PronunciationDictionary:
     """A compiled pronunciation dictionary. Build once per server (and after each change)."""
 
-    __slots__ = ("_entries", "_folded_pattern", "_has_empty", "_lookup", "_pattern")
+    __slots__ = ("_entries", "_has_empty", "_lookup", "_pattern")
 
     def __init__(self, entries: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
         items = entries.items() if isinstance(entries, Mapping) else entries
@@ -117,9 +134,8 @@ class PronunciationDictionary:
         self._lookup = lookup
         self._entries: Mapping[str, str] = MappingProxyType(shown)
         self._has_empty = any(not v for v in lookup.values())
-        # Matched against text.lower() (keys are lower case): much faster than IGNORECASE.
+        # Matched against text.casefold() (keys are case-folded): much faster than IGNORECASE.
         self._pattern = _build_pattern(lookup)
-        self._folded_pattern: re.Pattern[str] | None = None  # IGNORECASE, built if ever needed
 
     @property
     def entries(self) -> Mapping[str, str]:
@@ -135,32 +151,29 @@ class PronunciationDictionary:
     def __repr__(self) -> str:
         return f"PronunciationDictionary({len(self._lookup)} entries)"
 
-    def _replace(self, match: re.Match[str]) -> str:
-        found = match.group(0)
-        return self._lookup.get(normalize_key(found), found)
-
     def apply(self, text: str) -> str:
         """Return `text` with every entry replaced by its reading (single pass)."""
         if self._pattern is None or not text:
             return text
-        lowered = text.lower()
-        if len(lowered) == len(text):
-            pieces: list[str] = []
-            pos = 0
-            for m in self._pattern.finditer(lowered):
-                start, end = m.span()
-                pieces.append(text[pos:start])
-                pieces.append(self._lookup.get(normalize_key(m.group(0)), text[start:end]))
-                pos = end
-            if not pieces:
-                return text
-            pieces.append(text[pos:])
-            result = "".join(pieces)
-        else:  # lower() changed the length (e.g. "İ"): positions differ, match case-insensitively
-            if self._folded_pattern is None:
-                self._folded_pattern = _build_pattern(self._lookup, re.IGNORECASE)
-            assert self._folded_pattern is not None
-            result = self._folded_pattern.sub(self._replace, text)
+        folded = text.casefold()
+        starts: dict[int, int] | None = None
+        if len(folded) != len(text):  # "ß" -> "ss", "İ" -> "i̇": map folded offsets back
+            folded, starts = _fold_with_offsets(text)
+        pieces: list[str] = []
+        pos = 0
+        for m in self._pattern.finditer(folded):
+            start, end = m.span()
+            if starts is not None:
+                if start not in starts or end not in starts:
+                    continue  # the match begins or ends inside one folded character
+                start, end = starts[start], starts[end]
+            pieces.append(text[pos:start])
+            pieces.append(self._lookup.get(normalize_key(m.group(0)), text[start:end]))
+            pos = end
+        if not pieces:
+            return text
+        pieces.append(text[pos:])
+        result = "".join(pieces)
         if self._has_empty:
             result = _SPACES.sub(" ", result).strip()
         return result

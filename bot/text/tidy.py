@@ -96,11 +96,15 @@ _LEADING_MARKERS = re.compile(r"^(?:(?:#{1,3}|-#|>>>|>|[-+•])(?: |$))+")
 _RULE_CHARS = re.compile("[-=+#—–][ \t]*[-=+#—–]")
 _RULE_LINES = re.compile(r"[-=+#—–](?:[ \t]*[-=+#—–]){2,}")  # "-----", "= = =", "# # #"
 _SENTENCE_END = frozenset(".!?…。！？,;:、，；：")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;…。、，！？；])")
+# Matched only from the start of a whitespace run (the lookbehind): a long run not followed by
+# punctuation is then scanned once, not once per position (which was quadratic).
+_SPACE_BEFORE_PUNCT = re.compile(r"(?<!\s)\s+([,.!?;…。、，！？；])")
 _DUP_SEPARATORS = re.compile(r"([,、，;])(?:\s*[,、，;])+")
 _EDGE_CHARS = " ,;、，"
 _MARKER_STARTS = frozenset("#->+•")
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
+_LEADING_JUNK = re.compile(f"^(?:[{_EDGE_CHARS}]+|[{_GENERIC_MARKS}]+|(?:#{{1,3}}|-#|>>>|>|[-+•])(?: |$))+")
+_LEADING_JUNK_STARTS = _MARKER_STARTS | frozenset(_EDGE_CHARS)
 
 
 @lru_cache(maxsize=16)
@@ -203,10 +207,10 @@ def tidy_text(text: str, char_cap: int, word_cap: int) -> str:
     while previous != text:  # what one strip exposes, the next one removes
         previous = text
         text = text.strip(_EDGE_CHARS)
-        if text[:1] in _MARKER_STARTS:
-            text = _LEADING_MARKERS.sub("", text)
-        if _ANY_MARK.match(text):
-            text = _STRAY_MARKS.sub("", text)
+        if text[:1] in _LEADING_JUNK_STARTS or _ANY_MARK.match(text):
+            # The whole leading run of separators, markers and marks in one match: linear (one
+            # layer per pass was quadratic on " ,\u0301" repeated).
+            text = _LEADING_JUNK.sub("", text)
     if not HAS_WORD.search(text):
         return ""
     return text

@@ -138,10 +138,10 @@ class VoiceService:
     ) -> VoiceChannel:
         guild = member.guild
         vc = self.voice_client(guild)
-        player = self.manager.get_or_create(guild.id)
+        existing = self.manager.get(guild.id)
         if vc is not None and vc.is_connected():
             if vc.channel.id != channel.id:
-                if not move and not player.is_idle:
+                if not move and existing is not None and not existing.is_idle:
                     raise VoiceBusyError(_mention(vc.channel))
                 self._check_permissions(channel)
                 try:
@@ -163,6 +163,7 @@ class VoiceService:
             except (TimeoutError, discord.DiscordException, OSError) as exc:
                 log.warning("guild %s: connecting to %s failed: %r", guild.id, channel.id, exc)
                 raise VoiceConnectError(_mention(channel)) from None
+        player = self.manager.get_or_create(guild.id)  # only once connected: a refusal leaves none
         self._attach(guild.id, vc, player)
         self._check_alone(guild)
         # A join restarts the idle countdown.
@@ -189,10 +190,18 @@ class VoiceService:
             player.attach(entry.link)
 
     async def leave(self, guild_id: int) -> bool:
-        """Stop, drop the queue and disconnect. Returns whether the bot was connected."""
-        entry = self._guilds.pop(guild_id, None)
-        if entry is not None:
+        """Stop, drop the queue and disconnect. Returns whether the bot was connected.
+
+        Takes the server's join lock: a leave during a join waits for the join, then undoes it
+        (never a connection without a player, or a player without its timers)."""
+        entry = self._guilds.setdefault(guild_id, _GuildVoice())
+        async with entry.join_lock:
+            if self._guilds.get(guild_id) is entry:
+                del self._guilds[guild_id]
             entry.cancel_timers()
+            return await self._leave_locked(guild_id)
+
+    async def _leave_locked(self, guild_id: int) -> bool:
         await self.manager.close_player(guild_id)
         guild = self.client.get_guild(guild_id)
         vc = self.voice_client(guild) if guild is not None else None

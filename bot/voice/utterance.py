@@ -30,6 +30,7 @@ class Utterance:
     `on_error(utterance, error)` is called (on the event loop) if the speech fails;
     `error.user_message()` carries the API code and request id. `tag` is free for the caller
     (e.g. the id of the message being read aloud, for `GuildPlayer.remove`).
+    `source_channel_id` is the text channel the text comes from (who may read it in `/tts queue`).
     """
 
     request: SpeechRequest
@@ -37,6 +38,7 @@ class Utterance:
     requester_name: str
     on_error: ErrorCallback | None = None
     tag: object = None
+    source_channel_id: int | None = None
     id: int = field(default_factory=lambda: next(_ids))
 
     @property

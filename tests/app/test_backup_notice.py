@@ -3,9 +3,11 @@ the member is told once (not per message) that a backup voice is in use."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp
+import discord
 import pytest
 
 from bot.app.bot import BACKUP_NOTICE
@@ -29,7 +31,7 @@ async def test_billing_failure_speaks_with_the_backup_and_tells_the_member_once(
         replies = []
         for text in ("First message", "Second message", "Third message"):
             interaction = rig.interaction(member)
-            await run_command(rig.bot, cog.speak, interaction, text=text, attach=True)
+            await run_command(rig.bot, cog.speak, interaction, text=text, attach=True, audio_format="file")
             reply = interaction.log.last
             audio = parse_wav(reply.file_data())
             assert audio.rate == 24000 and len(audio.pcm) > 0  # real speech, not an error
@@ -39,5 +41,15 @@ async def test_billing_failure_speaks_with_the_backup_and_tells_the_member_once(
         told = [BACKUP_NOTICE in text for text in replies]
         assert told == [True, False, False], replies  # told at once, then not again
         other = rig.interaction(rig.member("bob"))
-        await run_command(rig.bot, cog.speak, other, text="Bob's message", attach=True)
+        await run_command(rig.bot, cog.speak, other, text="Bob's message", attach=True, audio_format="file")
         assert BACKUP_NOTICE in other.log.last.text()  # each member is told once
+        # The notice names the failure behind it, as every other API error does.
+        assert re.search(r"speaking\. \(code Arrearage, request id [0-9a-f-]{36}\)", replies[0]), replies[0]
+        # and /server usage shows it to the server's managers
+        usage = rig.interaction(member, perms=discord.Permissions(manage_guild=True))
+        await run_command(rig.bot, rig.cog("ServerCog").server_usage, usage)
+        embed = usage.log.last.embed
+        assert embed is not None
+        fields = {str(f.name): str(f.value) for f in embed.fields}
+        last = fields["Last speech service error members met"]
+        assert re.fullmatch(r"Arrearage, request id [0-9a-f-]{36} · <t:\d+:R>", last), last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,55 @@ async def test_synth_against_the_fake_twice_second_from_cache_and_errors_are_one
         assert bad.returncode == 2 and "Valid languages" in bad.stderr
     finally:
         await fake.stop()
+
+
+@pytest.mark.skipif(not local_engine_available(), reason="local engine not installed")
+async def test_synth_on_the_backup_voice_names_the_endpoint_code_and_request_id(tmp_path: Path) -> None:
+    import asyncio
+
+    fake = FakeEndpoint()
+    await fake.start()
+    try:
+        fake.fault = "error:InvalidApiKey"  # a mistyped key, as a new user would meet it
+        env = {
+            "TTS_API_KEY": fake.api_key,
+            "TTS_API_URL": fake.url,
+            "DATA_DIR": str(tmp_path),
+            "TTS_ENGINE": "auto",
+        }
+        out = tmp_path / "k.wav"
+        result = await asyncio.to_thread(
+            run_parla, "synth", "Key check", "--no-stream", "--out", str(out), env=env, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        assert re.search(
+            r"source=local engine \(endpoint: InvalidApiKey, request id [0-9a-f-]{36}\)", result.stdout
+        ), result.stdout
+        assert fake.api_key not in result.stdout + result.stderr
+    finally:
+        await fake.stop()
+
+
+def test_db_prune_deletes_usage_older_than_90_days(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import date, timedelta
+
+    from bot.store.sqlite import SqliteStorage
+
+    path = tmp_path / "parla.sqlite3"
+    today = date.today()
+
+    async def fill() -> None:
+        async with SqliteStorage.open(path) as storage:
+            await storage.add_usage(42, 5, day=today - timedelta(days=120))
+            await storage.add_usage(42, 7, day=today - timedelta(days=10))
+
+    async def remaining() -> int:
+        async with SqliteStorage.open(path) as storage:
+            return sum(d.characters for d in await storage.usage_history(42, 200))
+
+    asyncio.run(fill())
+    result = run_parla("db", "prune", env={"DATA_DIR": str(tmp_path)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "deleted 2 usage rows older than 90 days" in result.stdout  # the server's and the global row
+    assert asyncio.run(remaining()) == 7

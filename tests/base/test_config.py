@@ -212,3 +212,32 @@ def test_nan_is_not_a_number_of_seconds(variable: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse(**{variable: "nan"})
     assert info.value.variable == variable
+
+
+def test_database_url_selects_the_settings_store() -> None:
+    s = parse()
+    assert (s.database_url, s.database_pool) == (None, 10)  # SQLite in DATA_DIR, pool of 10
+    s = parse(DATABASE_URL="sqlite:///srv/parla/settings.db", DATA_DIR="/elsewhere")
+    assert s.database_url is None and s.database_path == Path("srv/parla/settings.db")
+    s = parse(DATABASE_URL="sqlite:////srv/parla/settings.db")
+    assert s.database_path == Path("/srv/parla/settings.db")
+    url = "postgresql://parla:pg-pass-4242@db.internal:5433/parla"
+    s = parse(DATABASE_URL=url, DATABASE_POOL="4")
+    assert isinstance(s.database_url, Secret) and s.database_url.reveal() == url
+    assert s.database_pool == 4
+    assert "pg-pass-4242" not in repr(s)
+    from bot.base.secrets import redact
+
+    assert "pg-pass-4242" not in redact("auth failed for password pg-pass-4242")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["postgresql://u:secret-pw@host:port/db", "mysql://u:secret-pw@host/db", "postgresql:///db", "sqlite:///"],
+)
+def test_malformed_database_url_names_the_variable_without_echoing_it(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(DATABASE_URL=value)
+    assert caught.value.variable == "DATABASE_URL" and "secret-pw" not in str(caught.value)
+    with pytest.raises(ConfigError, match="DATABASE_POOL"):
+        parse(DATABASE_POOL="0")

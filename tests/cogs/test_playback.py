@@ -160,6 +160,39 @@ async def test_only_listeners_moderators_or_the_requester_control_playback(rig: 
     assert (await tts(rig, "stop", outsider, perms=permissions(move_members=True))).startswith("⏹️ Stopped")
 
 
+async def test_queued_texts_are_private_to_listeners_who_can_see_the_source(rig: BotRig) -> None:
+    ann = rig.member("ann", in_voice=True)
+    bob = rig.member("bob", in_voice=True)  # in voice, but cannot see the text channel
+    outsider = rig.member("zed")  # not in voice
+    rig.guild.get_channel_or_thread.side_effect = {rig.text_channel.id: rig.text_channel}.get
+    rig.text_channel.permissions_for.side_effect = lambda m: permissions(view_channel=m is not bob)
+    await speak(rig, ann, "A secret plan")
+    await speak(rig, ann, "Another secret")
+    await rig.vc.wait_playing()
+    assert "Now\n**Ann**: A secret plan" in await tts(rig, "queue", ann)
+    for viewer in (bob, outsider):
+        text = await tts(rig, "queue", viewer)
+        assert "secret" not in text
+        assert "Now\n**Ann**" in text and "Next (1)\n1. **Ann**" in text
+    # Moderators see the texts from anywhere.
+    assert "Another secret" in await tts(rig, "queue", outsider, perms=permissions(move_members=True))
+
+
+async def test_control_while_reconnecting_needs_a_moderator(rig: BotRig) -> None:
+    ann = rig.member("ann", in_voice=True)
+    await speak(rig, ann, "Still queued")
+    await rig.vc.wait_playing()
+    rig.vc.connected = False  # the voice connection dropped; discord.py is reconnecting
+    refused = (
+        "I'm reconnecting to voice. Until I'm back, only members with the Move Members or "
+        "Manage Server permission can control me."
+    )
+    for command in ("skip", "stop", "pause", "resume", "leave"):
+        assert await tts(rig, command, rig.member("zed")) == refused
+    assert rig.bot.voice.queue(rig.guild.id) == [] and rig.bot.voice.now_playing(rig.guild.id) is not None
+    assert (await tts(rig, "stop", ann, perms=permissions(manage_guild=True))).startswith("⏹️ Stopped")
+
+
 async def test_long_queues_are_summarised(rig: BotRig) -> None:
     members = [rig.member(f"m{i}", in_voice=True) for i in range(13)]
     for i, member in enumerate(members):

@@ -14,7 +14,10 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.app.bot import EXTENSIONS
 from bot.store.models import utc_today
+from cogs.dictionary import DictionaryCog
+from cogs.readaloud import ReadAloudCog
 from tests.standins.discord_objects import (
     BotRig,
     MockInteraction,
@@ -37,6 +40,9 @@ async def rig(
         fake_endpoint, tmp_path, engine="api", retry_attempts=1, guild_chars_per_day=10_000
     )
     async with open_bot_rig(settings, session) as r:
+        # The rig loads the four core cogs; the sweep needs every extension (bot.app.bot.EXTENSIONS).
+        await r.bot.add_cog(ReadAloudCog(r.bot))
+        await r.bot.add_cog(DictionaryCog(r.bot))
         yield r
 
 
@@ -123,6 +129,58 @@ async def test_usage_reads_the_counters(rig: BotRig) -> None:
     assert "1,000 chars" in lines[-3]
 
 
+# ----------------------------------------------------------------------------- forgetting
+async def test_server_forget_deletes_everything_after_the_confirmation(rig: BotRig) -> None:
+    storage = rig.bot.storage
+    gid = rig.guild.id
+    await storage.set_guild_default(gid, "voice", "Kai")
+    await storage.add_dictionary_entry(gid, "gif", "jif")
+    await storage.add_usage(gid, 10)
+    interaction = await server(rig, "server_forget")
+    assert interaction.log.last.content is not None
+    assert interaction.log.last.content.startswith("This deletes everything I keep for this server")
+    view = interaction.response.send_message.call_args.kwargs["view"]
+    confirm = next(b for b in view.children if b.label == "Delete everything")
+    # Only the member who asked, with Manage Server, may press it.
+    other = rig.interaction(perms=MANAGE)
+    assert not await view.interaction_check(other)
+    click = rig.interaction(interaction.user, perms=MANAGE)
+    assert await view.interaction_check(click)
+    assert (await storage.get_guild_defaults(gid)).voice == "Kai"  # nothing deleted before the click
+    await confirm.callback(click)
+    assert click.response.edit_message.call_args.kwargs["content"] == (
+        "Done: everything I kept for this server is deleted."
+    )
+    storage.clear_cache()
+    assert (await storage.get_guild_defaults(gid)).voice is None
+    assert dict(await storage.list_dictionary(gid)) == {}
+    assert (await storage.get_usage(gid)).guild_characters == 0
+
+
+async def test_server_forget_cancel_keeps_everything(rig: BotRig) -> None:
+    await rig.bot.storage.set_guild_default(rig.guild.id, "voice", "Kai")
+    interaction = await server(rig, "server_forget")
+    view = interaction.response.send_message.call_args.kwargs["view"]
+    cancel = next(b for b in view.children if b.label == "Cancel")
+    click = rig.interaction(interaction.user, perms=MANAGE)
+    await cancel.callback(click)
+    assert click.response.edit_message.call_args.kwargs["content"] == "Cancelled: nothing was deleted."
+    assert (await rig.bot.storage.get_guild_defaults(rig.guild.id)).voice == "Kai"
+
+
+async def test_removal_schedules_deletion_in_30_days_and_rejoining_cancels_it(rig: BotRig) -> None:
+    from datetime import UTC, datetime
+
+    storage = rig.bot.storage
+    gid = rig.guild.id
+    await rig.bot.on_guild_remove(rig.guild)
+    now = datetime.now(UTC)
+    assert await storage.due_guild_deletions(now + timedelta(days=29, hours=23)) == []
+    assert await storage.due_guild_deletions(now + timedelta(days=30, minutes=1)) == [gid]
+    await rig.bot.on_guild_join(rig.guild)
+    assert await storage.due_guild_deletions(now + timedelta(days=31)) == []
+
+
 # ----------------------------------------------------------------------------- the sweep
 class Exploding:
     """Any use of this core service raises an unexpected error."""
@@ -157,6 +215,10 @@ SAMPLE_OPTIONS = {
     "instructions": "calm",
     "language": "English",
     "mode": "on",
+    "option": "xsaid",
+    "value": "off",
+    "word": "Parla",
+    "reading": "par la",
 }
 
 
@@ -167,6 +229,7 @@ def options_for(command: Any) -> dict[str, Any]:
 
 
 async def test_the_sweep_covers_every_command(rig: BotRig) -> None:
+    assert {type(cog).__module__ for cog in rig.bot.cogs.values()} == set(EXTENSIONS)  # every cog
     names = sorted(c.qualified_name for c in all_commands(rig.bot.tree))
     assert names == sorted(
         [
@@ -195,6 +258,16 @@ async def test_the_sweep_covers_every_command(rig: BotRig) -> None:
             "server style",
             "server language",
             "server usage",
+            "server forget",
+            "readaloud channel add",
+            "readaloud channel remove",
+            "readaloud settings",
+            "readaloud set",
+            "readaloud me",
+            "readaloud nickname",
+            "dictionary add",
+            "dictionary remove",
+            "dictionary list",
         ]
     )
 
@@ -244,6 +317,15 @@ async def test_no_interaction_is_left_unanswered_when_the_core_raises(
         "server style",
         "server language",
         "server usage",
+        "readaloud channel add",
+        "readaloud channel remove",
+        "readaloud settings",
+        "readaloud set",
+        "readaloud me",
+        "readaloud nickname",
+        "dictionary add",
+        "dictionary remove",
+        "dictionary list",
     }
     uses_stack = {"speak", "Read aloud", "voice preview", "style show", "tts settings"}
     uses_voice = {
@@ -257,7 +339,25 @@ async def test_no_interaction_is_left_unanswered_when_the_core_raises(
         "tts pause",
         "tts resume",
         "tts queue",
+        "readaloud channel add",  # says whether the bot is in voice to read it
     }
     expected = {"storage": uses_storage, "stack": uses_stack, "voice": uses_voice}
     want = set().union(*expected.values()) if broken == "all" else expected[broken]
     assert failed == want
+
+
+async def test_usage_shows_the_last_endpoint_error_members_met(
+    rig: BotRig, fake_endpoint: FakeEndpoint
+) -> None:
+    fake_endpoint.fault = "error:InvalidApiKey"  # engine=api: no backup voice, the member sees it
+    speak = rig.interaction()
+    await run_command(rig.bot, rig.cog("SpeechCog").speak, speak, text="Hello", attach=True)
+    assert "code InvalidApiKey" in speak.log.last.text()
+    reply = await server(rig, "server_usage")
+    embed = reply.log.last.embed
+    assert embed is not None
+    fields = {str(f.name): str(f.value) for f in embed.fields}
+    value = fields["Last speech service error members met"]
+    assert re.fullmatch(r"InvalidApiKey, request id [0-9a-f-]{36} · <t:\d+:R>", value), value
+    other = rig.add_guild()
+    assert rig.bot.last_endpoint_error(other.id) is None  # per server

@@ -76,7 +76,7 @@ async def test_not_in_voice_replies_with_a_wav_of_the_endpoints_audio(
 ) -> None:
     cog = rig.cog("SpeechCog")
     interaction = rig.interaction()
-    await run_command(rig.bot, cog.speak, interaction, text="Hello there, how are you?")
+    await run_command(rig.bot, cog.speak, interaction, text="Hello there, how are you?", audio_format="file")
     log = interaction.log
     assert log.deferred == {"ephemeral": False, "thinking": True}
     reply = log.last
@@ -105,13 +105,14 @@ async def test_overrides_reach_the_endpoint_for_this_message_only(
         voice="serena",
         style="Whisper softly",
         language="English",
+        audio_format="file",
     )
     body = fake_endpoint.requests[-1].body
     assert body["voice"] == "Serena" and body["instructions"] == "Whisper softly"
     assert body["language_type"] == "English"
     assert wav_of(first.log.last.file_data()).pcm == fake_endpoint.expected_pcm("Good evening", "Serena")
     second = rig.interaction(member)
-    await run_command(rig.bot, cog.speak, second, text="Good night")
+    await run_command(rig.bot, cog.speak, second, text="Good night", audio_format="file")
     body = fake_endpoint.requests[-1].body
     assert body["voice"] == "Cherry" and "instructions" not in body
     assert body.get("language_type", "Auto") == "Auto"
@@ -131,7 +132,9 @@ async def test_in_a_dm_the_reply_is_a_file_with_global_settings(
 ) -> None:
     interaction = rig.interaction(dm=True)
     await rig.bot.storage.set_user_pref(interaction.user.id, None, "voice", "Kai")
-    await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text="Hi from a DM")
+    await run_command(
+        rig.bot, rig.cog("SpeechCog").speak, interaction, text="Hi from a DM", audio_format="file"
+    )
     assert wav_of(interaction.log.last.file_data()).pcm == fake_endpoint.expected_pcm("Hi from a DM", "Kai")
 
 
@@ -140,7 +143,7 @@ async def test_long_audio_becomes_ogg_opus_under_the_upload_limit(
 ) -> None:
     text = "This is a rather long sentence that the bot reads for a listener who is not in voice. " * 2
     interaction = rig.interaction(filesize_limit=80_000)  # the WAV would be about 400 kB
-    await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text=text)
+    await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text=text, audio_format="file")
     reply = interaction.log.last
     assert reply.files[0].filename == "this_is_a_rather_long_sentence.ogg"
     data = reply.file_data()
@@ -154,10 +157,25 @@ async def test_long_audio_becomes_ogg_opus_under_the_upload_limit(
     assert "Ogg Opus" in (reply.content or "")
 
 
+@pytest.mark.parametrize(("over", "suffix"), [(0, ".wav"), (1, ".ogg")])
+async def test_the_wav_is_sent_up_to_the_upload_limit_and_ogg_one_byte_over(
+    rig: BotRig, fake_endpoint: FakeEndpoint, over: int, suffix: str
+) -> None:
+    text = "Exactly at the upload limit."
+    wav_size = 44 + len(fake_endpoint.expected_pcm(text, "Cherry"))  # RIFF header + PCM
+    interaction = rig.interaction(filesize_limit=wav_size - over)
+    await run_command(
+        rig.bot, rig.cog("SpeechCog").speak, interaction, text=text, attach=True, audio_format="file"
+    )
+    reply = interaction.log.last
+    assert reply.files and reply.files[0].filename.endswith(suffix), interaction.log.texts()
+    assert len(reply.file_data()) <= wav_size - over
+
+
 async def test_too_long_even_for_opus_is_a_clear_private_error(rig: BotRig) -> None:
     text = "A sentence that is long enough to need more than a few kilobytes of audio. " * 3
     interaction = rig.interaction(filesize_limit=4_000)
-    await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text=text)
+    await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text=text, audio_format="file")
     log = interaction.log
     assert log.deleted_original  # the public "thinking…" message is removed
     assert log.last.ephemeral and "too long to send as a file" in (log.last.content or "")
@@ -171,7 +189,9 @@ async def test_progress_is_shown_by_editing_the_deferred_reply(rig: BotRig) -> N
     cog = rig.cog("SpeechCog")
     cog.speaker.sleep = clock.held_sleep
     interaction = rig.interaction()
-    task = asyncio.create_task(run_command(rig.bot, cog.speak, interaction, text="A long read"))
+    task = asyncio.create_task(
+        run_command(rig.bot, cog.speak, interaction, text="A long read", audio_format="file")
+    )
     await engine.first_sent.wait()
     clock.release()
     progress = await interaction.log.wait_for(lambda r: "Synthesizing" in (r.content or ""))
@@ -217,7 +237,9 @@ async def test_no_permission_to_speak_there_falls_back_to_a_file(
     rig.voice_channel.__dict__["bot_permissions"] = permissions(view_channel=True, connect=True)
     member = rig.member(in_voice=True)
     interaction = rig.interaction(member)
-    await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text="Can you hear me")
+    await run_command(
+        rig.bot, rig.cog("SpeechCog").speak, interaction, text="Can you hear me", audio_format="file"
+    )
     reply = interaction.log.last
     assert "I need the Connect and Speak permissions there" in (reply.content or "")
     assert wav_of(reply.file_data()).pcm == fake_endpoint.expected_pcm("Can you hear me", "Cherry")
@@ -233,7 +255,7 @@ async def test_busy_in_another_channel_falls_back_to_a_private_file(rig: BotRig)
     member = rig.member("cat")
     member.join_voice(other)
     interaction = rig.interaction(member)
-    await run_command(rig.bot, cog.speak, interaction, text="Over here")
+    await run_command(rig.bot, cog.speak, interaction, text="Over here", audio_format="file")
     reply = interaction.log.last
     assert reply.ephemeral and reply.files
     assert "I'm already speaking in #General" in (reply.content or "")
@@ -245,7 +267,9 @@ async def test_without_voice_support_the_audio_comes_as_a_file(
     settings = make_settings(fake_endpoint, tmp_path, engine="api", retry_attempts=1)
     async with open_bot_rig(settings, session, voice_ok=False) as rig:
         interaction = rig.interaction(rig.member(in_voice=True))
-        await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text="No voice here")
+        await run_command(
+            rig.bot, rig.cog("SpeechCog").speak, interaction, text="No voice here", audio_format="file"
+        )
         assert "Voice is not available" in (interaction.log.last.content or "")
         assert interaction.log.last.files
 
@@ -269,7 +293,10 @@ async def test_read_aloud_speaks_a_message_in_its_authors_voice(
     assert fake_endpoint.requests[-1].text == expected_text
     reply = interaction.log.last
     assert reply.ephemeral and interaction.log.deferred == {"ephemeral": True, "thinking": True}
-    assert wav_of(reply.file_data()).pcm == fake_endpoint.expected_pcm(expected_text, "Maia")
+    assert reply.voice_message and reply.content is None  # outside voice: a voice message
+    ogg = read_ogg_opus(reply.file_data())
+    expected = Audio(fake_endpoint.expected_pcm(expected_text, "Maia"), 24_000)
+    assert abs(ogg.samples / 48_000 - expected.duration) <= 0.02
 
 
 async def test_read_aloud_in_voice_is_queued_with_the_message_as_tag(rig: BotRig) -> None:
@@ -289,6 +316,21 @@ async def test_read_aloud_of_a_message_without_text(rig: BotRig) -> None:
     )
     assert interaction.log.last.content == "That message has no text I can read."
     assert interaction.log.last.ephemeral and interaction.log.deferred is None
+
+
+async def test_read_aloud_refuses_a_member_who_opted_out(rig: BotRig, fake_endpoint: FakeEndpoint) -> None:
+    author = rig.member("fay")
+    await rig.bot.storage.set_read_mode(rig.guild.id, author.id, "off")
+    message = MockMessage(author=author, content="Please do not read me")
+    interaction = rig.interaction(rig.member(in_voice=True))
+    await run_command(rig.bot, rig.cog("SpeechCog").read_aloud_menu, interaction, message=message)
+    assert interaction.log.last.content == "Fay opted out of having their messages read aloud."
+    assert interaction.log.last.ephemeral
+    assert fake_endpoint.request_count == 0 and rig.guild.voice_client is None
+    # The author may still have their own message read.
+    own = rig.interaction(author)
+    await run_command(rig.bot, rig.cog("SpeechCog").read_aloud_menu, own, message=message)
+    assert fake_endpoint.request_count == 1
 
 
 # ----------------------------------------------------------------------------- bad input, limits
@@ -376,6 +418,33 @@ async def test_an_expired_interaction_gets_the_error_in_the_channel(
     (content,), kwargs = rig.text_channel.send.await_args
     assert content.startswith(member.mention) and "content moderation" in content
     assert kwargs["allowed_mentions"].users == [member]
+
+
+async def test_public_error_posts_are_gated_per_member(rig: BotRig, fake_endpoint: FakeEndpoint) -> None:
+    import discord
+
+    from bot.app.bot import PUBLIC_ERROR_SECONDS
+
+    assert PUBLIC_ERROR_SECONDS == 300.0  # "at most one per member per 5 minutes"
+    fake_endpoint.fault = "error:DataInspectionFailed"
+    speaker = rig.cog("SpeechCog").speaker
+    expired = discord.NotFound(unittest_mock_response(404), "Unknown Webhook")  # type: ignore[arg-type]
+    members = [rig.member("ann", in_voice=True), rig.member("bob", in_voice=True)]
+    error = TTSError_for_test()
+    utterance = object()
+    for member in (members[0], members[0], members[0], members[1]):
+        interaction = rig.interaction(member)
+        interaction.followup.send.side_effect = expired
+        await speaker.error_reporter(interaction, member)(utterance, error)
+    posted = [call.args[0] for call in rig.text_channel.send.await_args_list]
+    assert len(posted) == 2  # Ann's first failure and Bob's: not every failure of Ann's
+    assert posted[0].startswith(members[0].mention) and posted[1].startswith(members[1].mention)
+
+
+def TTSError_for_test() -> Any:
+    from bot.speech.errors import error_for
+
+    return error_for(400, "DataInspectionFailed", "Input data may contain inappropriate content.", "req-1")
 
 
 def unittest_mock_response(status: int) -> object:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands.control import ControlFacts, control_refusal
+from bot.commands.control import ControlFacts, QueueViewer, control_refusal, may_read_queued_text
 
 MEMBER, OTHER = 1, 2
 CHANNEL = "<#20>"
@@ -29,3 +29,28 @@ def test_the_requester_may_from_anywhere() -> None:
 def test_others_are_told_to_join_the_channel() -> None:
     assert control_refusal(ControlFacts(MEMBER, CHANNEL)) == REFUSAL
     assert control_refusal(ControlFacts(MEMBER, CHANNEL, requester_id=OTHER)) == REFUSAL
+
+
+# -- a player without a connection (the bot is reconnecting) -----------------------------------
+RECONNECTING = (
+    "I'm reconnecting to voice. Until I'm back, only members with the Move Members or "
+    "Manage Server permission can control me."
+)
+
+
+def test_while_reconnecting_only_moderators_may() -> None:
+    facts = ControlFacts(MEMBER, bot_channel=None, player_exists=True)
+    assert control_refusal(facts) == RECONNECTING
+    assert (
+        control_refusal(ControlFacts(MEMBER, None, player_exists=True, requester_id=MEMBER)) == RECONNECTING
+    )
+    assert control_refusal(ControlFacts(MEMBER, None, player_exists=True, move_members=True)) is None
+    assert control_refusal(ControlFacts(MEMBER, None, player_exists=True, manage_guild=True)) is None
+
+
+# -- who may read the queued texts -------------------------------------------------------------
+def test_queued_texts_are_shown_to_listeners_who_can_see_the_source() -> None:
+    assert may_read_queued_text(QueueViewer(in_bot_channel=True), sees_source=True)
+    assert not may_read_queued_text(QueueViewer(in_bot_channel=True), sees_source=False)
+    assert not may_read_queued_text(QueueViewer(in_bot_channel=False), sees_source=True)
+    assert may_read_queued_text(QueueViewer(in_bot_channel=False, move_members=True), sees_source=False)

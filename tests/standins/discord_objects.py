@@ -23,7 +23,7 @@ import inspect
 import itertools
 import threading
 import unittest.mock
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,8 @@ from discord.opus import OPUS_SILENCE
 
 from bot.app.bot import ParlaBot
 from bot.base.config import Settings
+from tests.standins.discord_http import DiscordHttpStandin
+from tests.standins.discord_limits import MAX_CHOICES, check_message, discord_refuses
 
 FILESIZE_LIMIT = 10 * 1024 * 1024  # Discord's default upload limit (10 MiB)
 
@@ -341,6 +343,7 @@ class Reply:
     embeds: list[discord.Embed] = field(default_factory=list)
     files: list[discord.File] = field(default_factory=list)
     ephemeral: bool = False
+    voice_message: bool = False  # sent with IS_VOICE_MESSAGE (tests.standins.discord_http)
 
     @property
     def embed(self) -> discord.Embed | None:
@@ -368,7 +371,8 @@ _MISSING: Any = discord.utils.MISSING
 class ReplyLog:
     """Discord's rules for one interaction, and what the member saw."""
 
-    def __init__(self) -> None:
+    def __init__(self, filesize_limit: int = FILESIZE_LIMIT) -> None:
+        self.filesize_limit = filesize_limit
         self.replies: list[Reply] = []
         self.responded = False
         self.deferred: dict[str, bool] | None = None  # {"ephemeral": ..., "thinking": ...}
@@ -377,6 +381,7 @@ class ReplyLog:
         self.original_pending = False  # the "thinking…" placeholder has not been replaced yet
         self.deleted_original = False
         self.done = asyncio.Event()  # set on every reply
+        self.choices: list[Any] = []  # the autocomplete answer
 
     # what the member sees
     @property
@@ -424,10 +429,17 @@ class ReplyLog:
         ephemeral: bool = False,
         **kwargs: Any,
     ) -> None:
+        check_message(_str(content), _list(embed, embeds), _list(file, files), self.filesize_limit)
         self._first_response()
         self.original_exists = True
         self.original_ephemeral = ephemeral
         self._add(Reply("response", _str(content), _list(embed, embeds), _list(file, files), ephemeral))
+
+    async def autocomplete(self, choices: Sequence[Any]) -> None:
+        if len(choices) > MAX_CHOICES:
+            raise discord_refuses(400, 50035, "Invalid Form Body: choices: Must be 25 or fewer in length.")
+        self._first_response()
+        self.choices = list(choices)
 
     def is_done(self) -> bool:
         return self.responded
@@ -452,6 +464,7 @@ class ReplyLog:
         self.original_pending = False
         files = [a for a in attachments if isinstance(a, discord.File)] if attachments is not _MISSING else []
         text = None if content is _MISSING else _str(content)
+        check_message(text, _list(embed, embeds), files, self.filesize_limit)
         self._add(Reply("edit", text, _list(embed, embeds), files, self.original_ephemeral))
 
     async def delete_original_response(self) -> None:
@@ -473,11 +486,21 @@ class ReplyLog:
         **kwargs: Any,
     ) -> None:
         assert self.responded, "followup.send before the interaction was answered (Discord: 404)"
+        check_message(_str(content), _list(embed, embeds), _list(file, files), self.filesize_limit)
         if self.original_pending and self.original_exists:
             # The first followup after a defer replaces the "thinking…" message, with its flags.
             ephemeral = self.original_ephemeral
             self.original_pending = False
         self._add(Reply("followup", _str(content), _list(embed, embeds), _list(file, files), ephemeral))
+
+
+    def voice_message(self, file: discord.File, *, ephemeral: bool) -> None:
+        """A voice message posted as a followup (through bot.http: tests.standins.discord_http)."""
+        assert self.responded, "followup before the interaction was answered (Discord: 404)"
+        if self.original_pending and self.original_exists:
+            ephemeral = self.original_ephemeral
+            self.original_pending = False
+        self._add(Reply("followup", None, [], [file], ephemeral, voice_message=True))
 
 
 def _str(content: Any) -> str | None:
@@ -513,9 +536,10 @@ class MockInteraction(CustomMockMixin, unittest.mock.MagicMock):
     ) -> None:
         user = user or MockMember(guild=guild)
         channel = channel or MockTextChannel(guild)
-        log = ReplyLog()
+        log = ReplyLog(filesize_limit)
         response = unittest.mock.MagicMock(spec_set=discord.InteractionResponse)
         response.defer.side_effect = log.defer
+        response.autocomplete.side_effect = log.autocomplete
         response.send_message.side_effect = log.send_message
         response.is_done.side_effect = log.is_done
         followup = unittest.mock.MagicMock(spec_set=discord.Webhook)
@@ -598,6 +622,7 @@ class BotRig:
     voice_channel: MockVoiceChannel
     text_channel: MockTextChannel
     guilds: dict[int, MockGuild]
+    http: DiscordHttpStandin = field(default_factory=DiscordHttpStandin)  # bot.http.request
 
     def cog(self, name: str) -> Any:
         cog = self.bot.get_cog(name)
@@ -614,6 +639,14 @@ class BotRig:
     def interaction(
         self, user: MockMember | None = None, *, dm: bool = False, **kwargs: Any
     ) -> MockInteraction:
+        kwargs.setdefault("client", self.bot)
+        kwargs.setdefault("application_id", 4242)
+        kwargs.setdefault("token", f"interaction-token-{next_id()}")
+        made = self._make_interaction(user, dm=dm, **kwargs)
+        self.http.logs[kwargs["token"]] = made.log
+        return made
+
+    def _make_interaction(self, user: MockMember | None, *, dm: bool, **kwargs: Any) -> MockInteraction:
         if dm:
             return MockInteraction(user=user or MockMember(), guild=None, **kwargs)
         return MockInteraction(
@@ -651,4 +684,5 @@ async def open_bot_rig(
         guild = MockGuild()
         guilds[guild.id] = guild
         rig = BotRig(bot, guild, MockVoiceChannel(guild), MockTextChannel(guild), guilds)
+        bot.http.request = rig.http.request  # type: ignore[method-assign]
         yield rig

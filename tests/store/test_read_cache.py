@@ -101,3 +101,42 @@ def test_lru_map() -> None:
     lru.pop("b")
     lru.pop("b")
     assert len(lru) == 0
+
+
+class Away(Exception):
+    """The database is unreachable."""
+
+
+async def test_max_age_reloads_and_a_failed_reload_serves_the_last_known_value() -> None:
+    source = Source()
+    now = [0.0]
+    cache = ReadThrough(10, source.guard, source.load, max_age=5.0, stale_on=(Away,), clock=lambda: now[0])
+    assert await cache.get(1) == "one"
+    now[0] = 4.9
+    assert await cache.get(1) == "one" and source.loads == [1]  # young enough: from memory
+    now[0] = 5.0
+    source.values[1] = "uno"
+    assert await cache.get(1) == "uno" and source.loads == [1, 1]  # 5 s old: read again
+
+    async def away(key: int) -> str:
+        raise Away
+
+    cache._load = away  # the database goes away
+    now[0] = 20.0
+    assert await cache.get(1) == "uno"  # stale, but the last known value
+    cache.invalidate(1)
+    assert await cache.get(1) == "uno"  # invalidated by a write that may not have committed
+    with pytest.raises(Away):
+        await cache.get(2)  # never known: nothing to serve
+
+
+async def test_a_load_overlapping_an_invalidation_is_not_cached() -> None:
+    source = Source()
+    cache = ReadThrough(10, source.guard, source.load)
+    reading = asyncio.create_task(cache.get(1))
+    await asyncio.sleep(0)  # the load has started (it yields once)
+    source.values[1] = "uno"
+    cache.invalidate(1)  # a write committed meanwhile
+    await reading
+    assert await cache.get(1) == "uno"
+    assert source.loads == [1, 1]  # the overlapping load was not kept

@@ -1,5 +1,8 @@
 """Settings storage: schema and migrations, every getter/setter, the resolution order,
-persistence across reopening, concurrent writers, WAL, and surviving a killed process."""
+persistence across reopening, concurrent writers, WAL, and surviving a killed process.
+
+The tests taking the `storage` fixture are the storage contract: they run on SQLite and on
+PostgreSQL (tests/store/conftest.py). The others are about the SQLite file itself."""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ import shutil
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.base.config import Settings
 from bot.base.errors import InputError
 from bot.speech.request import MAX_INSTRUCTIONS_CHARS
 from bot.speech.voices import VOICE_NAMES
@@ -33,37 +36,20 @@ from bot.store.models import (
     resolve_settings,
 )
 from bot.store.protocol import Storage, StorageError
+from bot.store.sql_storage import SqlStorage
 from bot.store.sqlite import SqliteStorage
+from bot.text.pronunciation import PronunciationDictionary
+from tests.standins.databases import DAY, FakeToday, scalar, sql
 
 ROOT = Path(__file__).resolve().parents[2]
 GUILD = 111_111_111_111_111_111
 OTHER_GUILD = 222_222_222_222_222_222
 USER = 333_333_333_333_333_333
 OTHER_USER = 444_444_444_444_444_444
-DAY = date(2025, 3, 14)
-
-
-class FakeToday:
-    def __init__(self, day: date = DAY) -> None:
-        self.day = day
-
-    def __call__(self) -> date:
-        return self.day
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    # The real location: Settings.database_path, whose parent directory does not exist yet.
-    return Settings(data_dir=tmp_path / "data" / "nested").database_path
-
-
-@pytest.fixture
-def today() -> FakeToday:
-    return FakeToday()
-
-
-@pytest.fixture
-async def storage(db_path: Path, today: FakeToday) -> AsyncIterator[SqliteStorage]:
+async def sqlite_storage(db_path: Path, today: FakeToday) -> AsyncIterator[SqliteStorage]:
     store = await SqliteStorage.open(db_path, today=today)
     try:
         yield store
@@ -114,17 +100,34 @@ async def test_open_creates_directory_schema_and_all_tables(db_path: Path) -> No
         "dictionary",
         "usage_guild",
         "usage_global",
+        "guild_deletions",
     } <= tables(db_path)
 
 
-async def test_wal_mode_synchronous_normal_and_foreign_keys(storage: SqliteStorage, db_path: Path) -> None:
+async def test_wal_mode_synchronous_full_for_settings_and_foreign_keys(
+    sqlite_storage: SqliteStorage, db_path: Path
+) -> None:
+    storage = sqlite_storage
+    statements: list[str] = []
+    db = storage._db  # connection-level pragmas: checked on the storage's own connection
+    await db.set_trace_callback(statements.append)
     await storage.set_user_pref(USER, None, "voice", "Ethan")
+    assert not any("synchronous" in s for s in statements)
     with raw(db_path) as conn:  # journal mode is a property of the file
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert wal_exists(db_path)
-    db = storage._db  # connection-level pragmas: checked on the storage's own connection
     async with db.execute("PRAGMA synchronous") as cur:
-        assert [tuple(r) for r in await cur.fetchall()] == [(1,)]  # NORMAL
+        assert [tuple(r) for r in await cur.fetchall()] == [(2,)]  # FULL: settings writes are durable
+    statements.clear()
+    # Usage counters alone commit with NORMAL (losing the last few on a power cut is acceptable).
+    await storage.add_usage(GUILD, 10)
+    await db.set_trace_callback(None)
+    pragmas = [s for s in statements if "synchronous" in s]
+    assert pragmas == ["PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"]
+    upsert = next(i for i, s in enumerate(statements) if "usage_guild" in s)
+    assert statements.index(pragmas[0]) < upsert < statements.index(pragmas[1])
+    async with db.execute("PRAGMA synchronous") as cur:
+        assert [tuple(r) for r in await cur.fetchall()] == [(2,)]
     async with db.execute("PRAGMA foreign_keys") as cur:
         assert [tuple(r) for r in await cur.fetchall()] == [(1,)]
 
@@ -141,7 +144,7 @@ async def test_awaitable_open_and_context_manager_on_the_instance(db_path: Path)
 
 async def test_reopening_applies_no_migration_again(db_path: Path) -> None:
     async with SqliteStorage.open(db_path) as store:
-        assert store.applied_migrations == [1, 2, 3]
+        assert store.applied_migrations == [1, 2, 3, 4]
     async with SqliteStorage.open(db_path) as store:
         assert store.applied_migrations == []
     assert user_version(db_path) == SCHEMA_VERSION
@@ -175,7 +178,7 @@ async def test_migrating_from_an_older_version_keeps_data(db_path: Path, today: 
     assert "guild_read_aloud" not in tables(db_path)
 
     async with SqliteStorage.open(db_path, today=today) as new:
-        assert new.applied_migrations == [2, 3]
+        assert new.applied_migrations == [2, 3, 4]
         settings = await new.resolve_voice_settings(USER, GUILD)
         assert (settings.voice, settings.language, settings.instructions) == (
             "Vincent",
@@ -199,7 +202,7 @@ async def test_failing_migration_is_rolled_back_whole(tmp_path: Path) -> None:
     assert "half_done" not in tables(path)
     assert "user_prefs" in tables(path)
     async with SqliteStorage.open(path) as store:  # the fixed release migrates from 1
-        assert store.applied_migrations == [2, 3]
+        assert store.applied_migrations == [2, 3, 4]
 
 
 async def test_database_newer_than_the_code_is_refused(db_path: Path) -> None:
@@ -215,7 +218,7 @@ async def test_two_openers_migrate_a_fresh_file_once(db_path: Path) -> None:
     first, second = await asyncio.gather(SqliteStorage.open(db_path), SqliteStorage.open(db_path))
     try:
         applied = first.applied_migrations + second.applied_migrations
-        assert sorted(applied) == [1, 2, 3]
+        assert sorted(applied) == [1, 2, 3, 4]
         assert user_version(db_path) == SCHEMA_VERSION
     finally:
         await first.close()
@@ -243,7 +246,7 @@ def test_split_sql_keeps_triggers_and_skips_comments() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_user_prefs_global_and_per_server(storage: SqliteStorage) -> None:
+async def test_user_prefs_global_and_per_server(storage: SqlStorage) -> None:
     assert await storage.get_user_prefs(USER, None) == VoicePrefs()
     assert await storage.set_user_pref(USER, None, "voice", "  eLDRIC   sage ") == VoicePrefs(
         voice="Eldric Sage"
@@ -265,7 +268,7 @@ async def test_user_prefs_global_and_per_server(storage: SqliteStorage) -> None:
     assert await storage.set_user_pref(USER, None, "voice", None) == VoicePrefs(language="English")
 
 
-async def test_reset_user_prefs_some_or_all(storage: SqliteStorage, db_path: Path) -> None:
+async def test_reset_user_prefs_some_or_all(storage: SqlStorage) -> None:
     for field, value in (
         ("voice", "Kai"),
         ("instructions", "whisper"),
@@ -277,14 +280,13 @@ async def test_reset_user_prefs_some_or_all(storage: SqliteStorage, db_path: Pat
         instructions="whisper", optimize_instructions=True
     )
     assert await storage.reset_user_prefs(USER, GUILD) == VoicePrefs()
-    with raw(db_path) as conn:  # an all-unset row is not kept
-        assert conn.execute("SELECT COUNT(*) FROM user_prefs").fetchone()[0] == 0
+    assert await scalar(storage, "SELECT COUNT(*) FROM user_prefs") == 0  # an all-unset row is not kept
     assert await storage.reset_user_prefs(OTHER_USER, None) == VoicePrefs()  # nothing to reset: fine
     with pytest.raises(InputError):
         await storage.reset_user_prefs(USER, GUILD, ["pitch"])  # type: ignore[list-item]
 
 
-async def test_guild_defaults(storage: SqliteStorage) -> None:
+async def test_guild_defaults(storage: SqlStorage) -> None:
     assert await storage.get_guild_defaults(GUILD) == VoicePrefs()
     await storage.set_guild_default(GUILD, "voice", "neil")
     await storage.set_guild_default(GUILD, "instructions", "news anchor")
@@ -313,7 +315,7 @@ async def test_guild_defaults(storage: SqliteStorage) -> None:
     ],
 )
 async def test_bad_pref_values_raise_input_error_and_store_nothing(
-    storage: SqliteStorage, field: str, value: object, message: str
+    storage: SqlStorage, field: str, value: object, message: str
 ) -> None:
     with pytest.raises(InputError, match=message):
         await storage.set_user_pref(USER, GUILD, field, value)  # type: ignore[arg-type]
@@ -323,13 +325,13 @@ async def test_bad_pref_values_raise_input_error_and_store_nothing(
     assert await storage.get_guild_defaults(GUILD) == VoicePrefs()
 
 
-async def test_instructions_at_the_limit_are_accepted(storage: SqliteStorage) -> None:
+async def test_instructions_at_the_limit_are_accepted(storage: SqlStorage) -> None:
     text = "y" * MAX_INSTRUCTIONS_CHARS
     assert (await storage.set_user_pref(USER, None, "instructions", text)).instructions == text
 
 
 @pytest.mark.parametrize("bad_id", [0, -5, 2**63, True, "123", 1.5])
-async def test_bad_ids_are_refused(storage: SqliteStorage, bad_id: object) -> None:
+async def test_bad_ids_are_refused(storage: SqlStorage, bad_id: object) -> None:
     with pytest.raises(InputError):
         await storage.get_user_prefs(bad_id, None)  # type: ignore[arg-type]
     with pytest.raises(InputError):
@@ -339,25 +341,23 @@ async def test_bad_ids_are_refused(storage: SqliteStorage, bad_id: object) -> No
             await storage.set_user_pref(USER, bad_id, "voice", "Kai")  # type: ignore[arg-type]
 
 
-async def test_a_stored_voice_that_no_longer_exists_reads_as_unset(
-    storage: SqliteStorage, db_path: Path
-) -> None:
+async def test_a_stored_voice_that_no_longer_exists_reads_as_unset(storage: SqlStorage) -> None:
     await storage.set_user_pref(USER, None, "voice", "Kai")
     await storage.set_guild_default(GUILD, "language", "German")
-    with raw(db_path) as conn:  # e.g. a voice withdrawn by the endpoint in a later release
-        conn.execute("UPDATE user_prefs SET voice = 'Retired'")
-        conn.execute("UPDATE guilds SET language = 'Latin'")
+    # e.g. a voice withdrawn by the endpoint in a later release
+    await sql(storage, "UPDATE user_prefs SET voice = 'Retired'")
+    await sql(storage, "UPDATE guilds SET language = 'Latin'")
     storage.clear_cache()
     settings = await storage.resolve_voice_settings(USER, GUILD)
     assert (settings.voice, settings.voice_source) == ("Cherry", "default")
     assert (settings.language, settings.language_source) == ("Auto", "default")
 
 
-async def test_reads_are_cached_and_writes_invalidate(storage: SqliteStorage, db_path: Path) -> None:
+async def test_reads_are_cached_and_writes_invalidate(storage: SqlStorage) -> None:
     await storage.set_user_pref(USER, None, "voice", "Kai")
     assert (await storage.get_user_prefs(USER, None)).voice == "Kai"
-    with raw(db_path) as conn:  # a change behind the storage's back is not seen: served from memory
-        conn.execute("UPDATE user_prefs SET voice = 'Ethan'")
+    # a change behind the storage's back is not seen: served from memory
+    await sql(storage, "UPDATE user_prefs SET voice = 'Ethan'")
     assert (await storage.get_user_prefs(USER, None)).voice == "Kai"
     # Its own writes are seen at once.
     await storage.set_user_pref(USER, None, "language", "Italian")
@@ -447,7 +447,7 @@ def test_explicit_no_style_stops_the_fall_through(
     assert (settings.instructions, settings.instructions_source) == (expected, source)
 
 
-async def test_resolve_voice_settings_from_the_database(storage: SqliteStorage) -> None:
+async def test_resolve_voice_settings_from_the_database(storage: SqlStorage) -> None:
     await storage.set_user_pref(USER, None, "voice", "Serena")
     await storage.set_user_pref(USER, GUILD, "voice", "Ethan")
     await storage.set_guild_default(GUILD, "voice", "Kai")
@@ -483,7 +483,7 @@ async def test_resolve_voice_settings_from_the_database(storage: SqliteStorage) 
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_read_aloud_defaults(storage: SqliteStorage) -> None:
+async def test_read_aloud_defaults(storage: SqlStorage) -> None:
     settings = await storage.get_read_aloud(GUILD)
     assert settings == GuildReadAloud(
         channel_ids=frozenset(),
@@ -501,12 +501,12 @@ async def test_read_aloud_defaults(storage: SqliteStorage) -> None:
     )
 
 
-async def test_read_aloud_row_created_by_one_change_keeps_other_defaults(storage: SqliteStorage) -> None:
+async def test_read_aloud_row_created_by_one_change_keeps_other_defaults(storage: SqlStorage) -> None:
     # The table's column defaults must agree with the dataclass defaults.
     assert await storage.update_read_aloud(GUILD, autojoin=True) == GuildReadAloud(autojoin=True)
 
 
-async def test_update_every_read_aloud_setting(storage: SqliteStorage) -> None:
+async def test_update_every_read_aloud_setting(storage: SqlStorage) -> None:
     changes = {
         "text_in_voice": False,
         "require_voice": False,
@@ -567,14 +567,14 @@ async def test_update_every_read_aloud_setting(storage: SqliteStorage) -> None:
     ],
 )
 async def test_bad_read_aloud_values_raise_and_store_nothing(
-    storage: SqliteStorage, changes: dict[str, object]
+    storage: SqlStorage, changes: dict[str, object]
 ) -> None:
     with pytest.raises(InputError):
         await storage.update_read_aloud(GUILD, **changes)
     assert await storage.get_read_aloud(GUILD) == GuildReadAloud()
 
 
-async def test_bound_channels(storage: SqliteStorage) -> None:
+async def test_bound_channels(storage: SqlStorage) -> None:
     assert await storage.add_bound_channel(GUILD, 10)
     assert await storage.add_bound_channel(GUILD, 20)
     assert not await storage.add_bound_channel(GUILD, 10)  # already bound
@@ -589,7 +589,7 @@ async def test_bound_channels(storage: SqliteStorage) -> None:
         await storage.add_bound_channel(GUILD, 0)
 
 
-async def test_bound_channel_limit(storage: SqliteStorage) -> None:
+async def test_bound_channel_limit(storage: SqlStorage) -> None:
     for channel in range(1, MAX_BOUND_CHANNELS + 1):
         assert await storage.add_bound_channel(GUILD, channel)
     with pytest.raises(InputError, match="remove one"):
@@ -598,7 +598,7 @@ async def test_bound_channel_limit(storage: SqliteStorage) -> None:
     assert len((await storage.get_read_aloud(GUILD)).channel_ids) == MAX_BOUND_CHANNELS
 
 
-async def test_member_read_mode_and_nickname(storage: SqliteStorage, db_path: Path) -> None:
+async def test_member_read_mode_and_nickname(storage: SqlStorage) -> None:
     assert await storage.get_member(GUILD, USER) == MemberReadAloud(mode="on", nickname=None)
     off = await storage.set_read_mode(GUILD, USER, "off")
     assert off.opted_out and not off.auto
@@ -615,8 +615,7 @@ async def test_member_read_mode_and_nickname(storage: SqliteStorage, db_path: Pa
     await storage.set_read_mode(GUILD, USER, "on")
     await storage.set_nickname(GUILD, USER, None)
     assert await storage.get_member(GUILD, USER) == MemberReadAloud()
-    with raw(db_path) as conn:  # back to defaults: no row kept
-        assert conn.execute("SELECT COUNT(*) FROM members").fetchone()[0] == 0
+    assert await scalar(storage, "SELECT COUNT(*) FROM members") == 0  # back to defaults: no row kept
     with pytest.raises(InputError):
         await storage.set_read_mode(GUILD, USER, "sometimes")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="too long"):
@@ -631,7 +630,7 @@ async def test_member_read_mode_and_nickname(storage: SqliteStorage, db_path: Pa
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_dictionary_add_replace_remove_list(storage: SqliteStorage) -> None:
+async def test_dictionary_add_replace_remove_list(storage: SqlStorage) -> None:
     assert dict(await storage.list_dictionary(GUILD)) == {}
     assert await storage.add_dictionary_entry(GUILD, "GIF", "jif")
     assert await storage.add_dictionary_entry(GUILD, "  New   York ", "Noo York")
@@ -657,13 +656,31 @@ async def test_dictionary_add_replace_remove_list(storage: SqliteStorage) -> Non
         ("word", "r" * 201, "too long"),
     ],
 )
-async def test_bad_dictionary_entries(storage: SqliteStorage, word: str, reading: str, message: str) -> None:
+async def test_bad_dictionary_entries(storage: SqlStorage, word: str, reading: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         await storage.add_dictionary_entry(GUILD, word, reading)
     assert dict(await storage.list_dictionary(GUILD)) == {}
 
 
-async def test_dictionary_limit_per_server(storage: SqliteStorage) -> None:
+@pytest.mark.parametrize(
+    ("word", "text", "expected"),
+    [
+        ("Straße", "Die Straße und die STRASSE", "Die Strahsse und die Strahsse"),
+        ("strasse", "Die Straße", "Die Strahsse"),
+        ("ΣΟΦΟΣ", "σοφος σοφοσ", "Strahsse Strahsse"),
+        ("İstanbul", "İstanbul", "Strahsse"),
+    ],
+)
+async def test_stored_dictionary_words_match_whatever_their_case(
+    storage: SqlStorage, word: str, text: str, expected: str
+) -> None:
+    # One normalisation on both sides: what is stored (case-folded) matches the text case-folded.
+    await storage.add_dictionary_entry(1, word, "Strahsse")
+    dictionary = PronunciationDictionary(await storage.list_dictionary(1))
+    assert dictionary.apply(text) == expected
+
+
+async def test_dictionary_limit_per_server(storage: SqlStorage) -> None:
     for i in range(MAX_DICTIONARY_ENTRIES):
         await storage.add_dictionary_entry(GUILD, f"word{i}", f"reading {i}")
     with pytest.raises(InputError, match="full"):
@@ -679,7 +696,7 @@ async def test_dictionary_limit_per_server(storage: SqliteStorage) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_usage_counters_per_guild_and_global(storage: SqliteStorage, today: FakeToday) -> None:
+async def test_usage_counters_per_guild_and_global(storage: SqlStorage, today: FakeToday) -> None:
     totals = await storage.add_usage(GUILD, 120)
     assert (totals.day, totals.guild_characters, totals.guild_requests) == (DAY, 120, 1)
     await storage.add_usage(GUILD, 30, requests=2)
@@ -708,7 +725,7 @@ async def test_usage_counters_per_guild_and_global(storage: SqliteStorage, today
     assert (await storage.get_usage(GUILD, DAY)).guild_characters == 151
 
 
-async def test_usage_validation_and_pruning(storage: SqliteStorage, today: FakeToday) -> None:
+async def test_usage_validation_and_pruning(storage: SqlStorage, today: FakeToday) -> None:
     for bad in (-1, 1.5, True):
         with pytest.raises(InputError):
             await storage.add_usage(GUILD, bad)  # type: ignore[arg-type]
@@ -726,7 +743,7 @@ async def test_usage_validation_and_pruning(storage: SqliteStorage, today: FakeT
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_forget_guild_deletes_its_settings_only(storage: SqliteStorage) -> None:
+async def test_forget_guild_deletes_its_data_only(storage: SqlStorage) -> None:
     await storage.set_guild_default(GUILD, "voice", "Kai")
     await storage.update_read_aloud(GUILD, xsaid=False)
     await storage.add_bound_channel(GUILD, 10)
@@ -736,8 +753,11 @@ async def test_forget_guild_deletes_its_settings_only(storage: SqliteStorage) ->
     await storage.set_user_pref(USER, None, "voice", "Serena")
     await storage.set_guild_default(OTHER_GUILD, "voice", "Moon")
     await storage.add_usage(GUILD, 10)
+    await storage.add_usage(OTHER_GUILD, 7)
+    await storage.schedule_guild_deletion(GUILD, datetime(2026, 3, 1, tzinfo=UTC))
 
     await storage.forget_guild(GUILD)
+    assert await storage.due_guild_deletions(datetime(2027, 1, 1, tzinfo=UTC)) == []  # done with
     assert await storage.get_guild_defaults(GUILD) == VoicePrefs()
     assert await storage.get_read_aloud(GUILD) == GuildReadAloud()
     assert await storage.get_member(GUILD, USER) == MemberReadAloud()
@@ -749,10 +769,13 @@ async def test_forget_guild_deletes_its_settings_only(storage: SqliteStorage) ->
     assert dict(await storage.list_dictionary(GUILD)) == {}
     assert (await storage.get_user_prefs(USER, None)).voice == "Serena"
     assert (await storage.get_guild_defaults(OTHER_GUILD)).voice == "Moon"
-    assert (await storage.get_usage(GUILD)).guild_characters == 10  # usage is the owner's record
+    usage = await storage.get_usage(GUILD)
+    assert usage.guild_characters == 0  # the server's usage goes too
+    assert usage.global_characters == 17  # the global totals name no server: they stay
+    assert (await storage.get_usage(OTHER_GUILD)).guild_characters == 7
 
 
-async def test_forget_user(storage: SqliteStorage) -> None:
+async def test_forget_user(storage: SqlStorage) -> None:
     await storage.set_user_pref(USER, None, "voice", "Serena")
     await storage.set_user_pref(USER, GUILD, "voice", "Ethan")
     await storage.set_nickname(GUILD, USER, "Bob")
@@ -771,8 +794,8 @@ async def test_forget_user(storage: SqliteStorage) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_everything_survives_closing_and_reopening(db_path: Path, today: FakeToday) -> None:
-    async with SqliteStorage.open(db_path, today=today) as store:
+async def test_everything_survives_closing_and_reopening(reopen: Callable[[], Any]) -> None:
+    async with reopen() as store:
         await store.set_user_pref(USER, None, "voice", "Bella")
         await store.set_user_pref(USER, GUILD, "instructions", "")
         await store.set_user_pref(USER, GUILD, "optimize_instructions", False)
@@ -793,7 +816,7 @@ async def test_everything_survives_closing_and_reopening(db_path: Path, today: F
             dict(await store.list_dictionary(GUILD)),
             await store.get_usage(GUILD),
         )
-    async with SqliteStorage.open(db_path, today=today) as store:
+    async with reopen() as store:
         after = (
             await store.resolve_voice_settings(USER, GUILD),
             await store.get_user_prefs(USER, GUILD),
@@ -812,13 +835,13 @@ async def test_everything_survives_closing_and_reopening(db_path: Path, today: F
         False,
     )
     assert after[2].channel_ids == frozenset({42}) and after[2].max_length == 500
-    # close() checkpointed the WAL into the main file.
-    assert not wal_exists(db_path)
+    if isinstance(store, SqliteStorage):  # close() checkpointed the WAL into the main file.
+        assert not wal_exists(store.path)
 
 
-async def test_concurrent_writers_lose_no_write(db_path: Path, today: FakeToday) -> None:
+async def test_concurrent_writers_lose_no_write(reopen: Callable[[], Any]) -> None:
     users = range(1, 201)
-    async with SqliteStorage.open(db_path, today=today) as store:
+    async with reopen() as store:
         await asyncio.gather(
             *(store.set_user_pref(u, None, "voice", VOICE_NAMES[u % len(VOICE_NAMES)]) for u in users),
             *(store.set_user_pref(u, GUILD, "language", "Japanese") for u in users),
@@ -832,7 +855,7 @@ async def test_concurrent_writers_lose_no_write(db_path: Path, today: FakeToday)
             *(store.set_nickname(GUILD, u, f"n{u}") for u in range(1, 31)),
             *(store.set_read_mode(GUILD, u, "off") for u in range(1, 31)),
         )
-    async with SqliteStorage.open(db_path, today=today) as store:
+    async with reopen() as store:
         for u in users:
             assert (await store.get_user_prefs(u, None)).voice == VOICE_NAMES[u % len(VOICE_NAMES)]
             assert (await store.get_user_prefs(u, GUILD)).language == "Japanese"
@@ -853,7 +876,7 @@ async def test_concurrent_writers_lose_no_write(db_path: Path, today: FakeToday)
             assert await store.get_member(GUILD, u) == MemberReadAloud(mode="off", nickname=f"n{u}")
 
 
-async def test_concurrent_dictionary_adds_respect_the_limit(storage: SqliteStorage) -> None:
+async def test_concurrent_dictionary_adds_respect_the_limit(storage: SqlStorage) -> None:
     results = await asyncio.gather(
         *(storage.add_dictionary_entry(GUILD, f"w{i}", "r") for i in range(MAX_DICTIONARY_ENTRIES + 50)),
         return_exceptions=True,
@@ -863,9 +886,9 @@ async def test_concurrent_dictionary_adds_respect_the_limit(storage: SqliteStora
     assert len(await storage.list_dictionary(GUILD)) == MAX_DICTIONARY_ENTRIES
 
 
-async def test_two_connections_on_one_file_count_usage_exactly(db_path: Path, today: FakeToday) -> None:
-    first = await SqliteStorage.open(db_path, today=today)
-    second = await SqliteStorage.open(db_path, today=today)
+async def test_two_storages_on_one_database_count_usage_exactly(reopen: Callable[[], Any]) -> None:
+    first = await reopen()
+    second = await reopen()
     try:
         await asyncio.gather(
             *(first.add_usage(GUILD, 3) for _ in range(100)),
@@ -879,10 +902,11 @@ async def test_two_connections_on_one_file_count_usage_exactly(db_path: Path, to
 
 
 async def test_uncommitted_transaction_is_not_in_a_copy_taken_mid_write(
-    storage: SqliteStorage, db_path: Path, tmp_path: Path
+    sqlite_storage: SqlStorage, db_path: Path, tmp_path: Path
 ) -> None:
     """A crash snapshot: copy the database and its WAL while another connection is in the
     middle of a big write transaction (its dirty pages spilling into the WAL)."""
+    storage = sqlite_storage
     await storage.set_user_pref(USER, None, "voice", "Kai")
     await storage.add_dictionary_entry(GUILD, "gif", "jif")
     writer = raw(db_path)

@@ -10,7 +10,7 @@ must open, send requests to the backup without touching the endpoint, and after 
 (its clock is jumped) let the probe through. Every request must end in audio (the fake's exact
 audio when the fake served it) or in a ParlaError with a user message; every utterance is
 played (the right tone, every frame) or reported through its `on_error` (partial audio plays);
-nothing hangs, no task outlives the services, RSS growth stays under a bound, and the fake never
+nothing hangs, no task outlives the services (RSS is a figure of benchmarks.bench_load), and the fake never
 sees more than `max_concurrent_requests` requests at once.
 
 The breaker is also checked step by step against the fake with a fake clock: a burst of
@@ -89,11 +89,7 @@ PERSISTENT = (
 COMMON_LINES = ("good morning everyone", "lol", "brb")
 ARRIVALS = 50  # synth requests outstanding at once
 COOLDOWN = 30.0  # the breaker's; its clock is jumped past it
-# Peak RSS growth over the run (the fake endpoint, the local engine, playback threads and the
-# bot together; the test keeps no audio): measured 35-64 MiB alone, 78 MiB at four times the
-# load, and up to 126 MiB inside the full suite (allocator arenas of the playback threads on a
-# heap fragmented by earlier tests). The bound catches growth with the load, not arena noise.
-RSS_GROWTH_LIMIT = 256 * 1024 * 1024
+# Memory (RSS) is a figure of `python -m benchmarks.bench_load`, with its target there.
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,7 +552,6 @@ async def test_200_requests_and_50_servers_with_random_faults(tmp_path: Path) ->
     assert cache_stats.bytes_memory <= cache_stats.limit_memory
     assert cache_stats.evictions_memory > 0
     growth = rss_peak - rss_start
-    assert growth < RSS_GROWTH_LIMIT, f"RSS grew by {growth / 2**20:.0f} MiB"
     print(
         f"\nload: {len(jobs)} requests + {N_GUILDS * PER_GUILD} utterances in {elapsed:.1f}s; "
         f"fake requests {fake.request_count}, max concurrency {fake.max_concurrency}; "

@@ -201,7 +201,12 @@ async def test_clear_stops_within_one_frame_and_closes_every_stream(rig: Rig) ->
     assert len(rig.vc.audio_sources()) == 1
 
 
-async def test_lookahead_keeps_the_gap_between_utterances_small(rig: Rig) -> None:
+async def test_lookahead_asks_for_the_next_utterance_while_one_plays(rig: Rig) -> None:
+    # Ordering, not timing (the gap itself is a figure of `python -m benchmarks.bench_voice`):
+    # each next utterance reached the endpoint before the one before it had finished playing.
+    assert (
+        time.get_clock_info("perf_counter").implementation == time.get_clock_info("monotonic").implementation
+    )
     rig.fake.first_chunk_delay = 0.3
     rig.fake.realtime_factor = 4.0
     texts = distinct_texts(3, 20)
@@ -210,10 +215,11 @@ async def test_lookahead_keeps_the_gap_between_utterances_small(rig: Rig) -> Non
     await rig.until_idle()
     sources = rig.vc.audio_sources()
     assert len(sources) == 3
-    for prev, nxt in itertools.pairwise(sources):
-        end = max(p.t for p in rig.audio(prev)) + FRAME
-        start = min(p.t for p in rig.vc.packets_of(nxt) if p.scheduled)
-        assert start - end < 0.100, f"gap {1000 * (start - end):.1f} ms"
+    asked = {r.text: r.at for r in rig.fake.requests}
+    assert list(asked) == texts  # asked in queue order
+    for (prev, _), (nxt, text) in itertools.pairwise(zip(sources, texts, strict=True)):
+        assert asked[text] < max(p.t for p in rig.audio(prev))
+        assert min(p.t for p in rig.vc.packets_of(nxt) if p.scheduled) > max(p.t for p in rig.audio(prev))
 
 
 async def test_error_mid_utterance_is_reported_and_the_queue_moves_on(rig: Rig) -> None:

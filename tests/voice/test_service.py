@@ -254,3 +254,37 @@ async def test_a_leave_then_join_still_works_and_joins_stay_serialised() -> None
         assert channel is w.a and len(w.client.voice_clients) == 1
     finally:
         await w.service.close()
+
+
+async def test_a_leave_during_a_join_waits_for_it_and_leaves_nothing_behind() -> None:
+    w = World()
+    try:
+        slow = SlowChannel(20, w.guild)
+        ann = member(1, w.guild, slow)
+        joining = asyncio.create_task(w.service.join(ann))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        leaving = asyncio.create_task(w.service.leave(1))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not leaving.done()  # the leave waits for the join
+        slow.gate.set()
+        async with asyncio.timeout(5):
+            assert await joining is slow
+            assert await leaving is True
+        assert w.guild.voice_client is None and w.manager.get(1) is None
+        assert w.service.timers(1) == {"alone": False, "idle": False}
+        # And the next join works as usual, with its player and idle timer.
+        slow.gate.set()
+        assert await w.service.join(ann) is slow
+        player = w.manager.get(1)
+        assert player is not None and player.link is not None and w.service.timers(1)["idle"]
+    finally:
+        await w.service.close()
+
+
+async def test_a_refused_join_leaves_no_player_behind(world: World) -> None:
+    muted = Channel(12, world.guild, can_speak=False)
+    with pytest.raises(VoicePermissionError):
+        await world.service.join(member(2, world.guild, muted))
+    assert world.manager.get(1) is None and list(world.manager.players()) == []

@@ -257,12 +257,16 @@ class EndpointClient:
                 try:
                     location = redirect_target(resp)
                     if location is not None:
-                        return await self._download(location)
+                        audio = await self._download(location)
+                        self._count_usage({}, req)  # a redirect carries no usage
+                        return audio
                     body = await self._read_body(resp)
                     if resp.status != 200:
                         raise error_from_body(resp.status, body, resp.headers)
                     if resp.content_type.startswith("audio/") or is_wav(body):
-                        return decode_audio(body, resp.content_type)
+                        audio = decode_audio(body, resp.content_type)
+                        self._count_usage({}, req)  # raw audio carries no usage
+                        return audio
                     obj = json_object(body, resp.status)
                     audio = await self._audio_from_result(obj)
                     self._count_usage(obj, req)
@@ -305,6 +309,7 @@ class EndpointClient:
                 if location is not None:
                     # A relay that answers with the audio file's location instead of a stream.
                     audio = await self._download(location)
+                    self._count_usage({}, req)  # a redirect carries no usage
                     finished = True
                     for chunk in _chunks(audio.pcm, 9600):
                         yield chunk
@@ -316,6 +321,7 @@ class EndpointClient:
                     body = await self._read_body(resp)
                     if resp.content_type.startswith("audio/") or is_wav(body):
                         audio = decode_audio(body, resp.content_type)
+                        self._count_usage({}, req)  # raw audio carries no usage
                     else:
                         obj = json_object(body, resp.status)
                         audio = await self._audio_from_result(obj)
@@ -387,6 +393,8 @@ class EndpointClient:
                 raise stream_cut_error(delivered, request_id, "the stream ended without a final event")
 
     def _count_usage(self, obj: dict[str, Any], req: SpeechRequest) -> None:
+        """Charge one successful answer: the endpoint's `usage.characters` when the answer has
+        it (JSON, the final SSE event), else the characters sent (redirects, raw audio)."""
         usage = obj.get("usage")
         chars = usage.get("characters") if isinstance(usage, dict) else None
         spoken = chars if isinstance(chars, int) and chars >= 0 else len(req.text)

@@ -83,6 +83,19 @@ class CircuitBreaker:
             return
         if isinstance(err, _ACCOUNT_ERRORS) or self._consecutive >= self._threshold:
             wait = max(self._cooldown, min(err.retry_after or 0.0, _MAX_COOLDOWN))
+            was_open = self._open_reason is not None and self._clock() < self._open_until
             self._open_until = self._clock() + wait
             self._open_reason = err
-            log.warning("primary engine failing; using the backup for %.0fs: %s", wait, err.log_form())
+            if isinstance(err, _ACCOUNT_ERRORS) and not was_open:
+                # The operator's to fix: at ERROR, once per cooldown (failures of requests
+                # already in flight when it opened are not repeated).
+                log.error(
+                    "the endpoint refused the bot's account (code %s, request id %s); using the "
+                    "backup voice for %.0fs: %s",
+                    err.code,
+                    err.request_id,
+                    wait,
+                    err.log_form(),
+                )
+            else:
+                log.warning("primary engine failing; using the backup for %.0fs: %s", wait, err.log_form())

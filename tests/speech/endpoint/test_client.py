@@ -251,6 +251,21 @@ async def test_stream_from_a_relay_that_redirects(
     assert b"".join(await collect(client, SpeechRequest(TEXT))) == ODD_PCM[:-1]
 
 
+@pytest.mark.parametrize("path", ["/redirect", "/wav", "/json"])
+async def test_every_answer_shape_is_charged(
+    path: str, odd_relay: str, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    # A redirect or raw audio carries no usage: the characters sent are charged, once per answer,
+    # whether the answer was asked for whole or streamed.
+    client = odd_client(odd_relay + path, session, tmp_path)
+    charged: list[int] = []
+    client.usage_listener = charged.append
+    await collect(client, SpeechRequest(TEXT))
+    await client.synthesize(SpeechRequest(TEXT))
+    assert charged == [len(TEXT), len(TEXT)]
+    assert client.stats.characters == 2 * len(TEXT)
+
+
 @pytest.mark.parametrize("mode", ["json", "sse"])
 async def test_retry_after_as_an_http_date(
     mode: str, odd_relay: str, session: aiohttp.ClientSession, tmp_path: Path

@@ -586,3 +586,28 @@ async def test_while_the_breaker_is_open_cached_real_voice_audio_still_plays() -
     assert primary.calls == calls  # the failing endpoint was not called
     other = b"".join([c async for c in engine.stream(SpeechRequest("not cached"))])
     assert abs(dominant_hz(other, 24000) - 330.0) < 15  # the backup speaks what is not cached
+
+
+async def test_account_failures_are_logged_at_error_once_per_cooldown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock(100.0)
+    error = AuthError("key", status=401, code="InvalidApiKey", request_id="rid-401")
+    primary = primary_failing(error)
+    engine = FallbackEngine(primary, local_backup(), cooldown=30, clock=clock)
+    caplog.set_level("WARNING", logger="bot.speech.fallback.breaker")
+    for _ in range(3):
+        await engine.synthesize(REQ)
+    clock.advance(31)  # the probe fails again: a new cooldown, logged again
+    await engine.synthesize(REQ)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2
+    assert "InvalidApiKey" in errors[0].getMessage() and "rid-401" in errors[0].getMessage()
+
+
+async def test_outages_are_logged_as_warnings_not_errors(caplog: pytest.LogCaptureFixture) -> None:
+    primary = primary_failing(ServerError("x", status=500, code="InternalError"))
+    engine = FallbackEngine(primary, local_backup(), cooldown=30, failure_threshold=1, clock=ManualClock(0.0))
+    caplog.set_level("WARNING", logger="bot.speech.fallback.breaker")
+    await engine.synthesize(REQ)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]

@@ -1,11 +1,11 @@
-"""The voice preferences in SQLite: each user's choices (everywhere, and per server) and each
-server's defaults, read through a cache, and the effective settings they resolve to."""
+"""The voice preferences (SQLite or PostgreSQL, through bot.store.sql_db): each user's choices
+(everywhere, and per server) and each server's defaults, read through a cache, and the
+effective settings they resolve to."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 from bot.speech.voices import canonical_language, canonical_voice
 from bot.store.models import (
@@ -18,14 +18,14 @@ from bot.store.models import (
     resolve_settings,
 )
 from bot.store.read_cache import ReadThrough
-from bot.store.sqlite_db import SqliteDatabase, ensure_guild
+from bot.store.sql_db import Row, SqlDatabase, ensure_guild, writing
 from bot.store.validators import check_id, guild_scope, pref_fields, validate_pref
 
 _PREF_COLUMNS: Final = ", ".join(PREF_FIELDS)
 _ALL_NULL: Final = " AND ".join(f"{f} IS NULL" for f in PREF_FIELDS)
 
 
-def _prefs_from_row(row: sqlite3.Row | None) -> VoicePrefs:
+def _prefs_from_row(row: Row | None) -> VoicePrefs:
     """A stored row as VoicePrefs; values no longer valid (a voice removed later) read as unset."""
     if row is None:
         return EMPTY_PREFS
@@ -47,10 +47,10 @@ def _db_value(value: PrefValue) -> str | int | None:
 class VoicePrefsTable:
     """The `user_prefs` and `guilds` tables (see `Storage` for what each method promises)."""
 
-    def __init__(self, database: SqliteDatabase, cache_size: int) -> None:
+    def __init__(self, database: SqlDatabase, cache_size: int, **cache: Any) -> None:
         self._database = database
-        self.user_prefs = ReadThrough(cache_size, database.reading, self._load_user_prefs)
-        self.guild_defaults = ReadThrough(cache_size, database.reading, self._load_guild_defaults)
+        self.user_prefs = ReadThrough(cache_size, database.reading, self._load_user_prefs, **cache)
+        self.guild_defaults = ReadThrough(cache_size, database.reading, self._load_guild_defaults, **cache)
 
     async def get_user_prefs(self, user_id: int, guild_id: int | None) -> VoicePrefs:
         """The user's own preferences in `guild_id` (None = their global choice)."""
@@ -70,13 +70,12 @@ class VoicePrefsTable:
         canonical = validate_pref(field, value)
         if canonical is None:
             return await self.reset_user_prefs(user_id, guild_id, (field,))
-        async with self._database.transaction() as db:
+        async with writing(self._database, lambda: self.user_prefs.invalidate(key)) as db:
             await db.execute(
                 f"INSERT INTO user_prefs (user_id, guild_id, {field}) VALUES (?, ?, ?) "
                 f"ON CONFLICT (user_id, guild_id) DO UPDATE SET {field} = excluded.{field}",
                 (*key, _db_value(canonical)),
             )
-            self.user_prefs.invalidate(key)
         return await self.get_user_prefs(user_id, guild_id)
 
     async def reset_user_prefs(
@@ -87,14 +86,13 @@ class VoicePrefsTable:
         chosen = pref_fields(fields)
         if chosen:
             assignments = ", ".join(f"{f} = NULL" for f in chosen)
-            async with self._database.transaction() as db:
+            async with writing(self._database, lambda: self.user_prefs.invalidate(key)) as db:
                 await db.execute(
                     f"UPDATE user_prefs SET {assignments} WHERE user_id = ? AND guild_id = ?", key
                 )
                 await db.execute(
                     f"DELETE FROM user_prefs WHERE user_id = ? AND guild_id = ? AND {_ALL_NULL}", key
                 )
-                self.user_prefs.invalidate(key)
         return await self.get_user_prefs(user_id, guild_id)
 
     async def get_guild_defaults(self, guild_id: int) -> VoicePrefs:
@@ -111,12 +109,11 @@ class VoicePrefsTable:
         canonical = validate_pref(field, value)
         if canonical is None:
             return await self.reset_guild_defaults(guild_id, (field,))
-        async with self._database.transaction() as db:
+        async with writing(self._database, lambda: self.guild_defaults.invalidate(guild_id)) as db:
             await ensure_guild(db, guild_id)
             await db.execute(
                 f"UPDATE guilds SET {field} = ? WHERE guild_id = ?", (_db_value(canonical), guild_id)
             )
-            self.guild_defaults.invalidate(guild_id)
         return await self.get_guild_defaults(guild_id)
 
     async def reset_guild_defaults(
@@ -126,9 +123,8 @@ class VoicePrefsTable:
         chosen = pref_fields(fields)
         if chosen:
             assignments = ", ".join(f"{f} = NULL" for f in chosen)
-            async with self._database.transaction() as db:
+            async with writing(self._database, lambda: self.guild_defaults.invalidate(guild_id)) as db:
                 await db.execute(f"UPDATE guilds SET {assignments} WHERE guild_id = ?", (guild_id,))
-                self.guild_defaults.invalidate(guild_id)
         return await self.get_guild_defaults(guild_id)
 
     async def resolve_voice_settings(self, user_id: int, guild_id: int | None) -> VoiceSettings:

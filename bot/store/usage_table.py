@@ -1,5 +1,5 @@
-"""The usage counters in SQLite: characters and requests per UTC day, per server and in total
-(what the cost limits and `/usage` read)."""
+"""The usage counters (SQLite or PostgreSQL, through bot.store.sql_db): characters and requests
+per UTC day, per server and in total (what the cost limits and `/usage` read)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from bot.store.models import DailyUsage, UsageTotals
-from bot.store.sqlite_db import SqliteDatabase, changed_rows
+from bot.store.sql_db import SqlDatabase, SqlSession
 from bot.store.validators import check_history_days, check_usage_counts, guild_scope
 
 
@@ -15,7 +15,7 @@ class UsageTable:
     """The `usage_guild` and `usage_global` tables (see `Storage` for what each method promises).
     `today` gives the current UTC day."""
 
-    def __init__(self, database: SqliteDatabase, today: Callable[[], date]) -> None:
+    def __init__(self, database: SqlDatabase, today: Callable[[], date]) -> None:
         self._database = database
         self._today = today
 
@@ -28,33 +28,37 @@ class UsageTable:
         check_usage_counts(characters, requests)
         when = day or self._today()
         iso = when.isoformat()
-        async with self._database.transaction() as db:
+        # Not synced at each commit: counters written per request, and losing the last few on
+        # a power cut costs at most a little budget (settings writes stay durable).
+        async with self._database.transaction(durable=False) as db:
             if scope:
                 await db.execute(
                     "INSERT INTO usage_guild (guild_id, day, characters, requests) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (guild_id, day) DO UPDATE SET "
-                    "characters = characters + excluded.characters, requests = requests + excluded.requests",
+                    "characters = usage_guild.characters + excluded.characters, "
+                    "requests = usage_guild.requests + excluded.requests",
                     (scope, iso, characters, requests),
                 )
             await db.execute(
                 "INSERT INTO usage_global (day, characters, requests) VALUES (?, ?, ?) "
-                "ON CONFLICT (day) DO UPDATE SET characters = characters + excluded.characters, "
-                "requests = requests + excluded.requests",
+                "ON CONFLICT (day) DO UPDATE SET "
+                "characters = usage_global.characters + excluded.characters, "
+                "requests = usage_global.requests + excluded.requests",
                 (iso, characters, requests),
             )
-            totals = await self._usage_totals(scope, when)
+            totals = await self._usage_totals(db, scope, when)
         return totals
 
-    async def _usage_totals(self, scope: int, when: date) -> UsageTotals:
+    async def _usage_totals(self, db: SqlSession | SqlDatabase, scope: int, when: date) -> UsageTotals:
         iso = when.isoformat()
         guild_row = (
-            await self._database.fetchone(
+            await db.fetchone(
                 "SELECT characters, requests FROM usage_guild WHERE guild_id = ? AND day = ?", (scope, iso)
             )
             if scope
             else None
         )
-        global_row = await self._database.fetchone(
+        global_row = await db.fetchone(
             "SELECT characters, requests FROM usage_global WHERE day = ?", (iso,)
         )
         return UsageTotals(
@@ -69,7 +73,7 @@ class UsageTable:
         """The day's totals (default today, UTC) for `guild_id` and globally."""
         scope = guild_scope(guild_id)
         async with self._database.reading():
-            return await self._usage_totals(scope, day or self._today())
+            return await self._usage_totals(self._database, scope, day or self._today())
 
     async def usage_history(
         self, guild_id: int | None, days: int = 7, *, until: date | None = None
@@ -104,6 +108,6 @@ class UsageTable:
         """Delete usage rows older than `keep_days` days. Returns the rows deleted."""
         cutoff = (self._today() - timedelta(days=keep_days)).isoformat()
         async with self._database.transaction() as db:
-            deleted = await changed_rows(db, "DELETE FROM usage_guild WHERE day < ?", (cutoff,))
-            deleted += await changed_rows(db, "DELETE FROM usage_global WHERE day < ?", (cutoff,))
+            deleted = await db.execute("DELETE FROM usage_guild WHERE day < ?", (cutoff,))
+            deleted += await db.execute("DELETE FROM usage_global WHERE day < ?", (cutoff,))
         return deleted

@@ -1,5 +1,5 @@
-"""The read-aloud settings in SQLite: each server's settings and bound channels, and each
-member's read mode and spoken nickname, read through caches."""
+"""The read-aloud settings (SQLite or PostgreSQL, through bot.store.sql_db): each server's
+settings and bound channels, and each member's read mode and spoken nickname, read through caches."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.store.models import (
     ReadMode,
 )
 from bot.store.read_cache import ReadThrough
-from bot.store.sqlite_db import SqliteDatabase, changed_rows, ensure_guild
+from bot.store.sql_db import SqlDatabase, ensure_guild, writing
 from bot.store.validators import check_id, validate_nickname, validate_read_aloud_change, validate_read_mode
 
 
@@ -27,11 +27,12 @@ class ReadAloudTable:
     """The `guild_read_aloud`, `bound_channels` and `members` tables (see `Storage` for what each
     method promises)."""
 
-    def __init__(self, database: SqliteDatabase, cache_size: int) -> None:
+    def __init__(self, database: SqlDatabase, cache_size: int, **cache: Any) -> None:
         self._database = database
-        self.settings = ReadThrough(cache_size, database.reading, self._load_read_aloud)
-        self.members = ReadThrough(cache_size, database.reading, self._load_member)
-        self.nicknames = ReadThrough(max(1, cache_size // 10), database.reading, self._load_nicknames)
+        self.settings = ReadThrough(cache_size, database.reading, self._load_read_aloud, **cache)
+        self.members = ReadThrough(cache_size, database.reading, self._load_member, **cache)
+        small = max(1, cache_size // 10)
+        self.nicknames = ReadThrough(small, database.reading, self._load_nicknames, **cache)
 
     # ---- read-aloud: server settings ----------------------------------------------------
 
@@ -63,23 +64,24 @@ class ReadAloudTable:
         placeholders = ", ".join("?" for _ in canonical)
         updates = ", ".join(f"{name} = excluded.{name}" for name in canonical)
         params = [int(v) if isinstance(v, bool) else v for v in canonical.values()]
-        async with self._database.transaction() as db:
+        async with writing(self._database, lambda: self.settings.invalidate(guild_id)) as db:
             await ensure_guild(db, guild_id)
             await db.execute(
                 f"INSERT INTO guild_read_aloud (guild_id, {columns}) VALUES (?, {placeholders}) "
                 f"ON CONFLICT (guild_id) DO UPDATE SET {updates}",
                 (guild_id, *params),
             )
-            self.settings.invalidate(guild_id)
         return await self.get_read_aloud(guild_id)
 
     async def add_bound_channel(self, guild_id: int, channel_id: int) -> bool:
         """Bind a text channel for read-aloud. False if it was already bound."""
         check_id(guild_id, "server")
         check_id(channel_id, "channel")
-        async with self._database.transaction() as db:
-            row = await self._database.fetchone(
-                "SELECT COUNT(*), SUM(channel_id = ?) FROM bound_channels WHERE guild_id = ?",
+        async with writing(self._database, lambda: self.settings.invalidate(guild_id)) as db:
+            await ensure_guild(db, guild_id)
+            row = await db.fetchone(
+                "SELECT COUNT(*), SUM(CASE WHEN channel_id = ? THEN 1 ELSE 0 END) FROM bound_channels "
+                "WHERE guild_id = ?",
                 (channel_id, guild_id),
             )
             count, present = (int(row[0]), int(row[1] or 0)) if row else (0, 0)
@@ -89,21 +91,18 @@ class ReadAloudTable:
                 raise InputError(
                     f"This server already has {MAX_BOUND_CHANNELS} read-aloud channels; remove one first."
                 )
-            await ensure_guild(db, guild_id)
             await db.execute(
                 "INSERT INTO bound_channels (guild_id, channel_id) VALUES (?, ?)", (guild_id, channel_id)
             )
-            self.settings.invalidate(guild_id)
         return True
 
     async def remove_bound_channel(self, guild_id: int, channel_id: int) -> bool:
         """Unbind a channel. False if it was not bound."""
         check_id(guild_id, "server")
         check_id(channel_id, "channel")
-        async with self._database.transaction() as db:
+        async with writing(self._database, lambda: self.settings.invalidate(guild_id)) as db:
             sql = "DELETE FROM bound_channels WHERE guild_id = ? AND channel_id = ?"
-            removed = await changed_rows(db, sql, (guild_id, channel_id)) > 0
-            self.settings.invalidate(guild_id)
+            removed = await db.execute(sql, (guild_id, channel_id)) > 0
         return removed
 
     # ---- read-aloud: members ------------------------------------------------------------
@@ -122,7 +121,13 @@ class ReadAloudTable:
 
     async def _write_member(self, guild_id: int, user_id: int, column: str, value: object) -> None:
         key = (guild_id, user_id)
-        async with self._database.transaction() as db:
+
+        def drop() -> None:
+            self.members.invalidate(key)
+            if column == "nickname":
+                self.nicknames.invalidate(guild_id)
+
+        async with writing(self._database, drop) as db:
             await ensure_guild(db, guild_id)
             await db.execute(
                 f"INSERT INTO members (guild_id, user_id, {column}) VALUES (?, ?, ?) "
@@ -134,9 +139,6 @@ class ReadAloudTable:
                 "AND nickname IS NULL",
                 key,
             )
-            self.members.invalidate(key)
-            if column == "nickname":
-                self.nicknames.invalidate(guild_id)
 
     async def set_read_mode(self, guild_id: int, user_id: int, mode: ReadMode) -> MemberReadAloud:
         """`/readaloud me on|off|auto`: "off" opts out, "auto" opts in to being followed."""

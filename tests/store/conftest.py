@@ -1,0 +1,82 @@
+"""The storage backends the contract suite runs against: SQLite (a file in tmp_path) and
+PostgreSQL (the machine's server; one fresh schema per test run, dropped after; every table
+emptied before each test)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.base.config import Settings
+from bot.store.postgres import PostgresStorage
+from bot.store.sql_storage import SqlStorage
+from bot.store.sqlite import SqliteStorage
+from tests.standins.databases import FakeToday, create_schema, drop_schema, empty_tables, schema_url
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A schema of its own for this test run (several runs may share the server)."""
+    schema = f"parla_test_{uuid.uuid4().hex[:12]}"
+    create_schema(schema)
+    try:
+        yield schema_url(schema)
+    finally:
+        drop_schema(schema)
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """An empty schema for one test (migration tests)."""
+    schema = f"parla_test_{uuid.uuid4().hex[:12]}"
+    create_schema(schema)
+    try:
+        yield schema_url(schema)
+    finally:
+        drop_schema(schema)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    # The real location: Settings.database_path, whose parent directory does not exist yet.
+    return Settings(data_dir=tmp_path / "data" / "nested").database_path
+
+
+@pytest.fixture
+def today() -> FakeToday:
+    return FakeToday()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def storage(
+    request: pytest.FixtureRequest, db_path: Path, today: FakeToday, pg_url: str
+) -> AsyncIterator[SqlStorage]:
+    """The storage contract runs on both backends."""
+    store: SqlStorage
+    if request.param == "sqlite":
+        store = await SqliteStorage.open(db_path, today=today)
+    else:
+        store = await PostgresStorage.open(pg_url, today=today)
+        await empty_tables(store)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def reopen(
+    request: pytest.FixtureRequest, db_path: Path, today: FakeToday, pg_url: str
+) -> AsyncIterator[Callable[[], Any]]:
+    """Opens the same (initially empty) database again, on each backend: persistence and
+    several storages on one database."""
+    if request.param == "sqlite":
+        yield lambda: SqliteStorage.open(db_path, today=today)
+        return
+    async with PostgresStorage.open(pg_url, today=today) as store:
+        await empty_tables(store)
+    yield lambda: PostgresStorage.open(pg_url, today=today)
