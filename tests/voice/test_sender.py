@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from bot.base.config import ConfigError, Settings
 from bot.voice.frame_buffer import FrameBuffer
 from bot.voice.link import DiscordVoiceLink
 from bot.voice.packet_path import DiscordPacketPath
-from bot.voice.sender import VoiceSender
+from bot.voice.sender import VoiceSender, default_sender
 from bot.voice.service import VoiceOptions
 from bot.voice.source import OpusSourceFactory, StoredOpusSource
 from tests.standins.audio_checks import decode, dominant_hz, needs_opus
@@ -231,6 +232,9 @@ async def test_no_sender_thread_is_left_when_the_voice_service_closes() -> None:
 async def test_voice_sender_setting_picks_the_path(env: dict[str, str], classic: bool) -> None:
     options = VoiceOptions.from_settings(Settings.from_env(env, dotenv=False))
     assert options.classic_sender is classic
+    await asyncio.to_thread(default_sender().close)  # its thread starts afresh with the first play
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # Python's default GIL hand-over interval
     world = World()
     world.service.options = options
     try:
@@ -239,8 +243,11 @@ async def test_voice_sender_setting_picks_the_path(env: dict[str, str], classic:
         assert isinstance(vc, RecordingVoiceClient)
         await vc.wait_for(lambda ps: any(p.scheduled and not p.silence for p in ps))
         assert vc.plays == (1 if classic else 0)  # discord.py's own player, or the shared sender
+        # Only the shared sender lowers the process's GIL hand-over interval (to 1 ms).
+        assert sys.getswitchinterval() == pytest.approx(0.005 if classic else 0.001)
     finally:
         await world.service.close()
+        sys.setswitchinterval(before)
 
 
 def test_an_unknown_voice_sender_names_the_variable() -> None:
