@@ -1,8 +1,9 @@
 """Run every benchmark in turn: `python -m benchmarks [--quick]` (each prints its figures).
 
 Each one also runs alone: `python -m benchmarks.bench_cache`, `bench_clean`,
-`bench_local_engine`, `bench_load`, `bench_voice` (the voice one takes ~6 min; `--quick` ~1.5),
-`bench_storage` (needs the PostgreSQL server; ~10 s), `bench_cluster` (needs Redis).
+`bench_local_engine`, `bench_load`, `bench_voice` (the voice one measures both voice senders and
+takes ~15 min; `--quick` ~3), `bench_storage` (needs the PostgreSQL server; ~10 s),
+`bench_cluster` (needs Redis).
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
 """Voice playback benchmark: `.venv/bin/python -m benchmarks.bench_voice [--quick]`.
 
 Bot side (this process): the real EndpointClient -> CachedEngine -> GuildPlayer -> DiscordVoiceLink
--> discord.py's real AudioPlayer threads and Opus, sending into a stand-in voice client that,
-like VoiceClient.send_audio_packet, builds the RTP header, encrypts each packet with PyNaCl's
-AEAD XChaCha20-Poly1305 and sends it over UDP to 127.0.0.1 (DAVE's extra layer is not
-simulated). The fake endpoint runs in a separate process, so the CPU figures are the bot's own:
+-> either sender, measured in the same run (`--sender both`, the default):
+- shared: the one `VoiceSender` thread with its encode-ahead workers, sending through
+  `DiscordPacketPath` (the AEAD box built once per session key);
+- classic: discord.py's real `VoiceClient.play` -> one `AudioPlayer` thread per playback ->
+  `VoiceClient.send_audio_packet` (a new AEAD box for every packet).
+Both send through a real `discord.VoiceClient` (`tests.standins.voice_client.PacketVoiceClient`)
+whose connection is a UDP socket to 127.0.0.1: RTP header, AEAD XChaCha20-Poly1305, and a DAVE
+stand-in that records each packet and passes it through (DAVE's own cost is not simulated).
+The fake endpoint runs in a separate process, so the CPU figures are the bot's own:
 streaming responses start after `--first-chunk-delay` (0.3 s) and then come `--realtime-factor`
 times faster than real time; the fake's non-streaming (whole file) answers take what generating
 the whole audio would (first-chunk delay + duration / factor).
@@ -15,11 +20,14 @@ Figures:
    2b. the gap between queued utterances (end of one's audio to the next one's first packet).
 3. CPU per second of audio: first play (resample + encode) vs replay of stored packets.
 4. simultaneous streams one process sustains without a late frame or underrun silence (late: a
-   packet sent more than 20 ms after its slot; slots follow discord's 20 ms player schedule from
+   packet sent more than 20 ms after its slot; slots follow the sender's 20 ms schedule from
    the playback's first packet, so a listener would hear a late packet as a gap; underrun
    silence: a silence frame sent because the audio was not ready, also a gap). Each count runs
    `--attempts` times (3) and the median attempt is reported and counts; replay rounds must
    have replayed stored packets.
+   For both senders also: send jitter p99 (|interval between two packets of a playback -
+   20 ms|, the first interval left out) at 100 replay streams, and enqueue -> first packet of
+   first plays while 100 servers replay (minus the first-chunk delay).
 5. the common alternative: wait for the whole file (non-streaming synthesize), write a WAV, play
    it with discord's FFmpegPCMAudio (needs the ffmpeg binary; skipped with a message if missing),
    through the same cases, and the ratios.
@@ -30,12 +38,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import resource
 import shutil
 import socket
-import struct
 import sys
 import tempfile
 import threading
@@ -47,7 +55,6 @@ from typing import IO, Any
 
 import aiohttp
 import discord
-import nacl.secret
 from discord.player import AudioPlayer
 
 from benchmarks.premise import premise
@@ -64,9 +71,10 @@ from bot.voice.player import GuildPlayer
 from bot.voice.source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
 from bot.voice.utterance import PlayerOptions, Utterance
 from tests.standins.fake_api import FakeEndpoint
-from tests.standins.voice_client import Packet, RecordingVoiceClient
+from tests.standins.voice_client import Packet, PacketVoiceClient
 
 API_KEY = "bench-key-0123456789"
+DEFAULT_SWITCH_INTERVAL = sys.getswitchinterval()
 LATE = 0.020
 
 
@@ -92,38 +100,9 @@ def free_port() -> int:
 
 
 # --------------------------------------------------------------------------- voice side
-class UdpVoiceClient(RecordingVoiceClient):
-    """Records packets like the test stand-in, and pays what VoiceClient pays to send one."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, sink: tuple[str, int]) -> None:
-        super().__init__(loop)
-        self._box = nacl.secret.Aead(os.urandom(32))
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.setblocking(False)
-        self._sink = sink
-        self._seq = 0
-        self._ts = 0
-        self._nonce = 0
-
-    def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
-        super().send_audio_packet(data, encode=encode)
-        payload = self.packets[-1].data  # this thread's packet, encoded if it had to be
-        header = bytearray(12)
-        header[0], header[1] = 0x80, 0x78
-        struct.pack_into(">HII", header, 2, self._seq, self._ts, 0x1234)
-        nonce = bytearray(24)
-        nonce[:4] = struct.pack(">I", self._nonce)
-        self._seq = (self._seq + 1) & 0xFFFF
-        self._ts = (self._ts + 960) & 0xFFFFFFFF
-        self._nonce = (self._nonce + 1) & 0xFFFFFFFF
-        packet = (
-            bytes(header) + self._box.encrypt(payload, bytes(header), bytes(nonce)).ciphertext + nonce[:4]
-        )
-        with contextlib.suppress(OSError):
-            self._sock.sendto(packet, self._sink)
-
-    def close(self) -> None:
-        self._sock.close()
+def udp_client(loop: asyncio.AbstractEventLoop, sink: tuple[str, int]) -> PacketVoiceClient:
+    """A real discord.VoiceClient sending RTP + AEAD over UDP to `sink` (packets recorded)."""
+    return PacketVoiceClient(loop, ssrc=0x1234, sink=sink)
 
 
 class CpuMeter:
@@ -180,7 +159,7 @@ class MeteredFactory(OpusSourceFactory):
 
 @dataclass
 class Guild:
-    vc: UdpVoiceClient
+    vc: PacketVoiceClient
     player: GuildPlayer
     idle: asyncio.Event
 
@@ -196,11 +175,13 @@ class Bench:
     sink: socket.socket
     first_chunk_delay: float
     guilds: list[Guild] = field(default_factory=list)
+    classic: bool = False  # which sender the guilds' voice links use
+    retired: list[Guild] = field(default_factory=list)  # the other sender's guilds
     devnull: IO[bytes] = field(default_factory=lambda: open(os.devnull, "wb"))
 
     def guild(self) -> Guild:
         loop = asyncio.get_running_loop()
-        vc = UdpVoiceClient(loop, self.sink.getsockname())
+        vc = udp_client(loop, self.sink.getsockname())
         idle = asyncio.Event()
         idle.set()
 
@@ -215,13 +196,13 @@ class Bench:
             options=PlayerOptions.from_settings(self.settings),
             on_idle_change=on_idle,
         )
-        player.attach(DiscordVoiceLink(vc))  # type: ignore[arg-type]
+        player.attach(DiscordVoiceLink(vc, classic=self.classic))
         g = Guild(vc, player, idle)
         self.guilds.append(g)
         return g
 
     async def close(self) -> None:
-        for g in self.guilds:
+        for g in [*self.retired, *self.guilds]:
             await g.player.close()
             g.vc.close()
         await self.engine.close()
@@ -248,7 +229,7 @@ def ms(x: float) -> str:
     return f"{1000 * x:7.1f} ms"
 
 
-async def first_packet_after(vc: RecordingVoiceClient, start_count: int, limit: float = 30.0) -> float:
+async def first_packet_after(vc: PacketVoiceClient, start_count: int, limit: float = 30.0) -> float:
     await vc.wait_for(lambda ps: any(p.scheduled for p in ps[start_count:]), limit)
     return next(p.t for p in vc.snapshot()[start_count:] if p.scheduled)
 
@@ -265,10 +246,12 @@ async def until_idle(g: Guild, limit: float = 60.0) -> None:
 
 
 # --------------------------------------------------------------------------- measurements
-async def latency(bench: Bench, trials: int, seconds: float) -> tuple[list[float], list[float], list[str]]:
+async def latency(
+    bench: Bench, trials: int, seconds: float, tag: str
+) -> tuple[list[float], list[float], list[str]]:
     """Miss then hit, `trials` times each, one at a time."""
     g = bench.guild()
-    texts = [text_for(f"latency {i}", seconds) for i in range(trials)]
+    texts = [text_for(f"{tag} latency {i}", seconds) for i in range(trials)]
     miss: list[float] = []
     for text in texts:
         n = len(g.vc.snapshot())
@@ -319,18 +302,26 @@ def by_source(packets: Iterable[Packet]) -> list[list[Packet]]:
     return list(groups.values())
 
 
-def slot_lateness(sent: Sequence[Packet]) -> list[float]:
+def slot_lateness(sent: Sequence[Packet], *, classic: bool = True) -> list[float]:
     """How late each packet of one playback was against its 20 ms slot.
 
-    Slots follow discord's AudioPlayer schedule anchored at the playback's first packet: packet
-    0 at t0, then packet i at t0 + 20 ms * (i + 1) (the player sleeps 40 ms after the first).
-    Anchoring at the first packet leaves the time to the first packet to figures 1-2 and counts
-    only stalls after playback started; packets sent early (a catch-up burst) are not late.
+    Slots follow the sender's schedule anchored at the playback's first packet: packet 0 at t0,
+    then packet i at t0 + 20 ms * i for the shared sender, t0 + 20 ms * (i + 1) for discord's
+    AudioPlayer (it sleeps 40 ms after the first). Anchoring at the first packet leaves the
+    time to the first packet to figures 1-2 and counts only stalls after playback started;
+    packets sent early (a catch-up burst) are not late.
     """
     if not sent:
         return []
     t0 = sent[0].t
-    return [p.t - (t0 + AudioPlayer.DELAY * (i + 1 if i else 0)) for i, p in enumerate(sent)]
+    step = 1 if classic else 0
+    return [p.t - (t0 + AudioPlayer.DELAY * (i + step if i else 0)) for i, p in enumerate(sent)]
+
+
+def interval_jitter(sent: Sequence[Packet]) -> list[float]:
+    """|interval between consecutive packets - 20 ms|, the first interval left out."""
+    times = [p.t for p in sent]
+    return [abs(b - a - AudioPlayer.DELAY) for a, b in itertools.pairwise(times[1:])]
 
 
 @dataclass
@@ -344,6 +335,7 @@ class RoundResult:
     cpu_process: float
     cpu_read: float
     wall: float
+    jitter: list[float] = field(default_factory=list)
     playbacks: int = 0
     stored: int = 0  # playbacks that replayed stored Opus packets
 
@@ -376,6 +368,7 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
     packets = 0
     silence = 0
     audio = 0.0
+    jitter: list[float] = []
     playbacks = stored = 0
     for g, start in zip(guilds, starts, strict=True):
         for sent in by_source(p for p in g.vc.snapshot()[start:] if p.scheduled):
@@ -384,10 +377,21 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
             packets += len(sent)
             silence += sum(1 for p in sent if p.silence)
             audio += sum(1 for p in sent if not p.silence) * 0.020
-            lateness = slot_lateness(sent)
+            lateness = slot_lateness(sent, classic=bench.classic)
             late += sum(1 for x in lateness if x > LATE)
             worst = max([worst, *lateness])
-    return RoundResult(n, audio, packets, late, worst, silence, cpu, read, wall, playbacks, stored)
+            jitter.extend(interval_jitter(sent))
+    forget_packets(guilds)
+    return RoundResult(n, audio, packets, late, worst, silence, cpu, read, wall, jitter, playbacks, stored)
+
+
+def forget_packets(guilds: Iterable[Guild]) -> None:
+    """Drop the recorded packets of a measured round: millions of recorded packets kept for the
+    whole run would make the garbage collector stall every thread of the process for seconds."""
+    for g in guilds:
+        with g.vc.recorder._lock:
+            g.vc.recorder.packets.clear()
+    gc.collect()
 
 
 def report(r: RoundResult, label: str) -> None:
@@ -428,9 +432,13 @@ async def ramp(counts: Sequence[int], attempt_round: Callable[[int, int], Any]) 
     return results
 
 
-async def capacity(bench: Bench, counts: Sequence[int], seconds: float, *, replay: bool) -> list[RoundResult]:
+async def capacity(
+    bench: Bench, counts: Sequence[int], seconds: float, *, replay: bool, tag: str
+) -> list[RoundResult]:
+    prefix = tag
+
     async def attempt_round(n: int, attempt: int) -> RoundResult:
-        tag = f"cap{n}"
+        tag = f"{prefix} cap{n}"
         if replay:
             if attempt == 0:
                 await concurrent_round(bench, n, seconds, tag)  # first play stores the packets
@@ -456,7 +464,7 @@ def sustained(results: Sequence[RoundResult]) -> int:
 # --------------------------------------------------------------------------- the alternative
 @dataclass
 class FfmpegGuild:
-    vc: UdpVoiceClient
+    vc: PacketVoiceClient
     done: asyncio.Event
 
 
@@ -479,7 +487,7 @@ async def ffmpeg_play(bench: Bench, g: FfmpegGuild, text: str, workdir: Path, *,
 async def ffmpeg_latency(
     bench: Bench, texts: Sequence[str], workdir: Path
 ) -> tuple[list[float], list[float]]:
-    g = FfmpegGuild(UdpVoiceClient(asyncio.get_running_loop(), bench.sink.getsockname()), asyncio.Event())
+    g = FfmpegGuild(udp_client(asyncio.get_running_loop(), bench.sink.getsockname()), asyncio.Event())
     miss, hit = [], []
     try:
         for text in texts:
@@ -502,7 +510,7 @@ async def ffmpeg_round(
     bench: Bench, n: int, seconds: float, workdir: Path, tag: str, *, cached: bool
 ) -> RoundResult:
     loop = asyncio.get_running_loop()
-    guilds = [FfmpegGuild(UdpVoiceClient(loop, bench.sink.getsockname()), asyncio.Event()) for _ in range(n)]
+    guilds = [FfmpegGuild(udp_client(loop, bench.sink.getsockname()), asyncio.Event()) for _ in range(n)]
     cpu0, kids0, t0 = time.process_time(), children_cpu(), time.perf_counter()
     try:
         await asyncio.gather(
@@ -623,22 +631,79 @@ async def run(args: argparse.Namespace) -> None:
                 await fake.wait()
 
 
-async def measure_all(args: argparse.Namespace, bench: Bench) -> None:
-    settings = bench.settings
-    print(
-        f"Parla voice benchmark - {discord.opus.Encoder.get_opus_version()}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.2f}; fake endpoint in another process: first chunk after "
-        f"{args.first_chunk_delay:.2f} s, then {args.realtime_factor:g}x real time; "
-        f"pre-roll {settings.preroll_ms} ms, look-ahead {settings.lookahead}"
-    )
+@dataclass
+class SenderFigures:
+    miss: list[float]
+    hit: list[float]
+    texts: list[str]
+    first: RoundResult
+    replay: RoundResult
+    s_first: int
+    s_replay: int
+    jitter: list[float] = field(default_factory=list)
+    busy_miss: list[float] = field(default_factory=list)
 
+
+async def busy_latency(
+    bench: Bench, busy: int, trials: int, seconds: float, tag: str
+) -> tuple[list[float], list[float]]:
+    """Send jitter of `busy` replay streams, and enqueue -> first packet of first plays (in turn,
+    on another server) while they play."""
+    long = max(args_seconds_for(trials, seconds), 3.0)
+    await concurrent_round(bench, busy, long, f"{tag}-busy")  # stores the packets
+    await asyncio.sleep(0.3)
+    while len(bench.guilds) < busy + 1:
+        bench.guild()
+    guilds, probe = bench.guilds[:busy], bench.guilds[busy]
+    starts = [len(g.vc.snapshot()) for g in guilds]
+    for i, g in enumerate(guilds):
+        say(g.player, text_for(f"{tag}-busy {i}", long))
+    await asyncio.sleep(0.1)
+    miss: list[float] = []
+    for i in range(trials):
+        if all(g.idle.is_set() for g in guilds):
+            break
+        n = len(probe.vc.snapshot())
+        t0 = time.perf_counter()
+        say(probe.player, text_for(f"{tag}-probe {i} {time.time_ns()}", seconds))
+        miss.append(await first_packet_after(probe.vc, n) - t0 - bench.first_chunk_delay)
+        await until_idle(probe)
+    for g in guilds:
+        await until_idle(g, 120)
+    jitter: list[float] = []
+    playbacks = stored = 0
+    for g, start in zip(guilds, starts, strict=True):
+        for sent in by_source(p for p in g.vc.snapshot()[start:] if p.scheduled):
+            playbacks += 1
+            stored += isinstance(sent[0].source, StoredOpusSource)
+            jitter.extend(interval_jitter(sent))
+    forget_packets([*guilds, probe])
+    premise(
+        playbacks == stored == busy,
+        f"{busy} busy replays: {stored} of {playbacks} playbacks used stored packets",
+    )
+    return jitter, miss
+
+
+def args_seconds_for(trials: int, seconds: float) -> float:
+    """Long enough for `trials` probes of `seconds` (plus the first-chunk delay) to fit."""
+    return trials * (seconds + 0.6)
+
+
+async def measure_sender(args: argparse.Namespace, bench: Bench, name: str) -> SenderFigures:
+    bench.classic = name == "classic"
+    if bench.classic:  # as in production with VOICE_SENDER=classic: the shared sender lowers it
+        sys.setswitchinterval(DEFAULT_SWITCH_INTERVAL)
+    bench.retired.extend(bench.guilds)
+    bench.guilds = []  # fresh voice links, on this sender
+    print(f"\n######## sender: {name}", flush=True)
     print(f"\n[1-2] enqueue -> first packet sent ({args.trials} utterances of {args.seconds:g} s, in turn)")
-    miss, hit, texts = await latency(bench, args.trials, args.seconds)
+    miss, hit, texts = await latency(bench, args.trials, args.seconds, name)
     percentiles("streaming, cache miss (minus the first-chunk delay):", miss)
     percentiles("stored Opus packets, cache hit:", hit)
 
     print(
-        f"\n[2b] gap between queued utterances (look-ahead {settings.lookahead}; "
+        f"\n[2b] gap between queued utterances (look-ahead {bench.settings.lookahead}; "
         f"3 queued at once, {args.gap_rounds} rounds)"
     )
     percentiles("last audio packet -> next utterance's first packet:", await gaps(bench, args.gap_rounds))
@@ -647,32 +712,83 @@ async def measure_all(args: argparse.Namespace, bench: Bench) -> None:
         f"\n[3] CPU per second of audio ({args.cpu_streams} servers x {args.long_seconds:g} s at once; "
         "process = everything in the bot process)"
     )
-    first = await concurrent_round(bench, args.cpu_streams, args.long_seconds, "cpu")
+    first = await concurrent_round(bench, args.cpu_streams, args.long_seconds, f"{name} cpu")
     await asyncio.sleep(0.3)
-    replay = await concurrent_round(bench, args.cpu_streams, args.long_seconds, "cpu")
+    replay = await concurrent_round(bench, args.cpu_streams, args.long_seconds, f"{name} cpu")
     premise(
         first.stored == 0 and replay.stored == replay.playbacks == args.cpu_streams,
-        f"CPU rounds: first play replayed {first.stored}; replay used stored packets in "
+        f"{name} CPU rounds: first play replayed {first.stored}; replay used stored packets in "
         f"{replay.stored} of {replay.playbacks} playbacks",
     )
-    for name, r in (("first play (resample + encode)", first), ("replay of stored packets", replay)):
+    for what, r in (("first play (resample + encode)", first), ("replay of stored packets", replay)):
         in_read = r.cpu_read / r.audio_seconds * 1000
         print(
-            f"    {name:32s}: process {cpu_ms(r):5.1f} ms/s, in read() {in_read:5.2f} ms/s"
+            f"    {what:32s}: process {cpu_ms(r):5.1f} ms/s, in read() {in_read:5.2f} ms/s"
             f" ({r.audio_seconds:.0f} audio-s, late frames {r.late}, underrun silence {r.underrun_silence})"
         )
 
-    counts = [c for c in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256) if c <= args.max_streams]
+    counts = [c for c in COUNTS if c <= args.max_streams]
     print(
         f"\n[4] simultaneous streams without a late frame (> {LATE * 1000:.0f} ms after its slot) "
         "or underrun silence, "
         f"{args.long_seconds:g} s each"
     )
     print("  first play (streamed from the endpoint, encoded here):")
-    s_first = sustained(await capacity(bench, counts, args.long_seconds, replay=False))
+    s_first = sustained(await capacity(bench, counts, args.long_seconds, replay=False, tag=name))
     print("  replay (stored Opus packets):")
-    s_replay = sustained(await capacity(bench, counts, args.long_seconds, replay=True))
+    s_replay = sustained(await capacity(bench, counts, args.long_seconds, replay=True, tag=name))
     print(f"    sustained: first play {s_first}, replay {s_replay} (largest count tried: {counts[-1]})")
+    figures = SenderFigures(miss, hit, texts, first, replay, s_first, s_replay)
+    if args.busy:
+        print(
+            f"\n[4b] {args.busy} servers replaying: send jitter, and first plays on another server meanwhile"
+        )
+        figures.jitter, figures.busy_miss = await busy_latency(
+            bench, args.busy, args.trials, args.seconds, name
+        )
+        print(f"    send jitter p99: {ms(pct(figures.jitter, 99))} (p50 {ms(pct(figures.jitter, 50))})")
+        percentiles("enqueue -> first packet, miss (minus the first chunk):", figures.busy_miss)
+    return figures
+
+
+def compare(results: dict[str, SenderFigures]) -> None:
+    print("\n[compare] the two senders, same run")
+    rows = [
+        ("simultaneous first plays, no gap (median)", lambda f: f"{f.s_first:9d}"),
+        ("simultaneous replays, no gap (median)", lambda f: f"{f.s_replay:9d}"),
+        ("CPU per audio-s, first play (ms)", lambda f: f"{cpu_ms(f.first):9.1f}"),
+        ("CPU per audio-s, replay (ms)", lambda f: f"{cpu_ms(f.replay):9.1f}"),
+        ("miss -> first packet p95 (ms, - 1st chunk)", lambda f: f"{1000 * pct(f.miss, 95):9.1f}"),
+        ("hit -> first packet p95 (ms)", lambda f: f"{1000 * pct(f.hit, 95):9.1f}"),
+        ("send jitter p99 at busy replays (ms)", lambda f: f"{1000 * pct(f.jitter, 99):9.1f}"),
+        ("miss p95 while busy (ms, - 1st chunk)", lambda f: f"{1000 * pct(f.busy_miss, 95):9.1f}"),
+    ]
+    print(f"    {'':44s}" + "".join(f"{name:>10s}" for name in results))
+    for label, cell in rows:
+        print(f"    {label:44s}" + "".join(f" {cell(f)}" for f in results.values()))
+
+
+COUNTS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 320, 400, 512)
+
+
+async def measure_all(args: argparse.Namespace, bench: Bench) -> None:
+    settings = bench.settings
+    print(
+        f"Parla voice benchmark - {discord.opus.Encoder.get_opus_version()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}; fake endpoint in another process: first chunk after "
+        f"{args.first_chunk_delay:.2f} s, then {args.realtime_factor:g}x real time; "
+        f"pre-roll {settings.preroll_ms} ms, look-ahead {settings.lookahead}"
+    )
+    names = ["shared", "classic"] if args.sender == "both" else [args.sender]
+    results = {name: await measure_sender(args, bench, name) for name in names}
+    if len(results) > 1:
+        compare(results)
+    figures = results[names[0]]
+    miss, hit, texts, first, replay = figures.miss, figures.hit, figures.texts, figures.first, figures.replay
+    s_first, s_replay = figures.s_first, figures.s_replay
+    counts = [c for c in COUNTS if c <= args.max_streams]
+    if args.skip_ffmpeg:
+        return
 
     print("\n[5] the common alternative: whole file (non-streaming), WAV file, discord.FFmpegPCMAudio")
     if shutil.which("ffmpeg") is None:
@@ -727,7 +843,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="length of the latency utterances")
     parser.add_argument("--long-seconds", type=float, default=3.0, help="length of the concurrent utterances")
     parser.add_argument("--cpu-streams", type=int, default=8)
-    parser.add_argument("--max-streams", type=int, default=256)
+    parser.add_argument("--max-streams", type=int, default=512)
+    parser.add_argument("--sender", choices=("both", "shared", "classic"), default="both")
+    parser.add_argument("--busy", type=int, default=100, help="replay streams for [4b] (0: skip)")
+    parser.add_argument("--skip-ffmpeg", action="store_true", help="leave out [5] (the alternative)")
     parser.add_argument("--gap-rounds", type=int, default=10, help="rounds of 3 queued utterances")
     parser.add_argument("--attempts", type=int, default=ATTEMPTS, help="rounds per count (the median counts)")
     parser.add_argument("--quick", action="store_true", help="fewer trials and streams")
@@ -737,7 +856,7 @@ def main(argv: list[str] | None = None) -> None:
         serve_fake(args.serve_fake, args.first_chunk_delay, args.realtime_factor)
         return
     if args.quick:
-        args.trials, args.max_streams, args.long_seconds, args.gap_rounds = 6, 16, 2.0, 3
+        args.trials, args.max_streams, args.long_seconds, args.busy, args.gap_rounds = 6, 16, 2.0, 16, 3
     discord.opus.Encoder.get_opus_version()  # fail early without libopus
     asyncio.run(run(args))
 

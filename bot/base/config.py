@@ -24,6 +24,7 @@ DEFAULT_MODEL = "qwen3-tts-instruct-flash"
 
 ApiStyle = Literal["relay", "dashscope"]
 EngineChoice = Literal["api", "local", "auto"]
+VoiceSenderChoice = Literal["shared", "classic"]
 
 T = TypeVar("T")
 
@@ -67,6 +68,7 @@ class Settings:
     queue_max: int = 50
     alone_grace_seconds: float = 60.0
     idle_timeout_seconds: float = 600.0
+    voice_sender: VoiceSenderChoice = "shared"  # classic: discord.py's thread per playback
     # Discord
     dev_guild_id: int | None = None
     shard_count: int | None = None
@@ -223,6 +225,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
     engine = (_get(env, "TTS_ENGINE") or "auto").lower()
     if engine not in ("api", "local", "auto"):
         raise ConfigError("TTS_ENGINE", f"{engine!r} is not valid. Set it to api, local or auto.")
+    voice_sender = (_get(env, "VOICE_SENDER") or "shared").lower()
+    if voice_sender not in ("shared", "classic"):
+        raise ConfigError("VOICE_SENDER", f"{voice_sender!r} is not valid. Set it to shared or classic.")
     shard_ids_raw = _get(env, "SHARD_IDS")
     shard_ids: tuple[int, ...] | None = None
     if shard_ids_raw:
@@ -277,6 +282,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         queue_max=_number(env, "VOICE_QUEUE_MAX", 50, int, minimum=1, what=integer),
         alone_grace_seconds=_number(env, "VOICE_ALONE_GRACE", 60.0, float, minimum=0),
         idle_timeout_seconds=_number(env, "VOICE_IDLE_TIMEOUT", 600.0, float, minimum=0),
+        voice_sender=voice_sender,  # type: ignore[arg-type]
         dev_guild_id=_number(env, "DEV_GUILD_ID", None, int, minimum=1, what="a server id"),
         shard_count=shard_count,
         shard_ids=shard_ids,

@@ -136,8 +136,12 @@ class FrameBuffer:
         frame = self.poll(timeout)
         return SILENCE_FRAME if frame is None else frame
 
-    def poll(self, timeout: float) -> bytes | None:
-        """A 3840-byte frame, None on underrun (after waiting at most `timeout`), b"" at the end."""
+    def poll(self, timeout: float, *, underrun: bool = True) -> bytes | None:
+        """A 3840-byte frame, None on underrun (after waiting at most `timeout`), b"" at the end.
+
+        With `underrun=False` a None only says "nothing yet" (an encode-ahead worker looking
+        for work): the buffer does not re-prime; `mark_underrun()` does it when silence was sent.
+        """
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             if self._drained:
@@ -153,8 +157,8 @@ class FrameBuffer:
                 return self._finish()
             taken = self._take_input(deadline)
             if taken is None:  # nothing (or not enough to re-prime) arrived in time
-                self._priming = True
-                self.underruns += 1
+                if underrun:
+                    self.mark_underrun()
                 return None
             data, last = taken
             if data:
@@ -162,6 +166,11 @@ class FrameBuffer:
             if last:
                 self._out.extend(self._converter.flush())
                 self._input_done = True
+
+    def mark_underrun(self) -> None:
+        """Consumer side: the listener heard a gap; wait for the pre-roll amount again."""
+        self._priming = True
+        self.underruns += 1
 
     def _take_frame(self) -> bytes:
         frame = bytes(self._out[:FRAME_BYTES])

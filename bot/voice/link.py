@@ -1,7 +1,9 @@
 """discord.py's side of voice: is voice usable at all (`voice_available()` /
 `log_voice_support()`: libopus, PyNaCl, davey; if not, one clear line at start, and the bot
 answers with audio files only), and `DiscordVoiceLink`, the player's `VoiceLink` over a
-`discord.VoiceClient`."""
+`discord.VoiceClient`: by default its playbacks go to the shared sender (`bot.voice.sender`);
+with `classic=True` (`VOICE_SENDER=classic`), or for a client or source the sender cannot take,
+to discord.py's own per-playback player (`VoiceClient.play`)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import discord
 
+from bot.voice.packet_path import packet_path_for
 from bot.voice.ports import PlayableSource
+from bot.voice.sender import Playback, SenderFeed, VoiceSender, default_sender
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +76,23 @@ class DiscordVoiceLink:
     """`VoiceLink` over a discord.py VoiceClient: `after` is bridged to the event loop."""
 
     def __init__(
-        self, voice_client: discord.VoiceClient, loop: asyncio.AbstractEventLoop | None = None
+        self,
+        voice_client: discord.VoiceClient,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        sender: VoiceSender | None = None,
+        classic: bool = False,
     ) -> None:
         self.voice_client = voice_client
         self._loop = loop or asyncio.get_running_loop()
+        self._path = None if classic else packet_path_for(voice_client)
+        self._sender = sender
+        self._playback: Playback | None = None
+
+    @property
+    def shared(self) -> bool:
+        """Whether playbacks go to the shared sender (not discord.py's per-playback player)."""
+        return self._path is not None
 
     def is_connected(self) -> bool:
         return self.voice_client.is_connected()
@@ -84,10 +102,19 @@ class DiscordVoiceLink:
             raise TypeError(f"expected a discord AudioSource, not {type(source).__name__}")
         loop = self._loop
 
-        def after(error: Exception | None) -> None:  # discord's player thread
+        def after(error: BaseException | None) -> None:  # the player or sender thread
             with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
                 loop.call_soon_threadsafe(on_end, error)
 
+        path = self._path
+        if path is not None and hasattr(source, "take"):
+            if self._playback is not None:
+                self._playback.stop()  # stale (see below); no-op when it has ended
+            if not path.is_connected():
+                raise discord.ClientException("Not connected to voice.")
+            sender = self._sender if self._sender is not None else default_sender()
+            self._playback = sender.play(cast(SenderFeed, source), path, after)
+            return
         vc = self.voice_client
         if vc.is_playing() or vc.is_paused():
             # The player only plays after the previous playback's on_end, so this is a stale
@@ -97,10 +124,19 @@ class DiscordVoiceLink:
         vc.play(source, after=after)
 
     def stop(self) -> None:
-        self.voice_client.stop()
+        if self._playback is not None:
+            self._playback.stop()
+        else:
+            self.voice_client.stop()
 
     def pause(self) -> None:
-        self.voice_client.pause()
+        if self._playback is not None:
+            self._playback.pause()
+        else:
+            self.voice_client.pause()
 
     def resume(self) -> None:
-        self.voice_client.resume()
+        if self._playback is not None:
+            self._playback.resume()
+        else:
+            self.voice_client.resume()

@@ -27,6 +27,7 @@ from bot.voice.errors import (
 from bot.voice.link import DiscordVoiceLink, VoiceSupport, log_voice_support
 from bot.voice.manager import PlayerManager
 from bot.voice.player import GuildPlayer
+from bot.voice.sender import default_sender
 from bot.voice.utterance import Utterance
 
 if TYPE_CHECKING:
@@ -44,10 +45,15 @@ class VoiceOptions:
     idle_timeout: float = 600.0
     connect_timeout: float = 20.0
     disconnect_timeout: float = 10.0
+    classic_sender: bool = False  # VOICE_SENDER=classic: discord.py's thread per playback
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceOptions:
-        return cls(alone_grace=settings.alone_grace_seconds, idle_timeout=settings.idle_timeout_seconds)
+        return cls(
+            alone_grace=settings.alone_grace_seconds,
+            idle_timeout=settings.idle_timeout_seconds,
+            classic_sender=settings.voice_sender == "classic",
+        )
 
 
 class _GuildVoice:
@@ -179,7 +185,7 @@ class VoiceService:
     def _attach(self, guild_id: int, vc: discord.VoiceClient, player: GuildPlayer) -> None:
         entry = self._guilds.setdefault(guild_id, _GuildVoice())
         if entry.link is None or entry.link.voice_client is not vc:
-            entry.link = DiscordVoiceLink(vc)
+            entry.link = DiscordVoiceLink(vc, classic=self.options.classic_sender)
         if player.link is not entry.link:
             player.attach(entry.link)
 
@@ -380,6 +386,7 @@ class VoiceService:
         if timers:
             await asyncio.gather(*timers, return_exceptions=True)
         await self.manager.close_all()
+        await asyncio.to_thread(default_sender().close)  # no sender thread is left
         clients = [vc for vc in self.client.voice_clients]
         for vc in clients:
             try:

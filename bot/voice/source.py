@@ -7,15 +7,21 @@ can store them. Later playbacks (a cache hit, the same phrase in another server)
 stored packets with no encoding at all. Both sources are `is_opus()`, so discord.py skips its
 own encoder.
 
-`read()` runs on discord.py's player thread: it never blocks for long (an underrun waits at
-most `underrun_wait` seconds, then sends an encoded silence packet), and returns b"" only when
-the audio is over.
+Two ways to be played:
+- the shared sender (`bot.voice.sender`, the default): an encode worker calls
+  `encode_ahead()` to keep a few packets ready, and the sender thread calls `take()` every
+  20 ms, which never waits (no packet ready: the sender sends silence and calls `underrun()`);
+  stored packets are taken as they are;
+- discord.py's player thread (`VOICE_SENDER=classic`): `read()` never blocks for long (an
+  underrun waits at most `underrun_wait` seconds, then sends an encoded silence packet), and
+  returns b"" only when the audio is over.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -97,6 +103,14 @@ class StreamingOpusSource(discord.AudioSource):
         self._cleaned = False
         self.frames_encoded = 0
         self.silence_sent = 0
+        # Encode-ahead state (the shared sender): packets encoded by a worker, sent by the sender.
+        self._ready: deque[bytes] = deque()
+        self._ready_end = False  # the worker reached the end of the audio
+        self._starved = False  # the worker's last look found no input
+        self._reprime = False  # the sender sent underrun silence: the buffer re-primes
+        self._claimed = False  # queued for, or being encoded by, a worker
+        self._ahead_error: Exception | None = None
+        self._fill_lock = threading.Lock()
 
     def is_opus(self) -> bool:
         return True
@@ -105,6 +119,82 @@ class StreamingOpusSource(discord.AudioSource):
     def finished(self) -> bool:
         """Played to the end of the audio (not stopped, not cancelled)."""
         return self._finished and not self.buffer.cancelled
+
+    # -- the shared sender's side (bot.voice.sender): encoded ahead by a worker, taken per tick
+    def take(self) -> bytes | None:
+        """The next encoded packet; None if none is ready (underrun); b"" at the end."""
+        if self._finished or self._cleaned:
+            return b""
+        ready = self._ready
+        if ready:
+            return ready.popleft()
+        if self._ready_end:
+            if ready:  # appended just before the end was marked
+                return ready.popleft()
+            if self._ahead_error is not None:
+                raise self._ahead_error
+            self._finish()
+            return b""
+        return None
+
+    @property
+    def primed(self) -> bool:
+        """A packet is ready, or the audio is over: the sender may start this playback."""
+        return bool(self._ready) or self._ready_end or self._cleaned
+
+    @property
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    def underrun(self) -> None:
+        """The sender sent silence for want of a packet (see `FrameBuffer.poll`)."""
+        self.silence_sent += 1
+        if self._starved:
+            self._reprime = True
+
+    def wants_encoding(self, ahead: int) -> bool:
+        return len(self._ready) < ahead and not (self._ready_end or self._cleaned or self._claimed)
+
+    def claim(self) -> bool:
+        """Mark as queued for a worker; False if it already is."""
+        with self._fill_lock:
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
+    def encode_ahead(self, ahead: int) -> None:
+        """Worker thread: encode frames until `ahead` packets are ready or no input is at hand."""
+        try:
+            if self._reprime:
+                self._reprime = False
+                self.buffer.mark_underrun()
+            while len(self._ready) < ahead and not (self._ready_end or self._cleaned):
+                frame = self.buffer.poll(0.0, underrun=False)
+                if frame is None:
+                    self._starved = True
+                    return
+                self._starved = False
+                if not frame:
+                    self._ready_end = True
+                    return
+                self._ready.append(self._encode(frame))
+        except Exception as exc:  # the sender ends the playback with it
+            self._ahead_error = exc
+            self._ready_end = True
+        finally:
+            with self._fill_lock:
+                self._claimed = False
+
+    def _encode(self, frame: bytes) -> bytes:
+        if self._encoder is None:
+            self._encoder = self.profile.encoder()
+        assert len(frame) == FRAME_BYTES
+        packet = self._encoder.encode(frame, FRAME_SAMPLES)
+        self.frames_encoded += 1
+        if self._record:
+            self._packets.append(packet)
+        return packet
 
     def read(self) -> bytes:
         if self._finished or self._cleaned:
@@ -116,14 +206,7 @@ class StreamingOpusSource(discord.AudioSource):
         if not frame:
             self._finish()
             return b""
-        if self._encoder is None:
-            self._encoder = self.profile.encoder()
-        assert len(frame) == FRAME_BYTES
-        packet = self._encoder.encode(frame, FRAME_SAMPLES)
-        self.frames_encoded += 1
-        if self._record:
-            self._packets.append(packet)
-        return packet
+        return self._encode(frame)
 
     def _finish(self) -> None:
         self._finished = True
@@ -170,6 +253,23 @@ class StoredOpusSource(discord.AudioSource):
         packet = self._packets[self._index]
         self._index += 1
         return packet
+
+    # -- the shared sender's side: stored packets are sent as they are, nothing to encode
+    take = read
+    primed = True
+    ready_count = 0
+
+    def underrun(self) -> None:
+        pass
+
+    def wants_encoding(self, ahead: int) -> bool:
+        return False
+
+    def claim(self) -> bool:
+        return False
+
+    def encode_ahead(self, ahead: int) -> None:
+        pass
 
     def cleanup(self) -> None:
         self._cleaned = True

@@ -1,6 +1,7 @@
 """A stand-in for discord.VoiceClient that discord.py's real AudioPlayer thread can drive.
 
-It subclasses nothing from discord: it offers exactly what `discord.player.AudioPlayer` uses
+It subclasses nothing from discord: it offers exactly what `discord.player.AudioPlayer` and the
+shared sender (`bot.voice.sender`, through `send_audio_packet`) use
 (`send_audio_packet`, `is_connected`, `wait_until_connected`, `timeout`, `ws.speak`,
 `client.loop`, `encoder`) and what `VoiceClient.play()` and the adapter use (`play`, `stop`,
 `pause`, `resume`, `is_playing`, `is_paused`, `channel`, `move_to`, `disconnect`). Every packet
@@ -11,6 +12,10 @@ player's own 20 ms schedule.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import discord
+import nacl.secret
 from discord.opus import OPUS_SILENCE
 from discord.player import AudioPlayer
 
@@ -77,7 +83,11 @@ class RecordingVoiceClient:
         source = getattr(thread, "source", None)
         late = 0.0
         scheduled = False
-        if isinstance(thread, AudioPlayer):
+        sending = getattr(thread, "sending", None)  # the shared sender: (source, due, scheduled)
+        if sending is not None:
+            source, due, scheduled = sending
+            late = now - due
+        elif isinstance(thread, AudioPlayer):
             loops = thread.loops
             due = thread._start + AudioPlayer.DELAY * (loops + 1 if loops else 0)
             late = now - due
@@ -193,3 +203,114 @@ class RecordingVoiceClient:
 def _set_done(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+# --------------------------------------------------------------------------- a real VoiceClient
+class E2EStandin:
+    """A DAVE session stand-in: `encrypt_opus` records the Opus packet through `recorder` (with
+    the sending thread's schedule, as `RecordingVoiceClient` does) and returns it, prefixed with
+    `mark` so a test can see the end-to-end layer was applied (b"" in benchmarks)."""
+
+    def __init__(self, recorder: RecordingVoiceClient, mark: bytes = b"") -> None:
+        self.recorder = recorder
+        self.mark = mark
+        self.ready = True
+
+    def encrypt_opus(self, data: bytes) -> bytes:
+        self.recorder.send_audio_packet(data, encode=False)
+        return self.mark + data if self.mark else data
+
+
+class PacketConnection:
+    """What `discord.VoiceClient` uses of its `VoiceConnectionState` to send: the session key
+    and mode, ssrc, the DAVE session, and `send_packet` (to a UDP address, or kept in `wire`)."""
+
+    def __init__(self, recorder: RecordingVoiceClient, *, ssrc: int, mark: bytes, sink: Any) -> None:
+        self.recorder = recorder
+        self.secret_key: list[int] = list(os.urandom(32))
+        self.mode = "aead_xchacha20_poly1305_rtpsize"
+        self.ssrc = ssrc
+        self.dave_session = E2EStandin(recorder, mark)
+        self.ws = recorder.ws
+        self.wire: list[bytes] = []
+        self._sink = sink
+        self._sock: socket.socket | None = None
+        if sink is not None:
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._sock.setblocking(False)
+        self.fail_sends = False
+
+    @property
+    def can_encrypt(self) -> bool:
+        return self.dave_session.ready
+
+    @property
+    def timeout(self) -> float:
+        return self.recorder.timeout
+
+    def is_connected(self) -> bool:
+        return self.recorder.is_connected()
+
+    def wait(self, timeout: float | None) -> None:
+        self.recorder.wait_until_connected(timeout)
+
+    def send_packet(self, packet: bytes) -> None:
+        if self.fail_sends:
+            raise RuntimeError("this connection is broken")
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.sendto(packet, self._sink)
+        else:
+            self.wire.append(packet)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+
+
+class PacketVoiceClient(discord.VoiceClient):
+    """A real `discord.VoiceClient` (its own `play`, `send_audio_packet`, `_get_voice_packet`
+    and encryption) over a `PacketConnection` instead of Discord's voice servers. Packets are
+    recorded by `recorder` (a `RecordingVoiceClient`: `snapshot()`, `wait_for()`, ...) as the
+    DAVE stand-in sees them; what went on the wire is RTP + AEAD, decryptable with `opus_of`."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, *, ssrc: int = 1, mark: bytes = b"", sink: Any = None
+    ) -> None:  # no super().__init__: it would open a real voice connection state
+        self.recorder = RecordingVoiceClient(loop)
+        self.loop = loop
+        self.client = SimpleNamespace(loop=loop)  # type: ignore[assignment]
+        self.channel = None  # type: ignore[assignment]
+        self.sequence = 0
+        self.timestamp = 0
+        self._incr_nonce = 0
+        self._player = None
+        self.encoder = None  # type: ignore[assignment]
+        self._connection = PacketConnection(self.recorder, ssrc=ssrc, mark=mark, sink=sink)  # type: ignore[assignment]
+
+    @property
+    def conn(self) -> PacketConnection:
+        return self._connection  # type: ignore[return-value]
+
+    def opus_of(self, packet: bytes) -> tuple[int, int, int, bytes]:
+        """(sequence, timestamp, ssrc, payload after transport decryption) of a wire packet."""
+        packet = bytes(packet)  # discord.py builds a bytearray
+        seq, ts, ssrc = struct.unpack_from(">HII", packet, 2)
+        header, body, nonce = packet[:12], packet[12:-4], packet[-4:] + bytes(20)
+        box = nacl.secret.Aead(bytes(self.conn.secret_key))
+        return seq, ts, ssrc, box.decrypt(body, header, nonce)
+
+    def snapshot(self) -> list[Packet]:
+        return self.recorder.snapshot()
+
+    def packets_of(self, source: Any) -> list[Packet]:
+        return self.recorder.packets_of(source)
+
+    def audio_sources(self) -> list[Any]:
+        return self.recorder.audio_sources()
+
+    async def wait_for(self, predicate: Callable[[list[Packet]], bool], limit: float = 5.0) -> None:
+        await self.recorder.wait_for(predicate, limit)
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,271 @@
+"""The shared voice sender (bot.voice.sender) over real discord.VoiceClients whose packets go
+through discord.py's own steps (DAVE stand-in, RTP header, AEAD) onto a recorded wire: many
+servers at once, each on its own connection, with the player behaviours of discord.py's
+AudioPlayer (speaking, pause, stop, trailing silence, reconnects)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import discord
+import numpy as np
+import pytest
+from discord.opus import OPUS_SILENCE
+
+from bot.base.config import ConfigError, Settings
+from bot.voice.frame_buffer import FrameBuffer
+from bot.voice.link import DiscordVoiceLink
+from bot.voice.packet_path import DiscordPacketPath
+from bot.voice.sender import VoiceSender, default_sender
+from bot.voice.service import VoiceOptions
+from bot.voice.source import OpusSourceFactory, StoredOpusSource
+from tests.standins.audio_checks import decode, dominant_hz, needs_opus
+from tests.standins.voice_client import PacketVoiceClient, RecordingVoiceClient
+from tests.standins.voice_world import World, member
+
+pytestmark = needs_opus
+
+MARK = b"E2E:"  # what the DAVE stand-in puts before each packet
+
+
+@pytest.fixture
+async def sender() -> AsyncIterator[VoiceSender]:
+    s = VoiceSender()
+    try:
+        yield s
+    finally:
+        await asyncio.to_thread(s.close)
+
+
+def stored(guild: int, frames: int) -> list[bytes]:
+    return [b"guild %03d frame %04d" % (guild, i) for i in range(frames)]
+
+
+class Server:
+    def __init__(self, loop: asyncio.AbstractEventLoop, n: int, sender: VoiceSender, frames: int) -> None:
+        self.n = n
+        self.vc = PacketVoiceClient(loop, ssrc=1000 + n, mark=MARK)
+        self.vc.recorder.timeout = 5.0
+        self.link = DiscordVoiceLink(self.vc, sender=sender)
+        self.packets = stored(n, frames)
+        self.ended = asyncio.Event()
+        self.error: BaseException | None = None
+
+    def play(self) -> None:
+        def on_end(error: BaseException | None) -> None:
+            self.error = error
+            self.ended.set()
+
+        self.link.play(StoredOpusSource(self.packets), on_end)
+
+    def wire(self) -> list[tuple[int, int, int, bytes]]:
+        return [self.vc.opus_of(p) for p in self.vc.conn.wire]
+
+    def audio(self) -> list[bytes]:
+        out = []
+        for _, _, _, payload in self.wire():
+            assert payload.startswith(MARK)  # DAVE first, then RTP and transport encryption
+            if payload[len(MARK) :] != OPUS_SILENCE:
+                out.append(payload[len(MARK) :])
+        return out
+
+
+def assert_continuous(wire: list[tuple[int, int, int, bytes]], ssrc: int) -> None:
+    assert wire
+    for (s0, t0, _, _), (s1, t1, _, _) in itertools.pairwise(wire):
+        assert s1 == (s0 + 1) % 65536 and t1 == (t0 + 960) % 2**32
+    assert {w[2] for w in wire} == {ssrc}
+
+
+async def test_fifty_servers_at_once_each_on_its_own_continuous_connection(sender: VoiceSender) -> None:
+    loop = asyncio.get_running_loop()
+    servers = [Server(loop, n, sender, frames=25) for n in range(50)]
+    for s in servers:
+        s.play()
+    skipped, broken = servers[7], servers[8]
+    await skipped.vc.wait_for(lambda ps: len(ps) >= 5)
+    t_skip = time.perf_counter()
+    skipped.link.stop()
+    broken.vc.conn.fail_sends = True
+    async with asyncio.timeout(10):
+        for s in servers:
+            await s.ended.wait()
+    assert sender.threads() and len(sender.threads()) <= 3  # one sender (+ encoders), not 50
+    for s in servers:
+        if s is broken:
+            continue
+        assert_continuous(s.wire(), 1000 + s.n)
+        audio = s.audio()
+        assert all(p.startswith(b"guild %03d " % s.n) for p in audio)  # nobody else's packets
+        if s is skipped:
+            assert 5 <= len(audio) < 25
+            late = [p for p in s.vc.snapshot() if p.data != OPUS_SILENCE and p.t > t_skip + 0.020]
+            assert late == []
+        else:
+            assert audio == s.packets and s.error is None  # the skip and the failure touched nobody
+            silences = [p for p in s.vc.snapshot() if not p.scheduled]
+            assert len(silences) == 5 and all(p.data == OPUS_SILENCE for p in silences)
+    assert isinstance(broken.error, RuntimeError)
+    # A second round on the same connections: sequence and timestamp carry on.
+    again = servers[:3]
+    before = [len(s.vc.conn.wire) for s in again]
+    for s in again:
+        s.ended.clear()
+        s.play()
+    async with asyncio.timeout(5):
+        for s in again:
+            await s.ended.wait()
+    for s, count in zip(again, before, strict=True):
+        assert len(s.vc.conn.wire) == count + 25 + 5
+        assert_continuous(s.wire(), 1000 + s.n)
+
+
+async def test_a_disconnected_server_is_skipped_until_it_reconnects(sender: VoiceSender) -> None:
+    loop = asyncio.get_running_loop()
+    lost, other = Server(loop, 1, sender, frames=40), Server(loop, 2, sender, frames=40)
+    lost.play()
+    other.play()
+    await lost.vc.wait_for(lambda ps: len(ps) >= 5)
+    lost.vc.recorder.drop_connection()
+    count = len(lost.vc.conn.wire)
+    sent_by_other = len(other.vc.conn.wire)
+    await other.vc.wait_for(lambda ps: len(ps) >= sent_by_other + 5)
+    assert len(lost.vc.conn.wire) == count  # skipped while it is away
+    lost.vc.recorder.restore_connection()
+    async with asyncio.timeout(5):
+        await lost.ended.wait()
+        await other.ended.wait()
+    assert lost.audio() == lost.packets and other.audio() == other.packets  # nothing lost, in order
+    assert_continuous(lost.wire(), 1001)
+    speaking = lost.vc.recorder.ws.speaking
+    assert speaking.count(discord.SpeakingState.voice) == 2  # at the start, again after the reconnect
+
+
+async def test_a_connection_lost_for_good_ends_the_playback_unfinished(sender: VoiceSender) -> None:
+    loop = asyncio.get_running_loop()
+    lost = Server(loop, 3, sender, frames=100)
+    lost.vc.recorder.timeout = 0.1
+    lost.play()
+    await lost.vc.wait_for(lambda ps: len(ps) >= 5)
+    lost.vc.recorder.drop_connection()
+    async with asyncio.timeout(5):
+        await lost.ended.wait()
+    assert lost.error is None and len(lost.audio()) < 100
+
+
+def tone_buffer(seconds: float, hz: float) -> FrameBuffer:
+    t = np.arange(int(24_000 * seconds)) / 24_000
+    pcm = (np.sin(2 * np.pi * hz * t) * 9000).astype("<i2").tobytes()
+    buffer = FrameBuffer(24_000, preroll_ms=100)
+    buffer.write(pcm)
+    buffer.end()
+    return buffer
+
+
+@pytest.mark.parametrize("classic", [True, False], ids=["classic", "shared"])
+async def test_a_first_play_sends_the_same_audio_and_states_on_both_paths(
+    sender: VoiceSender, classic: bool
+) -> None:
+    loop = asyncio.get_running_loop()
+    vc = RecordingVoiceClient(loop)
+    link = DiscordVoiceLink(vc, sender=sender, classic=classic)  # type: ignore[arg-type]
+    assert link.shared is not classic
+    stored_packets: list[list[bytes]] = []
+    source = OpusSourceFactory().streaming(
+        tone_buffer(0.6, 440), on_complete=stored_packets.append, on_abort=None
+    )
+    ended = asyncio.Event()
+    link.play(source, lambda e: ended.set())
+    await vc.wait_for(lambda ps: sum(1 for p in ps if p.scheduled) >= 5)
+    link.pause()
+    paused_at = len(vc.snapshot())
+    await asyncio.sleep(0.1)
+    held = vc.snapshot()[paused_at:]
+    assert [p.data for p in held] == [OPUS_SILENCE] * 5 and not any(p.scheduled for p in held)
+    link.resume()
+    async with asyncio.timeout(5):
+        await ended.wait()
+    audio = [p for p in vc.packets_of(source) if p.scheduled and not p.silence]
+    assert len(audio) == 30 == source.frames_encoded and source.finished
+    assert [p.data for p in audio] == stored_packets[0]  # the cache gets exactly what was sent
+    assert abs(dominant_hz(decode(audio)) - 440) < 8
+    trailing = vc.snapshot()[-5:]
+    assert [p.data for p in trailing] == [OPUS_SILENCE] * 5 and not any(p.scheduled for p in trailing)
+    await asyncio.sleep(0.05)  # the speaking updates are scheduled onto this loop
+    states = discord.SpeakingState
+    assert vc.ws.speaking == [states.voice, states.none, states.voice, states.none]
+
+
+async def test_the_shared_path_sends_the_very_packets_of_the_classic_path(sender: VoiceSender) -> None:
+    loop = asyncio.get_running_loop()
+    sent = []
+    for classic in (True, False):
+        vc = RecordingVoiceClient(loop)
+        link = DiscordVoiceLink(vc, sender=sender, classic=classic)  # type: ignore[arg-type]
+        source = OpusSourceFactory().streaming(tone_buffer(0.6, 523), on_complete=None, on_abort=None)
+        ended = asyncio.Event()
+        link.play(source, lambda e, ended=ended: ended.set())  # type: ignore[misc]
+        async with asyncio.timeout(5):
+            await ended.wait()
+        sent.append([p.data for p in vc.packets_of(source) if p.scheduled and not p.silence])
+    assert len(sent[0]) == 30 and sent[0] == sent[1]
+
+
+async def test_no_sender_thread_is_left_when_the_voice_service_closes() -> None:
+    world = World()
+    await world.service.speak(member(5, world.guild, world.a), world.utterance("hello there, everyone"))
+    vc = world.guild.voice_client
+    assert isinstance(vc, RecordingVoiceClient)
+    await vc.wait_for(lambda ps: any(p.scheduled and not p.silence for p in ps))
+    await world.service.close()
+    names = {"parla-voice-sender", "parla-voice-encoder"}
+    assert [t for t in threading.enumerate() if t.name in names] == []
+
+
+@pytest.mark.parametrize(("env", "classic"), [({}, False), ({"VOICE_SENDER": "Classic"}, True)])
+async def test_voice_sender_setting_picks_the_path(env: dict[str, str], classic: bool) -> None:
+    options = VoiceOptions.from_settings(Settings.from_env(env, dotenv=False))
+    assert options.classic_sender is classic
+    await asyncio.to_thread(default_sender().close)  # its thread starts afresh with the first play
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # Python's default GIL hand-over interval
+    world = World()
+    world.service.options = options
+    try:
+        await world.service.speak(member(5, world.guild, world.a), world.utterance("hello there"))
+        vc = world.guild.voice_client
+        assert isinstance(vc, RecordingVoiceClient)
+        await vc.wait_for(lambda ps: any(p.scheduled and not p.silence for p in ps))
+        assert vc.plays == (1 if classic else 0)  # discord.py's own player, or the shared sender
+        # Only the shared sender lowers the process's GIL hand-over interval (to 1 ms).
+        assert sys.getswitchinterval() == pytest.approx(0.005 if classic else 0.001)
+    finally:
+        await world.service.close()
+        sys.setswitchinterval(before)
+
+
+def test_an_unknown_voice_sender_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"VOICE_SENDER": "threads"}, dotenv=False)
+    assert info.value.variable == "VOICE_SENDER"
+
+
+async def test_a_new_session_key_after_a_reconnect_is_used_at_once() -> None:
+    vc = PacketVoiceClient(asyncio.get_running_loop(), ssrc=77, mark=MARK)
+    path = DiscordPacketPath(vc)
+    path.send(b"before")
+    vc.conn.secret_key = list(os.urandom(32))  # what discord.py does on a new session
+    vc.conn.dave_session.ready = False  # DAVE not ready (a transition): transport encryption only
+    path.send(b"after")
+    first, second = vc.conn.wire
+    assert second[12:] != first[12:]
+    assert vc.opus_of(second) == (2, 960, 77, b"after")  # decrypts with the new key only
+    # discord.py's own send on the same connection carries on the same counters.
+    vc.send_audio_packet(b"classic", encode=False)
+    assert vc.opus_of(vc.conn.wire[2])[:2] == (3, 1920)
