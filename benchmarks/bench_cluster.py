@@ -1,9 +1,13 @@
 """Cluster figures against the Redis on 127.0.0.1:6379 (REDIS_URL to override):
 
 - a hit in each tier of the audio cache (memory, disk, shared Redis tier) -> the audio, p50/p99;
-- what the cluster primitives cost per request (rolling window, leased semaphore, lease lock);
+- what the cluster primitives cost per request (rolling window, leased semaphore, lease lock),
+  and the admission of one request (lock + window + slot) with the window and slot as separate
+  round trips and as one Lua script (`bot.cluster.admission`), measured side by side;
 - requests admitted per second by the cluster's rolling window with 1, 2 and 4 processes
-  (the total should stay at the cap, not multiply).
+  (the total should stay at the cap, not multiply);
+- API calls on bench_cache's chat replay when the same traffic is spread over 4 processes, with
+  the shared tier and without it.
 
     python -m benchmarks.bench_cluster
 """
@@ -11,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -18,20 +23,31 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
+from benchmarks.bench_cache import MIB, StandIn, generate_traffic, replay
+from benchmarks.premise import premise
 from bot.audio.clip import Audio
+from bot.cluster.admission import admit
 from bot.cluster.connection import ClusterLink
 from bot.cluster.lease_lock import LeaseLock
 from bot.cluster.semaphore import LeasedSemaphore, Slot
 from bot.cluster.window import RollingWindow
 from bot.speech.cache.audio_cache import AudioCache
+from bot.speech.cache.cached_engine import CachedEngine
+from bot.speech.cache.cluster_flight import ClusterFlights
+from bot.speech.cache.key import cache_key
 from bot.speech.cache.shared import SharedTier
 
 URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 ENTRIES = 200
 AUDIO = Audio(pcm=b"\x11\x22" * 24_000, rate=24_000, channels=1)  # one second at 24 kHz
 CAP, WINDOW, SECONDS = 100, 1.0, 3.0
+ROUNDS = 2000
+PROCESSES, REPLAY_MESSAGES, REPLAY_SEED = 4, 8000, 1  # the chat day of bench_cache
+T = TypeVar("T")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -85,33 +101,49 @@ async def tiers() -> None:
         await link.close()
 
 
+async def _timed(ms: list[float], step: Awaitable[T]) -> T:
+    started = time.perf_counter()
+    result = await step
+    ms.append((time.perf_counter() - started) * 1000)
+    return result
+
+
 async def primitives() -> None:
+    """Each Redis step a request pays, timed one after the other in the same loop (so the
+    separate-steps admission and the one-script admission are measured in the same conditions).
+    The admission of one request is what happens before it is sent: the single-flight lock and
+    the endpoint's window + slot; the releases come after it."""
     link = await _link(f"parla-bench-{uuid.uuid4().hex[:8]}:")
     try:
         window = RollingWindow(link, "w", 1_000_000)
         sem = LeasedSemaphore(link, "s", 1_000_000)
-        window_ms, slot_ms, lock_ms = [], [], []
-        for i in range(500):
-            started = time.perf_counter()
-            assert await window.try_take() == 0
-            window_ms.append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
-            slot = await sem.try_acquire()
+        steps: dict[str, list[float]] = {
+            name: []
+            for name in ("window", "slot", "slot_release", "lock", "lock_release", "admit", "admit_release")
+        }
+        for i in range(ROUNDS):
+            assert await _timed(steps["window"], window.try_take()) == 0
+            slot = await _timed(steps["slot"], sem.try_acquire())
             assert isinstance(slot, Slot)
-            await slot.release()
-            slot_ms.append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
+            await _timed(steps["slot_release"], slot.release())
             lock = LeaseLock(link, link.key("lock", str(i)))
-            assert await lock.acquire()
-            await lock.release()
-            lock_ms.append((time.perf_counter() - started) * 1000)
-        show("rolling window take", window_ms)
-        show("semaphore acquire + release", slot_ms)
-        show("lease lock acquire + release", lock_ms)
-        show(
-            "all three (one request)",
-            [a + b + c for a, b, c in zip(window_ms, slot_ms, lock_ms, strict=True)],
-        )
+            assert await _timed(steps["lock"], lock.acquire())
+            await _timed(steps["lock_release"], lock.release())
+            both = await _timed(steps["admit"], admit(window, sem))
+            assert isinstance(both, Slot)
+            await _timed(steps["admit_release"], both.release())
+
+        def total(*names: str) -> list[float]:
+            return [sum(values) for values in zip(*(steps[n] for n in names), strict=True)]
+
+        show("rolling window take", steps["window"])
+        show("semaphore acquire + release", total("slot", "slot_release"))
+        show("lease lock acquire + release", total("lock", "lock_release"))
+        show("window + slot, one script", steps["admit"])
+        show("admission, separate (3 trips)", total("lock", "window", "slot"))
+        show("admission, one script (2 trips)", total("lock", "admit"))
+        show("all, separate (5 trips)", total("window", "slot", "slot_release", "lock", "lock_release"))
+        show("all, one script (4 trips)", total("lock", "admit", "admit_release", "lock_release"))
     finally:
         await _wipe(link)
         await link.close()
@@ -162,7 +194,99 @@ def throughput() -> None:
         )
 
 
+async def replay_worker(prefix: str, index: int, start: float, shared: bool, data_dir: str) -> None:
+    """Replay this process's share of the chat day (every PROCESSES-th message) through a
+    CachedEngine with the default local tiers (memory 64 MB + disk 512 MB, its own DATA_DIR)
+    and, when `shared`, the Redis tier and the cross-process single flight."""
+    traffic = generate_traffic(REPLAY_SEED, REPLAY_MESSAGES)
+    mine = traffic.messages[index::PROCESSES]
+    link = await _link(prefix) if shared else None
+    inner = StandIn()
+    tier = SharedTier(link, 256 * MIB) if link is not None else None
+    cache = AudioCache(64 * MIB, Path(data_dir), 512 * MIB, shared=tier)
+    flights = ClusterFlights(link, sample_rate=inner.sample_rate) if link is not None else None
+    engine = CachedEngine(inner, cache, cluster=flights)
+    await asyncio.sleep(max(0.0, start - time.time()))
+    await replay(engine, mine)
+    await engine.close()
+    await cache.close()
+    s = cache.stats
+    report = {
+        "messages": len(mine),
+        "calls": inner.calls,
+        "saved": s.api_calls_saved,
+        "hits": s.hits,
+        "misses": s.misses,
+        "hits_shared": s.hits_shared,
+        "joined": s.flights_joined,
+    }
+    print(json.dumps(report), flush=True)
+    if link is not None:
+        await link.close()
+
+
+def chat_replay() -> None:
+    """The chat day of `bench_cache` spread over 4 processes: API calls with the shared tier
+    (and the cross-process single flight) and without it (each process caches alone)."""
+    n = REPLAY_MESSAGES
+    keys = {cache_key(m, StandIn.name) for m in generate_traffic(REPLAY_SEED, n).messages}
+    print(
+        f"chat replay: {n} messages over {PROCESSES} processes (message i to process i mod {PROCESSES}); "
+        f"{len(keys)} distinct sounds, so at best {n - len(keys)} calls saved ({(n - len(keys)) / n:.1%})"
+    )
+    for shared in (False, True):
+        prefix = f"parla-bench-{uuid.uuid4().hex[:8]}:"
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.time() + 3.0  # every process starts replaying at the same moment
+            procs = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.bench_cluster",
+                        "--replay-worker",
+                        prefix,
+                        str(i),
+                        str(start),
+                        "1" if shared else "0",
+                        str(Path(tmp) / f"p{i}"),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for i in range(PROCESSES)
+            ]
+            reports = [json.loads(p.communicate()[0]) for p in procs]
+        if shared:
+            asyncio.run(_wipe_prefix(prefix))
+        calls = sum(r["calls"] for r in reports)
+        saved = sum(r["saved"] for r in reports)
+        premise(
+            sum(r["messages"] for r in reports) == n
+            and all(r["hits"] + r["misses"] == r["messages"] for r in reports)
+            and calls + saved == n,
+            f"chat replay (shared={shared}): {calls} calls + {saved} saved for {n} messages; {reports}",
+        )
+        label = "with the shared tier   " if shared else "without (each alone)   "
+        print(
+            f"  {label} API calls {calls:5d} of {n}  saved {saved:5d} ({saved / n:5.1%})  "
+            f"shared-tier hits {sum(r['hits_shared'] for r in reports):5d}  "
+            f"joined flights {sum(r['joined'] for r in reports):4d}"
+        )
+
+
+async def _wipe_prefix(prefix: str) -> None:
+    link = await _link(prefix)
+    await _wipe(link)
+    await link.close()
+
+
 def main() -> None:
+    if "--replay-worker" in sys.argv:
+        i = sys.argv.index("--replay-worker")
+        args = sys.argv[i + 1 : i + 6]
+        asyncio.run(replay_worker(args[0], int(args[1]), float(args[2]), args[3] == "1", args[4]))
+        return
     if "--pace-worker" in sys.argv:
         i = sys.argv.index("--pace-worker")
         asyncio.run(pace_worker(sys.argv[i + 1], float(sys.argv[i + 2]), float(sys.argv[i + 3])))
@@ -170,6 +294,7 @@ def main() -> None:
     asyncio.run(tiers())
     asyncio.run(primitives())
     throughput()
+    chat_replay()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from bot.base.config import ConfigError, Settings
+from bot.cluster.admission import admit
 from bot.cluster.connection import RECHECK_SECONDS, ClusterLink
 from bot.cluster.lease_lock import LeaseLock
 from bot.cluster.semaphore import LeasedSemaphore, Slot
@@ -115,6 +116,24 @@ async def test_leased_semaphore_caps_holders_and_a_dead_holder_gives_back_its_sl
         assert await sem.holders() == 0
 
 
+async def test_admission_takes_window_and_slot_together_or_neither() -> None:
+    async with open_link() as link:
+        window = RollingWindow(link, "w", limit=2, per=1.0)
+        sem = LeasedSemaphore(link, "s", limit=1, lease=5.0)
+        held = await admit(window, sem)
+        assert isinstance(held, Slot) and await window.count() == 1 and await sem.holders() == 1
+        assert await admit(window, sem) is False  # no free slot: the window is not charged
+        assert await window.count() == 1
+        await held.release()
+        await window.try_take()  # the window is full now (2 of 2)
+        wait = await admit(window, sem)
+        assert isinstance(wait, float) and 0 < wait <= 1.0
+        assert await sem.holders() == 0  # a full window takes no slot while it waits
+        await window.pause(5.0)
+        wait = await admit(RollingWindow(link, "w", limit=10, per=1.0), sem)
+        assert isinstance(wait, float) and 4.0 < wait <= 5.0  # the cluster's pause holds it too
+
+
 async def test_without_redis_every_primitive_answers_none() -> None:
     server = RedisProcess()
     link = ClusterLink.from_url(server.url, prefix=unique_prefix())
@@ -123,6 +142,7 @@ async def test_without_redis_every_primitive_answers_none() -> None:
         assert await LeaseLock(link, link.key("l")).acquire() is None
         assert await RollingWindow(link, "w", 1).try_take() is None
         assert await LeasedSemaphore(link, "s", 1).try_acquire() is None
+        assert await admit(RollingWindow(link, "w", 1), LeasedSemaphore(link, "s", 1)) is None
     finally:
         await link.close()
         await delete_prefix(link.prefix)

@@ -8,6 +8,11 @@ The job: {"requests": [{"text": ..., "voice": ...}, ...], "mode": "stream"|"synt
 worker opens the stack, prints `ready`, waits for a line on stdin, runs every request at once,
 then prints one JSON line: {"results": [sha256 of the audio or "error:<Type>"], "requests":
 endpoint requests made by this process}.
+
+A job may instead be split into phases, `{"phases": [<job>, ...]}`: the worker waits for a
+line on stdin before each phase and prints a report after each (`requests` counts from the
+start). A phase with `"await_breaker_open": true` first waits (up to 5 s) until this process's
+circuit breaker is open; `"breaker_cooldown"` (top level) sets the breaker's cooldown.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import hashlib
 import json
 import sys
+from typing import Any
 
 from bot.base.config import Settings
 from bot.speech.request import SpeechRequest
@@ -45,13 +51,21 @@ async def _one(
         return f"error:{type(exc).__name__}"
 
 
-async def main(job: dict[str, object]) -> None:
+async def _breaker_open(engine: object) -> bool:
+    for _ in range(500):
+        if getattr(engine, "primary_down", False):
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def main(job: dict[str, Any]) -> None:
     settings = Settings.from_env(dotenv=False)
-    requests = [SpeechRequest(text=r["text"], voice=r.get("voice", "Cherry")) for r in job["requests"]]  # type: ignore[attr-defined, index]
-    mode = str(job.get("mode", "stream"))
+    phases: list[dict[str, Any]] = job.get("phases") or [job]
     async with open_speech_stack(settings) as stack:
+        if "breaker_cooldown" in job:
+            stack.engine.breaker._cooldown = float(job["breaker_cooldown"])  # type: ignore[attr-defined]
         print("ready", flush=True)
-        await asyncio.to_thread(sys.stdin.readline)
         limiter = None
         charges: list[asyncio.Task[None]] = []
         if job.get("limits") and stack.cluster is not None and stack.client is not None:
@@ -61,12 +75,25 @@ async def main(job: dict[str, object]) -> None:
                 asyncio.create_task(limiter.charge(current_guild.get(), n))  # type: ignore[union-attr]
             )
         current_guild.set(GUILD)
-        results = await asyncio.gather(
-            *(_one(stack.engine, r, mode, limiter, n) for n, r in enumerate(requests))
-        )
-        await asyncio.gather(*charges)
-        made = stack.client.stats.requests if stack.client is not None else 0
-        print(json.dumps({"results": results, "requests": made}), flush=True)
+        for phase in phases:
+            await asyncio.to_thread(sys.stdin.readline)
+            if phase.get("await_breaker_open"):
+                await _breaker_open(stack.engine)
+            requests = [
+                SpeechRequest(text=r["text"], voice=r.get("voice", "Cherry")) for r in phase["requests"]
+            ]
+            mode = str(phase.get("mode", "stream"))
+            results = await asyncio.gather(
+                *(_one(stack.engine, r, mode, limiter, n) for n, r in enumerate(requests))
+            )
+            await asyncio.gather(*charges)
+            made = stack.client.stats.requests if stack.client is not None else 0
+            report = {
+                "results": results,
+                "requests": made,
+                "primary_down": getattr(stack.engine, "primary_down", False),
+            }
+            print(json.dumps(report), flush=True)
 
 
 if __name__ == "__main__":

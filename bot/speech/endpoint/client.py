@@ -213,9 +213,12 @@ class EndpointClient:
         log.warning("endpoint error: %s", err.log_form())
 
     # -- one attempt ----------------------------------------------------------------------
-    async def _pace(self) -> None:
+    async def _pace(self, *, admitted: bool = False) -> None:
         """Keep under TTS_MAX_RPM requests per rolling minute (the endpoint's limit is per
-        account, 180 RPM): wait for the oldest send to leave the window when it is full."""
+        account, 180 RPM): wait for the oldest send to leave the window when it is full.
+        `admitted`: the cluster's window was already taken with the slot (`_slot`)."""
+        if admitted:
+            return
         limit = self._settings.max_requests_per_minute
         window = self._settings.rpm_window_seconds
         cluster = self.cluster_pacing
@@ -235,13 +238,16 @@ class EndpointClient:
                 await self._sleep(self._sent[0] + window - now)
 
     def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        """One of the TTS_MAX_CONCURRENT request slots (of the cluster's, with Redis)."""
+        """One of the TTS_MAX_CONCURRENT request slots (of the cluster's, with Redis: then it
+        yields True when the cluster's window was taken with it, in the same round trip)."""
         if self.cluster_pacing is not None:
             return self.cluster_pacing.slot(self._limit)
         return self._limit
 
-    async def _post(self, req: SpeechRequest, *, stream: bool) -> aiohttp.ClientResponse:
-        await self._pace()
+    async def _post(
+        self, req: SpeechRequest, *, stream: bool, admitted: bool = False
+    ) -> aiohttp.ClientResponse:
+        await self._pace(admitted=admitted)
         self.stats.requests += 1
         try:
             async with asyncio.timeout(self._settings.first_byte_timeout):
@@ -267,10 +273,10 @@ class EndpointClient:
             raise NetworkError(f"connection lost: {type(exc).__name__}", status=resp.status) from None
 
     async def _synthesize_once(self, req: SpeechRequest) -> Audio:
-        async with self._slot():
+        async with self._slot() as admitted:
             self.stats.in_flight += 1
             try:
-                resp = await self._post(req, stream=False)
+                resp = await self._post(req, stream=False, admitted=admitted is True)
                 try:
                     location = redirect_target(resp)
                     if location is not None:
@@ -316,12 +322,12 @@ class EndpointClient:
             raise NetworkError(f"downloading the audio failed: {type(exc).__name__}") from None
 
     async def _stream_once(self, req: SpeechRequest) -> AsyncGenerator[bytes, None]:
-        async with self._slot():
+        async with self._slot() as admitted:
             self.stats.in_flight += 1
             resp: aiohttp.ClientResponse | None = None
             finished = False
             try:
-                resp = await self._post(req, stream=True)
+                resp = await self._post(req, stream=True, admitted=admitted is True)
                 location = redirect_target(resp)
                 if location is not None:
                     # A relay that answers with the audio file's location instead of a stream.

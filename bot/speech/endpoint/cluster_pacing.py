@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bot.base.config import Settings
+from bot.cluster.admission import admit
 from bot.cluster.connection import ClusterLink
 from bot.cluster.semaphore import LeasedSemaphore, Slot
 from bot.cluster.window import RollingWindow
@@ -56,21 +57,28 @@ class ClusterPacing:
             await self._sleep(min(wait, MAX_WAIT_STEP))
 
     @contextlib.asynccontextmanager
-    async def slot(self, local: asyncio.Semaphore) -> AsyncIterator[None]:
+    async def slot(self, local: asyncio.Semaphore) -> AsyncIterator[bool]:
         """Hold one of the cluster's in-flight slots (the local semaphore as well, so this
-        process alone never passes the cap either, with or without Redis)."""
+        process alone never passes the cap either, with or without Redis), taken together with
+        the request's place in the cluster's window, in one round trip (`admission.admit`).
+        Yields True when both were taken; False when Redis is unavailable (the local semaphore
+        alone, and the caller paces locally)."""
         async with local:
             held: Slot | None = None
             while True:
-                got = await self.slots.try_acquire()
+                got = await admit(self.window, self.slots)
                 if got is None:
                     break  # Redis unavailable: the local semaphore alone
                 if isinstance(got, Slot):
                     held = got
                     break
-                await self._sleep(SLOT_POLL)
+                if got is False:
+                    await self._sleep(SLOT_POLL)
+                else:
+                    self.paced += 1
+                    await self._sleep(min(float(got), MAX_WAIT_STEP))
             try:
-                yield
+                yield held is not None
             finally:
                 if held is not None:
                     await asyncio.shield(held.release())
