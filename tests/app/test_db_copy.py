@@ -6,7 +6,6 @@ while PostgreSQL is unreachable: the ephemeral "try again" sentence."""
 from __future__ import annotations
 
 import argparse
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from bot.store.postgres import PostgresStorage
 from bot.store.sql_storage import SqlStorage
 from bot.store.sqlite import SqliteStorage
 from cogs import dictionary, readaloud
-from tests.standins.databases import Proxy, create_schema, drop_schema, schema_url
+from tests.standins.databases import Proxy, fresh_schema
 from tests.standins.discord_objects import BotRig, open_bot_rig, run_command
 from tests.standins.fake_api import FakeEndpoint
 from tests.standins.settings import make_settings
@@ -35,12 +34,8 @@ LEFT, LEFT_DUE = 555_555_555_555_555_555, datetime(2026, 4, 1, tzinfo=UTC)
 
 @pytest.fixture
 def pg_target() -> Iterator[str]:
-    schema = f"parla_test_{uuid.uuid4().hex[:12]}"
-    create_schema(schema)
-    try:
-        yield schema_url(schema)
-    finally:
-        drop_schema(schema)
+    with fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 from datetime import date
 from urllib.parse import urlparse
 
@@ -46,6 +48,18 @@ def create_schema(schema: str) -> None:
 
 def drop_schema(schema: str) -> None:
     asyncio.run(_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+@contextlib.contextmanager
+def fresh_schema() -> Iterator[str]:
+    """The URL of a new, empty schema of its own (several runs may share the server); dropped
+    afterwards."""
+    schema = f"parla_test_{uuid.uuid4().hex[:12]}"
+    create_schema(schema)
+    try:
+        yield schema_url(schema)
+    finally:
+        drop_schema(schema)
 
 
 async def empty_tables(storage: SqlStorage) -> None:

@@ -4,7 +4,6 @@ emptied before each test)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,29 +14,25 @@ from bot.base.config import Settings
 from bot.store.postgres import PostgresStorage
 from bot.store.sql_storage import SqlStorage
 from bot.store.sqlite import SqliteStorage
-from tests.standins.databases import FakeToday, create_schema, drop_schema, empty_tables, schema_url
+from tests.standins.databases import (
+    FakeToday,
+    empty_tables,
+    fresh_schema,
+)
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A schema of its own for this test run (several runs may share the server)."""
-    schema = f"parla_test_{uuid.uuid4().hex[:12]}"
-    create_schema(schema)
-    try:
-        yield schema_url(schema)
-    finally:
-        drop_schema(schema)
+    with fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """An empty schema for one test (migration tests)."""
-    schema = f"parla_test_{uuid.uuid4().hex[:12]}"
-    create_schema(schema)
-    try:
-        yield schema_url(schema)
-    finally:
-        drop_schema(schema)
+    with fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture
