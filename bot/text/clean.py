@@ -133,12 +133,12 @@ def _bound_expansion(text: str, max_length: int) -> str:
     budget = WORD_CHARS_PER_OUTPUT_CHAR * max_length
     if len(text) <= 2 * budget:
         return text
-    seen = 0
-    for m in _WORD_RUN.finditer(text):
-        seen += m.end() - m.start()
-        if seen > budget:
-            return text[: m.end()]
-    return text
+    # Past the letter that goes over the budget (one regex pass in C), then to the end of its word.
+    over = re.match(f"(?:[\\W_]*[^\\W_]){{{budget + 1}}}", text)
+    if over is None:
+        return text
+    word = _WORD_RUN.match(text, over.end())
+    return text[: word.end() if word else over.end()]
 
 
 def _clean_body(info: MessageInfo, options: CleanOptions, language: str) -> str:
