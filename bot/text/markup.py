@@ -6,6 +6,7 @@ markers (escapes, emphasis, headings, quotes, bullets) stripped.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -61,6 +62,7 @@ _ANGLE = re.compile(
 _EVERYONE = re.compile(r"(?<![^\W_])@(everyone|here)(?![^\W_])")  # "_" is markdown, not a letter
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function; chat repeats the same links
 def _domain(url: str) -> str:
     """The host of `url` without "www.", or "" if it has no valid host name."""
     if not url.lower().startswith(("http://", "https://")):
