@@ -10,7 +10,7 @@ from typing import Any
 from bot.base.errors import InputError
 from bot.store.models import MAX_DICTIONARY_ENTRIES
 from bot.store.read_cache import ReadThrough
-from bot.store.sql_db import SqlDatabase, ensure_guild, writing
+from bot.store.sql_db import SqlDatabase, count_in_guild, ensure_guild, writing
 from bot.store.validators import check_id, normalize_word, validate_dictionary_entry
 
 
@@ -28,12 +28,7 @@ class DictionaryTable:
         key, spoken = validate_dictionary_entry(word, reading)
         async with writing(self._database, lambda: self.entries.invalidate(guild_id)) as db:
             await ensure_guild(db, guild_id)
-            row = await db.fetchone(
-                "SELECT COUNT(*), SUM(CASE WHEN word = ? THEN 1 ELSE 0 END) FROM dictionary "
-                "WHERE guild_id = ?",
-                (key, guild_id),
-            )
-            count, present = (int(row[0]), int(row[1] or 0)) if row else (0, 0)
+            count, present = await count_in_guild(db, "dictionary", "word", key, guild_id)
             if not present and count >= MAX_DICTIONARY_ENTRIES:
                 raise InputError(
                     f"This server's dictionary is full ({MAX_DICTIONARY_ENTRIES} words); remove some first."

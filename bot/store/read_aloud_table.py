@@ -19,7 +19,7 @@ from bot.store.models import (
     ReadMode,
 )
 from bot.store.read_cache import ReadThrough
-from bot.store.sql_db import SqlDatabase, ensure_guild, writing
+from bot.store.sql_db import SqlDatabase, count_in_guild, ensure_guild, writing
 from bot.store.validators import check_id, validate_nickname, validate_read_aloud_change, validate_read_mode
 
 
@@ -79,12 +79,7 @@ class ReadAloudTable:
         check_id(channel_id, "channel")
         async with writing(self._database, lambda: self.settings.invalidate(guild_id)) as db:
             await ensure_guild(db, guild_id)
-            row = await db.fetchone(
-                "SELECT COUNT(*), SUM(CASE WHEN channel_id = ? THEN 1 ELSE 0 END) FROM bound_channels "
-                "WHERE guild_id = ?",
-                (channel_id, guild_id),
-            )
-            count, present = (int(row[0]), int(row[1] or 0)) if row else (0, 0)
+            count, present = await count_in_guild(db, "bound_channels", "channel_id", channel_id, guild_id)
             if present:
                 return False
             if count >= MAX_BOUND_CHANNELS:

@@ -57,6 +57,18 @@ async def ensure_guild(db: SqlSession, guild_id: int) -> None:
     )
 
 
+async def count_in_guild(
+    db: SqlSession, table: str, column: str, value: object, guild_id: int
+) -> tuple[int, bool]:
+    """(rows of `table` for the server, whether one of them has `column` = `value`): what a
+    per-server cap checks before an insert. `table` and `column` are the caller's constants."""
+    row = await db.fetchone(
+        f"SELECT COUNT(*), SUM(CASE WHEN {column} = ? THEN 1 ELSE 0 END) FROM {table} WHERE guild_id = ?",
+        (value, guild_id),
+    )
+    return (int(row[0]), bool(row[1])) if row else (0, False)
+
+
 @contextlib.asynccontextmanager
 async def writing(database: SqlDatabase, *drops: Callable[[], None]) -> AsyncIterator[SqlSession]:
     """`database.transaction()`, then `drops` (the cache invalidations of what it wrote) once it
