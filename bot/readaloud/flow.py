@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from bot.base.errors import InputError, ParlaError
+from bot.base.i18n import say
 from bot.readaloud.ordering import InFlight, OrderedLine
 from bot.readaloud.rules import MessageFacts, Verdict, decide
 from bot.readaloud.said import SpeakerPrefixer
@@ -212,24 +213,19 @@ class ReadAloudCore:
         return False, self.rate_notices.allow((guild_id, author_id))
 
     def rate_notice(self, mention: str) -> str:
-        return (
-            f"{mention} you are typing faster than I can read aloud "
-            f"(at most {self.limiter.limit} messages every {self.limiter.per:g} s); "
-            "I skipped some of your messages."
+        return say(
+            "readaloud.notice.too_fast", mention=mention, limit=self.limiter.limit, seconds=self.limiter.per
         )
 
     def queue_full_notice(self, guild_id: int, limit: int) -> str | None:
         if not self.queue_notices.allow(guild_id):
             return None
-        return (
-            f"My speech queue is full ({limit} messages waiting), so I skipped some messages. "
-            "Use /tts skip or /tts stop to catch up."
-        )
+        return say("readaloud.notice.queue_full", limit=limit)
 
     def join_notice(self, guild_id: int, error: ParlaError) -> str | None:
         if not self.join_notices.allow(guild_id):
             return None
-        return f"I could not join your voice channel to read aloud: {error.user_message()}"
+        return say("readaloud.notice.join_failed", error=error.user_message())
 
     def limit_notice(self, guild_id: int, author_id: int, error: ParlaError, mention: str) -> str | None:
         """A usage limit (bot.store.limits) refused a message: one notice per member (member limits)
@@ -239,8 +235,8 @@ class ReadAloudCore:
         if not self.limit_notices.allow(key):
             return None
         if scope == "member":
-            return f"{mention} I skipped your message: {error.user_message()}"
-        return f"I skip messages for now: {error.user_message()}"
+            return say("readaloud.notice.limit.member", mention=mention, error=error.user_message())
+        return say("readaloud.notice.limit.server", error=error.user_message())
 
     def error_notice(self, guild_id: int, error: ParlaError) -> str | None:
         """The notice for a failed read-aloud utterance: once per error code per server per
@@ -249,7 +245,7 @@ class ReadAloudCore:
         key = (guild_id, code or type(error).__name__)
         if not self.error_notices.allow(key):
             return None
-        return f"⚠️ I could not read a message aloud: {error.user_message()}"
+        return say("readaloud.notice.failed", error=error.user_message())
 
     # -- text -----------------------------------------------------------------------------
     def compose(
