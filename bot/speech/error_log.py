@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
+from bot.base.i18n import join, say
 from bot.speech.errors import TTSError
 
 
@@ -32,7 +33,7 @@ def with_details(sentence: str, err: TTSError | None) -> str:
     details = err.details() if err is not None else ""
     if err is not None and not details:
         details = error_label(err)
-    return f"{sentence} ({details})" if details else sentence
+    return say("error.with_details", sentence=sentence, details=details) if details else sentence
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class SeenError:
     at: float  # UTC epoch seconds
 
     def describe(self) -> str:
-        rid = f", request id {self.request_id}" if self.request_id else ""
-        return f"{self.label}{rid}"
+        rid = say("error.detail.request_id", request_id=self.request_id) if self.request_id else None
+        return join(say("list.separator"), (self.label, rid))
 
 
 class LastErrors:

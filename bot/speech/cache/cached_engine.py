@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from bot.audio.clip import SAMPLE_WIDTH, Audio
 from bot.base.errors import ParlaError
+from bot.base.i18n import say
 from bot.speech.cache.audio_cache import AudioCache
 from bot.speech.cache.cluster_flight import ClusterFlights, Relay
 from bot.speech.cache.flight import Flight, FlightMode
@@ -30,7 +31,7 @@ HIT_CHUNK_MS = 100
 class EngineClosedError(ParlaError):
     """The cached engine was closed while a request was waiting for it."""
 
-    sentence = "The bot is shutting down; the speech was cancelled."
+    sentence = say("error.shutting_down")
 
 
 class CachedEngine:
