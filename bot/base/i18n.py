@@ -1,7 +1,7 @@
 """Replies in the member's language.
 
 Every sentence a member reads is a `Text`: a `str` whose value is the English rendering, which
-also carries its message id (`key`) and its `params`. `say("voice.set.done", voice="Cherry")`
+also carries its message id (`key`) and its `params`. `say("tts.stop.done.other", count=3)`
 makes one; `localize(value, locale)` renders it in a Discord locale's catalogue. Because a Text
 is a str, code that logs, compares or tests the English keeps working; a plain str passes
 through `localize` unchanged. `lines(...)` / `join(sep, parts)` keep a joined reply

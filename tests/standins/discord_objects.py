@@ -96,6 +96,7 @@ class MockGuild(CustomMockMixin, unittest.mock.Mock):
             "voice_client": None,
             "filesize_limit": FILESIZE_LIMIT,
             "members": [],
+            "preferred_locale": discord.Locale.american_english,  # read-aloud notices' language
         }
         super().__init__(**{**defaults, **kwargs})
         if "me" not in kwargs:
@@ -493,7 +494,6 @@ class ReplyLog:
             self.original_pending = False
         self._add(Reply("followup", _str(content), _list(embed, embeds), _list(file, files), ephemeral))
 
-
     def voice_message(self, file: discord.File, *, ephemeral: bool) -> None:
         """A voice message posted as a followup (through bot.http: tests.standins.discord_http)."""
         assert self.responded, "followup before the interaction was answered (Discord: 404)"
@@ -558,6 +558,8 @@ class MockInteraction(CustomMockMixin, unittest.mock.MagicMock):
             "command": None,
             "created_at": discord.utils.utcnow(),
             "type": discord.InteractionType.application_command,
+            "locale": discord.Locale.american_english,  # the member's language (replies)
+            "guild_locale": guild.preferred_locale if guild is not None else None,
         }
         super().__init__(**{**defaults, **kwargs})
         self.__dict__["log"] = log
