@@ -25,7 +25,7 @@ from bot.commands.audio_file import (
     collect_audio,
     render_audio_file,
 )
-from bot.commands.choices import style_choices, voice_choices
+from bot.commands.choices import CHOICE_MAX_CHARS, style_choices, voice_choices
 from bot.commands.delivery import Delivery, VoiceSetback, file_instead, plan_delivery
 from bot.commands.voice_message import FILE_INSTEAD_NOTE, AudioFormat, render_voice_message
 from bot.speech.errors import TTSError
@@ -94,12 +94,22 @@ def opus_encoder_factory() -> OpusEncoderFactory | None:
     return discord_opus_encoder
 
 
-def voice_choice_list(current: str) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=label, value=value) for label, value in voice_choices(current)]
+def _choice_list(
+    labelled: list[tuple[str, str]], interaction: discord.Interaction
+) -> list[app_commands.Choice[str]]:
+    return [
+        app_commands.Choice(name=reply_text(interaction, label)[:CHOICE_MAX_CHARS], value=value)
+        for label, value in labelled
+    ]
 
 
-def style_choice_list(current: str) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=label, value=value) for label, value in style_choices(current)]
+def voice_choice_list(current: str, interaction: discord.Interaction) -> list[app_commands.Choice[str]]:
+    """The voices matching `current`, described in the member's language."""
+    return _choice_list(voice_choices(current), interaction)
+
+
+def style_choice_list(current: str, interaction: discord.Interaction) -> list[app_commands.Choice[str]]:
+    return _choice_list(style_choices(current), interaction)
 
 
 def voice_setback(error: VoiceError) -> VoiceSetback:

@@ -107,7 +107,7 @@ class PreferencesCog(commands.Cog):
     async def voice_set_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return voice_choice_list(current)
+        return voice_choice_list(current, interaction)
 
     @voice.command(name="list", description="All the voices")
     async def voice_list(self, interaction: discord.Interaction) -> None:
@@ -138,7 +138,7 @@ class PreferencesCog(commands.Cog):
     async def voice_preview_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return voice_choice_list(current)
+        return voice_choice_list(current, interaction)
 
     @voice.command(name="reset", description="Go back to the server's default voice")
     async def voice_reset(self, interaction: discord.Interaction) -> None:
@@ -159,7 +159,7 @@ class PreferencesCog(commands.Cog):
     async def style_set_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return style_choice_list(current)
+        return style_choice_list(current, interaction)
 
     @style.command(name="show", description="Show your style and where it comes from")
     async def style_show(self, interaction: discord.Interaction) -> None:

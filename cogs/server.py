@@ -98,7 +98,7 @@ class ServerCog(commands.Cog):
     async def server_voice_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return voice_choice_list(current)
+        return voice_choice_list(current, interaction)
 
     @server.command(name="style", description="The style for members who have not chosen one")
     @app_commands.describe(instructions="Leave empty for no default style")
@@ -111,7 +111,7 @@ class ServerCog(commands.Cog):
     async def server_style_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return style_choice_list(current)
+        return style_choice_list(current, interaction)
 
     @server.command(name="language", description="The language for members who have not chosen one")
     @app_commands.describe(language="Leave empty to go back to Auto")

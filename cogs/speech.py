@@ -87,13 +87,13 @@ class SpeechCog(commands.Cog):
     async def speak_voice_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return voice_choice_list(current)
+        return voice_choice_list(current, interaction)
 
     @speak.autocomplete("style")
     async def speak_style_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return style_choice_list(current)
+        return style_choice_list(current, interaction)
 
     @app_commands.checks.cooldown(SPEAK_RATE, SPEAK_PER, key=member_key)
     async def read_aloud(self, interaction: discord.Interaction, message: discord.Message) -> None:

@@ -267,3 +267,14 @@ async def test_read_aloud_error_notices_are_in_the_servers_language(
         "⚠️ メッセージを読み上げられませんでした：音声サービスで内部エラーが発生しました。"
     )
     assert re.search(rf"（コード InternalError、リクエスト ID {UUID}）$", content), content
+
+
+async def test_autocomplete_describes_voices_in_the_members_language(rig: BotRig) -> None:
+    cog = rig.cog("SpeechCog")
+    ja = rig.interaction(locale=discord.Locale.japanese)
+    (cherry,) = await cog.speak_voice_autocomplete(ja, "Cherr")
+    assert (cherry.name, cherry.value) == ("Cherry — 女性・明るく親しみやすい", "Cherry")
+    (english,) = await cog.speak_voice_autocomplete(rig.interaction(), "Cherr")
+    assert english.name == "Cherry — female, sunny and friendly"
+    too_long = (await cog.speak_style_autocomplete(ja, "x" * 600))[0]
+    assert too_long.name.startswith("長すぎます：600 文字") and len(too_long.name) <= 100
