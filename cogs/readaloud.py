@@ -329,7 +329,11 @@ class ReadAloudCog(commands.Cog):
         lines = describe_read_aloud(settings, role_name=role_label(guild), channel_name=channel_label(guild))
         embed = discord.Embed(title=reply_text(interaction, say("readaloud.settings.title")))
         for index, (label, value) in enumerate(lines):
-            embed.add_field(name=label, value=reply_text(interaction, value)[:1024], inline=index > 0)
+            embed.add_field(
+                name=reply_text(interaction, label),
+                value=reply_text(interaction, value)[:1024],
+                inline=index > 0,
+            )
         embed.set_footer(text=reply_text(interaction, say("readaloud.settings.footer")))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

@@ -16,6 +16,12 @@ id or a template that does not format falls back to English (logged once).
 
 `REPLY_LOCALES` are the locales whose "replies" are complete (tests/base/test_i18n.py checks
 every id and placeholder of en.json is there); others fall back to English id by id.
+
+For translators: keep every `{placeholder}` (with its format spec, e.g. `{count:,}`), emoji,
+markdown (`**…**`, `*…*`, backticks) and command names (`/tts skip`) as they are. Plurals are
+separate ids (`….one` / `….other`). `settings.noun.*` are the settings' names inside a sentence,
+`settings.field.*` the same as labels; `list.separator` joins list items (", "); `{mention}` and
+`{channel}` are Discord mentions; `{error}` and `{sentence}` are other replies, already translated.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def describe_read_aloud(
     """(label, value) lines for `/readaloud settings`, channels first (values are Texts)."""
     names = sorted(channel_name(c) for c in settings.channel_ids)
     channels = join(say("list.separator"), names) if names else say("settings.none")
-    lines: list[tuple[str, str]] = [("channels", channels)]
+    lines: list[tuple[str, str]] = [(say("readaloud.settings.channels"), channels)]
     for option in SETTING_OPTIONS:
         lines.append((option.name, display_setting(option, getattr(settings, option.field), role_name)))
     return lines
