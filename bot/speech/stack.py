@@ -167,12 +167,16 @@ async def open_speech_stack(
                 if on_fallback is not None:
                     on_fallback(error)
 
-            fallback = FallbackEngine(primary, backup, on_fallback=fallback_seen)
+            fallback = FallbackEngine(
+                primary, backup, on_fallback=fallback_seen, cooldown=settings.breaker_cooldown_seconds
+            )
             stack.engine = fallback
             if cluster is not None:  # one breaker for the whole cluster
                 from bot.speech.fallback.shared_breaker import SharedBreaker
 
-                shared_breaker = SharedBreaker(cluster, fallback.breaker)
+                shared_breaker = SharedBreaker(
+                    cluster, fallback.breaker, cooldown=settings.breaker_cooldown_seconds
+                )
                 shared_breaker.start()
                 exits.push_async_callback(shared_breaker.close)
         yield stack

@@ -12,7 +12,7 @@ endpoint requests made by this process}.
 A job may instead be split into phases, `{"phases": [<job>, ...]}`: the worker waits for a
 line on stdin before each phase and prints a report after each (`requests` counts from the
 start). A phase with `"await_breaker_open": true` first waits (up to 5 s) until this process's
-circuit breaker is open; `"breaker_cooldown"` (top level) sets the breaker's cooldown.
+circuit breaker is open (its cooldown is TTS_BREAKER_COOLDOWN_SECONDS in the environment).
 """
 
 from __future__ import annotations
@@ -63,8 +63,6 @@ async def main(job: dict[str, Any]) -> None:
     settings = Settings.from_env(dotenv=False)
     phases: list[dict[str, Any]] = job.get("phases") or [job]
     async with open_speech_stack(settings) as stack:
-        if "breaker_cooldown" in job:
-            stack.engine.breaker._cooldown = float(job["breaker_cooldown"])  # type: ignore[attr-defined]
         print("ready", flush=True)
         limiter = None
         charges: list[asyncio.Task[None]] = []
