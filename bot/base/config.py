@@ -17,9 +17,7 @@ from urllib.parse import unquote, urlparse
 from bot.base.secrets import Secret, register
 
 RELAY_URL = "https://baze-api.powerbuyin.top/v1/audio/speech"
-DASHSCOPE_URL = (
-    "https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/multimodal-generation/generation"
-)
+DASHSCOPE_URL = "https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/multimodal-generation/generation"
 DEFAULT_MODEL = "qwen3-tts-instruct-flash"
 
 ApiStyle = Literal["relay", "dashscope"]

@@ -20,8 +20,7 @@ def sanitize_text(text: str) -> str:
     """Drop what no speech engine can read: lone surrogates and control characters."""
     text = text.encode("utf-8", "replace").decode("utf-8", "replace") if _has_surrogates(text) else text
     return "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" or ch == "\u200d" else " "
-        for ch in text
+        ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" or ch == "\u200d" else " " for ch in text
     )
 
 

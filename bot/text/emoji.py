@@ -363,9 +363,7 @@ def _emoji_run_text(run: str, mode: EmojiMode, language: str = "English") -> str
     return " " + ", ".join(names) + " "
 
 
-def replace_emoji(
-    text: str, mode: EmojiMode, budget: int | None = None, language: str = "English"
-) -> str:
+def replace_emoji(text: str, mode: EmojiMode, budget: int | None = None, language: str = "English") -> str:
     """Every run of emoji in `text` replaced by its names in `language` (" thumbs up, fire ";
     German " daumen hoch, feuer "), or a space.
 

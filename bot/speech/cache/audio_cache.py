@@ -207,6 +207,28 @@ class AudioCache:
             self._hits_shared += 1
         return audio
 
+    async def claim_shared(
+        self, key: str, lock_key: str, token: str, lease_ms: int
+    ) -> tuple[Audio | None, str] | None:
+        """`SharedTier.read_or_claim` for the audio under `key` (a hit is copied to memory and
+        disk, not counted: the flight counts it): (audio, "") on a hit, (None, holder of the
+        flight lock `lock_key`) on a miss, None without a shared tier or Redis."""
+        shared = self._shared
+        if shared is None:
+            return None
+        found = await shared.read_or_claim("pcm", key, lock_key, token, lease_ms)
+        if found is None:
+            return None
+        record, holder = found
+        if record is None:
+            return None, holder
+        audio = Audio(pcm=record.payload, rate=record.rate, channels=record.channels)
+        self._memory.put("pcm", key, audio)
+        disk = self._disk_on()
+        if disk is not None:
+            await self._io(disk.write, "pcm", key, audio.pcm, rate=audio.rate, channels=audio.channels)
+        return audio, ""
+
     def get_memory(self, key: str) -> Audio | None:
         """The audio under `key` if it is in memory, counted as a memory hit (refreshes recency)."""
         audio = self._memory.get_audio(key)
