@@ -237,7 +237,12 @@ def test_database_url_selects_the_settings_store() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["postgresql://u:secret-pw@host:port/db", "mysql://u:secret-pw@host/db", "postgresql:///db", "sqlite:///"],
+    [
+        "postgresql://u:secret-pw@host:port/db",
+        "mysql://u:secret-pw@host/db",
+        "postgresql:///db",
+        "sqlite:///",
+    ],
 )
 def test_malformed_database_url_names_the_variable_without_echoing_it(value: str) -> None:
     with pytest.raises(ConfigError) as caught:

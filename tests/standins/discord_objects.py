@@ -493,7 +493,6 @@ class ReplyLog:
             self.original_pending = False
         self._add(Reply("followup", _str(content), _list(embed, embeds), _list(file, files), ephemeral))
 
-
     def voice_message(self, file: discord.File, *, ephemeral: bool) -> None:
         """A voice message posted as a followup (through bot.http: tests.standins.discord_http)."""
         assert self.responded, "followup before the interaction was answered (Discord: 404)"

@@ -169,6 +169,7 @@ class ClusterFlights:
         the shared tier) rather than from `own` (which is called in this process). `claim`:
         the shared tier's lookup-or-claim (None without a shared tier: the lock alone)."""
         lock_key = self._link.key("flight", flight.key)
+        took_over = False
         while True:
             lock = LeaseLock(self._link, lock_key)
             found = await self._claim(lock, claim)
@@ -186,7 +187,8 @@ class ClusterFlights:
             try:
                 followed = await self._follow(flight, lock, holder)
             except _OwnerGone:
-                if flight.chunks:
+                if flight.chunks and not took_over:
+                    took_over = True
                     self.taken_over += 1
                     log.info("flight %s: its owner stopped part-way; taking over", flight.key[:12])
                 continue
