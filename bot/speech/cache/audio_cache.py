@@ -210,9 +210,9 @@ class AudioCache:
     async def claim_shared(
         self, key: str, lock_key: str, token: str, lease_ms: int
     ) -> tuple[Audio | None, str] | None:
-        """`SharedTier.read_or_claim` for the audio under `key` (a hit is copied to memory and
-        disk, not counted: the flight counts it): (audio, "") on a hit, (None, holder of the
-        flight lock `lock_key`) on a miss, None without a shared tier or Redis."""
+        """`SharedTier.read_or_claim` for the audio under `key`: (audio, "") on a hit (neither
+        counted nor copied to memory and disk here: the flight does both), (None, holder of
+        the flight lock `lock_key`) on a miss; None without a shared tier or Redis."""
         shared = self._shared
         if shared is None:
             return None
@@ -222,12 +222,7 @@ class AudioCache:
         record, holder = found
         if record is None:
             return None, holder
-        audio = Audio(pcm=record.payload, rate=record.rate, channels=record.channels)
-        self._memory.put("pcm", key, audio)
-        disk = self._disk_on()
-        if disk is not None:
-            await self._io(disk.write, "pcm", key, audio.pcm, rate=audio.rate, channels=audio.channels)
-        return audio, ""
+        return Audio(pcm=record.payload, rate=record.rate, channels=record.channels), ""
 
     def get_memory(self, key: str) -> Audio | None:
         """The audio under `key` if it is in memory, counted as a memory hit (refreshes recency)."""

@@ -256,6 +256,8 @@ class ClusterFlights:
                 return None
             if not entries:
                 if await lock.holder() != token:
+                    # Killed, its stream unfinished: let the stream expire as a closed one would.
+                    await self._link.call(lambda r: r.pexpire(key, STREAM_TTL_MS), None)
                     raise _OwnerGone
                 continue
             for entry_id, fields in entries:
