@@ -178,3 +178,28 @@ async def test_a_follower_whose_owner_vanished_part_way_takes_over_without_repea
             inner_c = CountingEngine()
             assert await _collect(_engine(link_c, inner_c)) == FIRST + REST
             assert inner_c.calls == 0
+
+
+async def test_the_lock_claimed_by_the_lookup_is_renewed_while_the_owner_streams() -> None:
+    async with open_link(lease=0.6) as link_a, open_link(link_a.prefix, lease=0.6) as link_b:
+        inner_a, inner_b = CountingEngine(), CountingEngine()
+        a, b = _engine(link_a, inner_a), _engine(link_b, inner_b)
+        owner = asyncio.create_task(_collect(a))
+        await inner_a.started.wait()
+        follower = asyncio.create_task(_collect(b))
+        lock_key = link_a.key("flight", a.key_for(REQUEST.validated()))
+        first = await link_a.client.pttl(lock_key)
+        assert 0 < first <= 600
+        # Renewed (every third of the lease) for longer than the lease itself.
+        renewals, last = 0, first
+        async with asyncio.timeout(5):
+            while renewals < 4:
+                left = await link_a.client.pttl(lock_key)
+                assert left > 0, "the lease ran out while the owner was streaming"
+                renewals += left > last
+                last = left
+                await asyncio.sleep(0.01)  # the lease's clock: nothing to wait on but time
+        inner_a.gate.set()
+        assert await owner == await follower == FIRST + REST
+        assert (inner_a.calls, inner_b.calls) == (1, 0)
+        assert await link_a.client.exists(lock_key) == 0  # released at the end
