@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.app.bot import ParlaBot
-from bot.app.voice_message_http import refused, send_voice_message
+from bot.app.voice_message_http import VOICE_MESSAGE_PLACEHOLDER, refused, send_voice_message
 from bot.audio.clip import Audio
 from bot.base.errors import ParlaError
 from bot.base.i18n import join, lines, localize, say
@@ -313,6 +313,11 @@ class Speaker:
         message = await asyncio.to_thread(
             render_voice_message, audio, request.text, interaction.filesize_limit, self.encoder_factory
         )
+        if not progressed:
+            # Directly after the defer, a followup would edit the "thinking…" message, and an
+            # edit cannot make a voice message: replace the placeholder first (see
+            # bot.app.voice_message_http), so the voice message is a new message.
+            await interaction.edit_original_response(content=VOICE_MESSAGE_PLACEHOLDER)
         try:
             await send_voice_message(
                 self.bot.http, interaction.application_id, interaction.token, message, ephemeral=ephemeral
@@ -322,9 +327,8 @@ class Speaker:
                 raise
             log.info("Discord refused a voice message (code %s): sending a file", exc.code)
             return False
-        if progressed:  # the voice message is a new message: the progress line goes
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
+        with contextlib.suppress(discord.HTTPException):  # the placeholder or progress line goes
+            await interaction.delete_original_response()
         return True
 
     def error_reporter(

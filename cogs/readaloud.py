@@ -224,6 +224,7 @@ class ReadAloudCog(commands.Cog):
             admit=self.bot.admission.admit,
             backup_notice=self.bot.backup_notice,
             report=report,
+            note_error=self.bot.note_endpoint_error,
         )
 
     async def _send(

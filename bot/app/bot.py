@@ -22,14 +22,13 @@ from bot.base.config import Settings
 from bot.base.errors import ParlaError
 from bot.base.i18n import Text, join, localize, say
 from bot.base.metrics import METRICS, Sample, queue_samples
-from bot.cluster.invalidation import InvalidationChannel
 from bot.commands.admission import Admission
 from bot.speech.error_log import LastErrors, SeenError, with_details
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store import retention
 from bot.store.cluster_budget import ClusterBudget
-from bot.store.cluster_settings import SettingsInvalidation
+from bot.store.cluster_settings import share_settings
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.models import utc_today
 from bot.store.open import open_storage
@@ -247,10 +246,7 @@ class ParlaBot(commands.AutoShardedBot):
             self._limiter.cluster = ClusterBudget(self._stack.cluster)
             # charges made while voice closes settle in Redis before the stack closes its link
             self._exits.push_async_callback(self._drain_charges)
-            invalidation = SettingsInvalidation(
-                InvalidationChannel(self._stack.cluster, "settings"), self._storage.read_caches()
-            )
-            invalidation.start()
+            invalidation = share_settings(self._stack.cluster, self._storage)
             self._exits.push_async_callback(invalidation.close)
         self._admission = Admission(self._limiter, self._stack)
         manager = PlayerManager(

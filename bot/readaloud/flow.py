@@ -165,6 +165,8 @@ class ReadAloudPorts:
     `admit(guild_id, user_id, request)`: the usage limits (raises LimitExceeded; charges the
     calling task's server). `backup_notice(key)`: the "backup voice" sentence, once per window.
     `report(text)`: send a lasting notice to the message's channel (endpoint errors).
+    `note_error(guild_id, error)`: remember the endpoint failure a member's message met (every
+    one, noticed or not: `/server usage` shows the last).
     """
 
     storage: ReadAloudStore
@@ -172,6 +174,7 @@ class ReadAloudPorts:
     admit: Callable[[int, int, SpeechRequest], Awaitable[None]]
     backup_notice: Callable[[object], str | None]
     report: Callable[[str], Awaitable[None]]
+    note_error: Callable[[int, TTSError], None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,7 +356,7 @@ class ReadAloudCore:
             request,
             requester_id=author_id,
             requester_name=info.author_name,
-            on_error=self.error_reporter(guild_id, ports.report),
+            on_error=self.error_reporter(guild_id, ports.report, ports.note_error),
             tag=ReadAloudTag(message.message_id, channel_id, message.content),
             source_channel_id=channel_id,
         )
@@ -367,12 +370,17 @@ class ReadAloudCore:
         return Outcome(Verdict.READ, utterance, position, notice=ports.backup_notice(("guild", guild_id)))
 
     def error_reporter(
-        self, guild_id: int, report: Callable[[str], Awaitable[None]]
+        self,
+        guild_id: int,
+        report: Callable[[str], Awaitable[None]],
+        note_error: Callable[[int, TTSError], None],
     ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
-        """`Utterance.on_error` for a message read aloud: `report` the error notice (once per
-        code per server per window)."""
+        """`Utterance.on_error` for a message read aloud: `note_error` an endpoint failure (for
+        `/server usage`) and `report` the error notice (once per code per server per window)."""
 
         async def on_error(utterance: Utterance, error: ParlaError) -> None:
+            if isinstance(error, TTSError):
+                note_error(guild_id, error)
             notice = self.error_notice(guild_id, error)
             if notice is not None:
                 await report(notice)
