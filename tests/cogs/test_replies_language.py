@@ -143,7 +143,7 @@ async def sweep(rig: BotRig, check: Callable[[str, Reply], None]) -> int:
             await asyncio.sleep(0)  # followups of queued speech
             assert interaction.log.answered, command.qualified_name
             for reply in interaction.log.replies:
-                if reply.text():  # a voice message or a file alone has no words
+                if re.search(r"[^\W\d_]", reply.text()):  # a voice message, a file or "🔊" has no words
                     check(f"/{command.qualified_name} in_voice={in_voice}", reply)
                     seen += 1
     return seen
