@@ -15,7 +15,7 @@ from bot.app.command_text import CommandString, Rule, breaks_rule, command_strin
 from bot.app.translator import CatalogueTranslator, load_catalogues
 from cogs import dictionary, playback, preferences, readaloud, server, speech
 
-SHIPPED = ("de", "es-ES", "fr")
+SHIPPED = ("de", "es-ES", "fr", "it", "ja", "ko", "pt-BR", "ru", "zh-CN", "zh-TW")
 
 
 def all_commands() -> list[Any]:
@@ -70,7 +70,9 @@ async def test_the_synced_payload_is_localized_and_names_stay_unique() -> None:
     assert speak["name_localizations"]["de"] == "sprechen"
     assert speak["name_localizations"]["fr"] == "parler"
     assert speak["name_localizations"]["es-ES"] == speak["name_localizations"]["es-419"] == "hablar"
-    assert "ja" not in speak["name_localizations"]  # no catalogue: Discord shows English
+    assert speak["name_localizations"]["ja"] == "話す"
+    assert "en-US" not in speak["name_localizations"]  # English: Discord shows the name itself
+    assert "hi" not in speak["name_localizations"]  # no catalogue: Discord shows English
     assert speak["description_localizations"]["de"] == "Etwas mit deinen Stimmeinstellungen sagen"
     language = next(o for o in speak["options"] if o["name"] == "language")
     german = next(c for c in language["choices"] if c["value"] == "German")
@@ -79,7 +81,7 @@ async def test_the_synced_payload_is_localized_and_names_stay_unique() -> None:
     assert menu["name_localizations"]["de"] == "Vorlesen"
 
     def check_unique(options: list[dict[str, Any]]) -> None:
-        for locale in ("de", "fr", "es-ES"):
+        for locale in SHIPPED:
             names = [o.get("name_localizations", {}).get(locale, o["name"]) for o in options]
             assert len(names) == len(set(names)), (locale, names)
         for option in options:
@@ -94,7 +96,7 @@ def test_a_translation_discord_would_refuse_falls_back_to_english(caplog: pytest
     assert translator.lookup("speak", "de", Rule.NAME) is None
     assert len([r for r in caplog.records if "ignored" in r.getMessage()]) == 1  # logged once
     assert translator.lookup("What to say", "de", Rule.TEXT) == "Was"
-    assert translator.lookup("What to say", "ja", Rule.TEXT) is None
+    assert translator.lookup("What to say", "hi", Rule.TEXT) is None
 
 
 async def test_the_catalogues_load_from_the_package() -> None:

@@ -72,10 +72,12 @@ def test_every_message_id_is_in_every_reply_catalogue(locale: str) -> None:
 
 @pytest.mark.parametrize("locale", [x for x in REPLY_LOCALES if x != ENGLISH])
 def test_a_translated_catalogue_is_translated(locale: str) -> None:
-    """A required catalogue is not English copied: most templates differ from en's."""
+    """A required catalogue is not English copied: of the templates that have words (not only
+    placeholders, emoji or punctuation), hardly any equals en's ("HTTP", "min" may)."""
     replies = FILES[locale]["replies"]
-    same = [k for k, v in replies.items() if v == EN[k]]
-    assert len(same) < len(EN) // 20, same
+    worded = [k for k, v in EN.items() if re.search(r"[A-Za-z]{2,}", re.sub(r"\{[^}]*\}", "", v))]
+    same = [k for k in worded if replies[k] == EN[k]]
+    assert len(same) < len(worded) // 40, same
 
 
 def _code_files() -> list[Path]:
