@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 LOCALES_DIR: Final = Path(__file__).with_name("locales")
 ENGLISH: Final = "en"
-REPLY_LOCALES: Final[tuple[str, ...]] = ("en", "de", "es-ES", "fr", "it", "ja", "ko", "pt-BR", "ru", "zh-CN", "zh-TW")
+REPLY_LOCALES: Final[tuple[str, ...]] = (
+    *(ENGLISH, "de", "es-ES", "fr", "it", "ja"),
+    *("ko", "pt-BR", "ru", "zh-CN", "zh-TW"),
+)
 ALIASES: Final[dict[str, str]] = {"es-419": "es-ES", "en-US": ENGLISH, "en-GB": ENGLISH}
 
 
