@@ -5,6 +5,7 @@ carries the localized names and descriptions."""
 from __future__ import annotations
 
 import unittest.mock
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -104,3 +105,18 @@ async def test_the_catalogues_load_from_the_package() -> None:
     await translator.load()
     assert translator.locales == sorted(SHIPPED)
     assert isinstance(translator, app_commands.Translator)
+
+
+def test_the_readme_command_list_is_what_the_catalogues_give() -> None:
+    """The README's localized command list is the catalogues' names, row by row."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    header = next(line for line in readme.splitlines() if line.startswith("| locale | `/speak`"))
+    english = [cell.strip().strip("`/") for cell in header.strip("|").split("|")[1:-1]]
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "| /" in line]
+    assert len(rows) == 10
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    shown = {first: [c.lstrip("/") for c in rest] for first, *rest in cells}
+    by_name = {"German": "de", "Japanese": "ja", "Russian": "ru", "Chinese (Traditional)": "zh-TW"}
+    for name, locale in by_name.items():
+        commands = CATALOGUES[locale]
+        assert shown[name] == [*(commands[c] for c in english), commands["Read aloud"]], name
