@@ -44,12 +44,12 @@ def literal_chunks(template: str) -> list[str]:
     return [text.strip() for text, _, _, _ in string.Formatter().parse(template) if text.strip()]
 
 
-def english_fragments() -> list[re.Pattern[str]]:
+def english_fragments(catalogue: dict[str, str] = JA) -> list[re.Pattern[str]]:
     """The English words of every template (each literal piece with a word of 3+ letters),
-    except pieces the Japanese template keeps as they are (e.g. "HTTP")."""
+    except pieces the translated template keeps as they are (e.g. "HTTP")."""
     found: set[str] = set()
     for key, template in EN.items():
-        kept = set(literal_chunks(JA[key]))
+        kept = set(literal_chunks(catalogue[key]))
         for chunk in literal_chunks(template):
             if re.search(r"[A-Za-z]{3}", chunk) and chunk not in kept:
                 found.add(chunk)
@@ -127,18 +127,20 @@ def options_for(command: Any) -> dict[str, Any]:
     return {p.name: SAMPLE_OPTIONS[p.name] for p in command.parameters if p.required}
 
 
-def japanese_interaction(rig: BotRig, *, in_voice: bool) -> MockInteraction:
+def japanese_interaction(
+    rig: BotRig, *, in_voice: bool, locale: discord.Locale = discord.Locale.japanese
+) -> MockInteraction:
     member = rig.member(in_voice=in_voice)
-    return rig.interaction(
-        member, perms=permissions(manage_guild=True, move_members=True), locale=discord.Locale.japanese
-    )
+    return rig.interaction(member, perms=permissions(manage_guild=True, move_members=True), locale=locale)
 
 
-async def sweep(rig: BotRig, check: Callable[[str, Reply], None]) -> int:
+async def sweep(
+    rig: BotRig, check: Callable[[str, Reply], None], locale: discord.Locale = discord.Locale.japanese
+) -> int:
     seen = 0
     for command in all_commands(rig.bot.tree):
         for in_voice in (True, False):  # the voice path and the file path
-            interaction = japanese_interaction(rig, in_voice=in_voice)
+            interaction = japanese_interaction(rig, in_voice=in_voice, locale=locale)
             await run_command(rig.bot, command, interaction, checks=False, **options_for(command))
             await asyncio.sleep(0)  # followups of queued speech
             assert interaction.log.answered, command.qualified_name
@@ -154,6 +156,39 @@ async def test_every_command_answers_a_japanese_member_in_japanese(rig: BotRig) 
     await rig.bot.storage.add_dictionary_entry(rig.guild.id, "gg", "good game")
     seen = await sweep(rig, assert_japanese)
     assert seen >= 60  # 35 commands, twice (a voice message alone has no words)
+
+
+OTHER_LOCALES = {
+    discord.Locale.german: (r"[äöüß]", "de"),
+    discord.Locale.french: (r"[éèàç]", "fr"),
+    discord.Locale.spain_spanish: (r"[áéíóúñ¿]", "es-ES"),
+    discord.Locale.latin_american_spanish: (r"[áéíóúñ¿]", "es-ES"),
+    discord.Locale.italian: (r"[àèéìòù]", "it"),
+    discord.Locale.brazil_portuguese: (r"[ãõçáéêó]", "pt-BR"),
+    discord.Locale.korean: (r"[\uac00-\ud7a3]", "ko"),
+    discord.Locale.russian: (r"[\u0400-\u04ff]", "ru"),
+    discord.Locale.chinese: (r"[\u4e00-\u9fff]", "zh-CN"),
+    discord.Locale.taiwan_chinese: (r"[\u4e00-\u9fff]", "zh-TW"),
+}
+
+
+@pytest.mark.parametrize("locale", list(OTHER_LOCALES), ids=lambda x: x.value)
+async def test_every_command_answers_in_each_shipped_language(rig: BotRig, locale: discord.Locale) -> None:
+    """The sweep in every other shipped language: no reply keeps an English piece, and the
+    replies are written in that language (its letters appear)."""
+    script, catalogue = OTHER_LOCALES[locale]
+    # English phrases (two words or more): a single word may be a cognate the language uses too ("style")
+    every_chunk = english_fragments({key: "" for key in EN})  # what a translation keeps counts too
+    fragments = [f for f in every_chunk if re.search(r"[A-Za-z]{2,}\\? +\S*[A-Za-z]{2,}", f.pattern)]
+    texts: list[str] = []
+
+    def check(what: str, reply: Reply) -> None:
+        text = reply.text()
+        assert [p.pattern for p in fragments if p.search(text)] == [], f"{what}: English left in {text!r}"
+        texts.append(text)
+
+    assert await sweep(rig, check, locale) >= 60
+    assert len([t for t in texts if re.search(script, t)]) >= len(texts) // 3
 
 
 async def test_the_same_sweep_in_english_is_english(rig: BotRig) -> None:
