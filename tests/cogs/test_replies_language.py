@@ -159,16 +159,16 @@ async def test_every_command_answers_a_japanese_member_in_japanese(rig: BotRig) 
 
 
 OTHER_LOCALES = {
-    discord.Locale.german: (r"[äöüß]", "de"),
-    discord.Locale.french: (r"[éèàç]", "fr"),
-    discord.Locale.spain_spanish: (r"[áéíóúñ¿]", "es-ES"),
-    discord.Locale.latin_american_spanish: (r"[áéíóúñ¿]", "es-ES"),
-    discord.Locale.italian: (r"[àèéìòù]", "it"),
-    discord.Locale.brazil_portuguese: (r"[ãõçáéêó]", "pt-BR"),
-    discord.Locale.korean: (r"[\uac00-\ud7a3]", "ko"),
-    discord.Locale.russian: (r"[\u0400-\u04ff]", "ru"),
-    discord.Locale.chinese: (r"[\u4e00-\u9fff]", "zh-CN"),
-    discord.Locale.taiwan_chinese: (r"[\u4e00-\u9fff]", "zh-TW"),
+    discord.Locale.german: r"[äöüß]",
+    discord.Locale.french: r"[éèàç]",
+    discord.Locale.spain_spanish: r"[áéíóúñ¿]",
+    discord.Locale.latin_american_spanish: r"[áéíóúñ¿]",
+    discord.Locale.italian: r"[àèéìòù]",
+    discord.Locale.brazil_portuguese: r"[ãõçáéêó]",
+    discord.Locale.korean: r"[\uac00-\ud7a3]",
+    discord.Locale.russian: r"[\u0400-\u04ff]",
+    discord.Locale.chinese: r"[\u4e00-\u9fff]",
+    discord.Locale.taiwan_chinese: r"[\u4e00-\u9fff]",
 }
 
 
@@ -176,7 +176,7 @@ OTHER_LOCALES = {
 async def test_every_command_answers_in_each_shipped_language(rig: BotRig, locale: discord.Locale) -> None:
     """The sweep in every other shipped language: no reply keeps an English piece, and the
     replies are written in that language (its letters appear)."""
-    script, catalogue = OTHER_LOCALES[locale]
+    script = OTHER_LOCALES[locale]
     # English phrases (two words or more): a single word may be a cognate the language uses too ("style")
     every_chunk = english_fragments({key: "" for key in EN})  # what a translation keeps counts too
     fragments = [f for f in every_chunk if re.search(r"[A-Za-z]{2,}\\? +\S*[A-Za-z]{2,}", f.pattern)]
