@@ -224,11 +224,14 @@ async def primitives() -> None:
         await link.close()
 
 
-async def pace_worker(prefix: str, start: float, seconds: float) -> None:
-    """Take events from the shared window between `start` and `start + seconds` (wall clock,
-    the same span in every process)."""
+async def pace_worker(prefix: str, seconds: float) -> None:
+    """Say "ready" once connected, read the start time (wall clock) from stdin, then take
+    events from the shared window between it and `seconds` later (the same span in every
+    process, whatever each one's start-up took)."""
     link = await _link(prefix)
     window = RollingWindow(link, "rpm", CAP, per=WINDOW)
+    print("ready", flush=True)
+    start = float(await asyncio.to_thread(sys.stdin.readline))
     await asyncio.sleep(max(0.0, start - time.time()))
     admitted, deadline = 0, start + seconds
     while time.time() < deadline:
@@ -244,24 +247,20 @@ async def pace_worker(prefix: str, start: float, seconds: float) -> None:
 def throughput() -> None:
     for processes in (1, 2, 4):
         prefix = f"parla-bench-{uuid.uuid4().hex[:8]}:"
-        start = time.time() + 2.0  # every process starts taking at the same moment
         procs = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.bench_cluster",
-                    "--pace-worker",
-                    prefix,
-                    str(start),
-                    str(SECONDS),
-                ],
+                [sys.executable, "-m", "benchmarks.bench_cluster", "--pace-worker", prefix, str(SECONDS)],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
             for _ in range(processes)
         ]
-        total = sum(int(p.communicate()[0].strip() or 0) for p in procs)
+        for p in procs:  # every worker is connected before the clock starts
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        start = time.time() + 0.2  # every process starts taking at the same moment
+        total = sum(int(p.communicate(f"{start}\n")[0].strip() or 0) for p in procs)
+        premise(total <= CAP * SECONDS / WINDOW, f"{total} admitted: more than the cap allows")
         per_second = total / SECONDS
         print(
             f"{processes} process(es): {total} admitted in {SECONDS:g} s = {per_second:.0f}/s "
@@ -364,7 +363,7 @@ def main() -> None:
         return
     if "--pace-worker" in sys.argv:
         i = sys.argv.index("--pace-worker")
-        asyncio.run(pace_worker(sys.argv[i + 1], float(sys.argv[i + 2]), float(sys.argv[i + 3])))
+        asyncio.run(pace_worker(sys.argv[i + 1], float(sys.argv[i + 2])))
         return
     if "--primitives" in sys.argv:  # only the per-request costs
         asyncio.run(primitives())
