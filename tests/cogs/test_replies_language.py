@@ -16,15 +16,14 @@ from typing import Any
 import aiohttp
 import discord
 import pytest
-from discord import app_commands
 
 from bot.base.i18n import LOCALES_DIR
 from cogs.dictionary import DictionaryCog
 from cogs.readaloud import ReadAloudCog
+from tests.standins.command_sweep import all_commands, options_for
 from tests.standins.discord_objects import (
     BotRig,
     MockInteraction,
-    MockMessage,
     Reply,
     open_bot_rig,
     permissions,
@@ -91,40 +90,6 @@ async def rig(
         await r.bot.add_cog(ReadAloudCog(r.bot))
         await r.bot.add_cog(DictionaryCog(r.bot))
         yield r
-
-
-def all_commands(tree: app_commands.CommandTree[Any]) -> list[Any]:
-    found: list[Any] = []
-
-    def walk(command: Any) -> None:
-        if isinstance(command, app_commands.Group):
-            for sub in command.commands:
-                walk(sub)
-        else:
-            found.append(command)
-
-    for command in tree.get_commands():
-        walk(command)
-    return found
-
-
-SAMPLE_OPTIONS = {
-    "text": "hello",
-    "voice": "Cherry",
-    "instructions": "calm",
-    "language": "English",
-    "mode": "on",
-    "option": "xsaid",
-    "value": "off",
-    "word": "Parla",
-    "reading": "par la",
-}
-
-
-def options_for(command: Any) -> dict[str, Any]:
-    if isinstance(command, app_commands.ContextMenu):
-        return {"message": MockMessage(content="hello there")}
-    return {p.name: SAMPLE_OPTIONS[p.name] for p in command.parameters if p.required}
 
 
 def japanese_interaction(

@@ -12,16 +12,15 @@ from typing import Any
 import aiohttp
 import discord
 import pytest
-from discord import app_commands
 
 from bot.app.bot import EXTENSIONS
 from bot.store.models import utc_today
 from cogs.dictionary import DictionaryCog
 from cogs.readaloud import ReadAloudCog
+from tests.standins.command_sweep import all_commands, options_for
 from tests.standins.discord_objects import (
     BotRig,
     MockInteraction,
-    MockMessage,
     open_bot_rig,
     permissions,
     run_command,
@@ -190,42 +189,6 @@ class Exploding:
 
     def __getattr__(self, name: str) -> Any:
         raise RuntimeError(f"{self.what}.{name} exploded")
-
-
-def all_commands(
-    tree: app_commands.CommandTree[Any],
-) -> list[app_commands.Command[Any, ..., Any] | app_commands.ContextMenu]:
-    found: list[Any] = []
-
-    def walk(command: Any) -> None:
-        if isinstance(command, app_commands.Group):
-            for sub in command.commands:
-                walk(sub)
-        else:
-            found.append(command)
-
-    for command in tree.get_commands():  # every type: slash commands and the context menu
-        walk(command)
-    return found
-
-
-SAMPLE_OPTIONS = {
-    "text": "hello",
-    "voice": "Cherry",
-    "instructions": "calm",
-    "language": "English",
-    "mode": "on",
-    "option": "xsaid",
-    "value": "off",
-    "word": "Parla",
-    "reading": "par la",
-}
-
-
-def options_for(command: Any) -> dict[str, Any]:
-    if isinstance(command, app_commands.ContextMenu):
-        return {"message": MockMessage(content="hello there")}
-    return {p.name: SAMPLE_OPTIONS[p.name] for p in command.parameters if p.required}
 
 
 async def test_the_sweep_covers_every_command(rig: BotRig) -> None:
