@@ -311,3 +311,25 @@ async def test_a_new_session_key_after_a_reconnect_is_used_at_once() -> None:
     # discord.py's own send on the same connection carries on the same counters.
     vc.send_audio_packet(b"classic", encode=False)
     assert vc.opus_of(vc.conn.wire[2])[:2] == (3, 1920)
+
+
+@pytest.mark.parametrize("dave", [True, False], ids=["dave", "transport-only"])
+async def test_the_packet_path_puts_on_the_wire_the_bytes_discord_py_would(dave: bool) -> None:
+    loop = asyncio.get_running_loop()
+    ours, theirs = (PacketVoiceClient(loop, ssrc=4242, mark=MARK) for _ in range(2))
+    theirs.conn.secret_key = list(ours.conn.secret_key)
+    for vc in (ours, theirs):  # near every counter's wrap-around
+        vc.sequence, vc.timestamp, vc._incr_nonce = 65533, 2**32 - 2000, 2**32 - 2
+        vc.conn.dave_session.ready = dave
+    path = DiscordPacketPath(ours)
+    payloads = [OPUS_SILENCE, b"", os.urandom(1275), *(os.urandom(n) for n in (1, 60, 400))]
+    for payload in payloads:
+        path.send(payload)
+        theirs.send_audio_packet(payload, encode=False)
+    assert [bytes(p) for p in ours.conn.wire] == [bytes(p) for p in theirs.conn.wire]
+    assert (ours.sequence, ours.timestamp, ours._incr_nonce) == (
+        theirs.sequence,
+        theirs.timestamp,
+        theirs._incr_nonce,
+    )
+    assert ours.sequence == 3 and ours._incr_nonce == 4  # both wrapped
