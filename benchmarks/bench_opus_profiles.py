@@ -137,9 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     premise(seconds >= 10, f"{seconds:.1f} s of audio (at least 10)")
     ref = np.frombuffer(b"".join(frames), "<i2")[0::2].astype(np.float64)
     print(f"Opus profiles - {Encoder.get_opus_version()}; {what}, {seconds:.1f} s")
-    print(
-        f"    resampling 24 kHz mono -> 48 kHz stereo (soxr HQ): {resample / seconds * 1000:.2f} ms per audio-s"
-    )
+    per_second = resample / seconds * 1000
+    print(f"    resampling 24 kHz mono -> 48 kHz stereo (soxr HQ): {per_second:.2f} ms per audio-s")
     print(f"    {'profile':36s} {'key':34s} {'CPU ms/s':>8s} {'sSNR dB':>8s} {'LSD dB':>7s} {'kbit/s':>7s}")
     for name, profile in PROFILES:
         cpu, snr, lsd, kbps = measure(profile, frames, ref, args.reps)
