@@ -4,7 +4,8 @@ delays a send. libopus is called through ctypes, which releases the GIL, so enco
 the sender's work on the other core.
 
 A feed is queued at most once at a time (`claim()`); a worker calls its `encode_ahead(ahead)`,
-which encodes until `ahead` packets are ready or no input is at hand. The feed with the fewest
+which encodes until `ahead` packets are ready or no input is at hand (for a new playback, one
+packet first, then the sender is woken, then the rest). The feed with the fewest
 packets ready is served first (its next send is the nearest), then first come, first served.
 Workers start when work arrives and end after `idle_exit` seconds without any, or at `close()`.
 """
@@ -97,7 +98,14 @@ class EncodePool:
                 return
             feed, then = item
             try:
-                feed.encode_ahead(self.ahead)
+                if then is None:
+                    feed.encode_ahead(self.ahead)
+                else:  # a new playback: the sender sends its first packet as soon as it is ready
+                    feed.encode_ahead(1)
+                    then.set()
+                    then = None
+                    if feed.claim():
+                        feed.encode_ahead(self.ahead)
             except Exception:
                 log.exception("encoding ahead failed")
             if then is not None:
