@@ -58,6 +58,7 @@ RESYNC = 1.0  # a playback behind its clock by more than this (the process was s
 SWITCH_INTERVAL: float | None = 0.001
 
 After = Callable[[BaseException | None], None]
+_orders = itertools.count()
 
 
 class SenderFeed(EncodeFeed, Protocol):
@@ -96,6 +97,7 @@ class Playback:
         self.lost_at: float | None = None
         self.pause_silenced = False
         self.scheduled = False  # in the sender's heap (its first packet was sent)
+        self.order = next(_orders)  # breaks ties in due time: first come, first served
         self.start = 0.0  # when its first packet was sent: packet k is due at start + k * FRAME
         self.index = 0  # the packet due next
 
@@ -178,7 +180,6 @@ class VoiceSender:
         self._closing = False
         # sender thread only
         self._heap: list[_Entry] = []  # the next due packet of every started playback
-        self._order = itertools.count()  # ties in due time: first come, first served
         self._starting: list[Playback] = []  # waiting for their first encoded packet
         self.sent = 0  # packets sent (scheduled ones)
 
@@ -273,15 +274,13 @@ class VoiceSender:
     def _send_due(self, thread: _SenderThread, until: float) -> None:
         """Send the packet of every playback due before `until`, earliest first."""
         heap = self._heap
-        pop, push = heapq.heappop, heapq.heappush
-        order = self._order
+        pop, replace = heapq.heappop, heapq.heapreplace
         while heap and heap[0][0] <= until:
-            due, _, playback = pop(heap)
+            due, _, playback = heap[0]
+            if not playback.done:
+                self._visit(thread, playback, due)
             if playback.done:
-                continue
-            playback.scheduled = False
-            self._visit(thread, playback, due)
-            if playback.done:
+                pop(heap)
                 continue
             playback.index += 1
             next_due = playback.start + playback.index * FRAME
@@ -290,8 +289,7 @@ class VoiceSender:
                 log.warning("voice sender fell %.1f s behind a playback; restarting its clock", behind)
                 playback.start, playback.index = until - EARLY, 0
                 next_due = playback.start
-            playback.scheduled = True
-            push(heap, (next_due, next(order), playback))
+            replace(heap, (next_due, playback.order, playback))  # its next packet
         thread.sending = None
 
     def _receive(self, thread: _SenderThread, playback: Playback) -> None:
@@ -321,7 +319,7 @@ class VoiceSender:
                 continue
             playback.start, playback.index = start, 1
             playback.scheduled = True
-            heapq.heappush(self._heap, (start + FRAME, next(self._order), playback))
+            heapq.heappush(self._heap, (start + FRAME, playback.order, playback))
         thread.sending = None
 
     def _visit(self, thread: _SenderThread, playback: Playback, due: float) -> None:

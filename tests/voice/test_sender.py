@@ -285,8 +285,11 @@ async def test_voice_sender_setting_picks_the_path(env: dict[str, str], classic:
         assert isinstance(vc, RecordingVoiceClient)
         await vc.wait_for(lambda ps: any(p.scheduled and not p.silence for p in ps))
         assert vc.plays == (1 if classic else 0)  # discord.py's own player, or the shared sender
-        # Only the shared sender lowers the process's GIL hand-over interval (to 1 ms).
+        # Only the shared sender lowers the process's GIL hand-over interval (to 1 ms), while
+        # its thread runs.
         assert sys.getswitchinterval() == pytest.approx(0.005 if classic else 0.001)
+        await world.service.close()
+        assert sys.getswitchinterval() == pytest.approx(0.005)
     finally:
         await world.service.close()
         sys.setswitchinterval(before)
