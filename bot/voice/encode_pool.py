@@ -21,7 +21,7 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AHEAD = 5  # packets (100 ms) encoded ahead of the sender
+DEFAULT_AHEAD = 10  # packets (200 ms) encoded ahead of the sender at most; refilled at half
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 IDLE_EXIT = 2.0  # seconds a worker waits for work before it ends
 

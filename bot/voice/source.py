@@ -169,7 +169,9 @@ class StreamingOpusSource(discord.AudioSource):
             self._reprime = True
 
     def wants_encoding(self, ahead: int) -> bool:
-        return len(self._ready) < ahead and not (self._ready_end or self._cleaned or self._claimed)
+        """Half of `ahead` or fewer packets ready (and more to come): a worker then encodes
+        about half of `ahead` at once, so there is one hand-off per few packets, not per packet."""
+        return len(self._ready) <= ahead // 2 and not (self._ready_end or self._cleaned or self._claimed)
 
     def claim(self) -> bool:
         """Mark as queued for a worker; False if it already is."""
