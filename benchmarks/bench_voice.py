@@ -349,6 +349,7 @@ class RoundResult:
     jitter: list[float] = field(default_factory=list)
     playbacks: int = 0
     stored: int = 0  # playbacks that replayed stored Opus packets
+    gc_pause: float = 0.0  # the longest garbage collection in the round (it stops every thread)
 
     @property
     def clean(self) -> bool:
@@ -367,11 +368,13 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
     guilds = bench.guilds[:n]
     starts = [len(g.vc.snapshot()) for g in guilds]
     cpu0, read0, t0 = time.process_time(), bench.meter.seconds, time.perf_counter()
-    for i, g in enumerate(guilds):
-        say(g.player, text_for(f"{tag} {i}", seconds))
-    await asyncio.sleep(0)
-    for g in guilds:
-        await until_idle(g, 120)
+    pauses = GcPauses()
+    with pauses:
+        for i, g in enumerate(guilds):
+            say(g.player, text_for(f"{tag} {i}", seconds))
+        await asyncio.sleep(0)
+        for g in guilds:
+            await until_idle(g, 120)
     wall = time.perf_counter() - t0
     cpu, read = time.process_time() - cpu0, bench.meter.seconds - read0
     late = 0
@@ -393,7 +396,30 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
             worst = max([worst, *lateness])
             jitter.extend(interval_jitter(sent))
     forget_packets(guilds)
-    return RoundResult(n, audio, packets, late, worst, silence, cpu, read, wall, jitter, playbacks, stored)
+    return RoundResult(
+        n, audio, packets, late, worst, silence, cpu, read, wall, jitter, playbacks, stored, pauses.longest
+    )
+
+
+class GcPauses:
+    """The longest garbage collection while in the `with` block (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.longest = max(self.longest, time.perf_counter() - self._start)
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def forget_packets(guilds: Iterable[Guild]) -> None:
@@ -409,7 +435,8 @@ def report(r: RoundResult, label: str) -> None:
     again = f" ({label})" if label else ""
     print(
         f"    {r.streams:4d} streams{again}: late frames {r.late:5d} (worst {ms(r.worst_late)}), "
-        f"underrun silence {r.underrun_silence:4d}, CPU {r.cpu_process / r.audio_seconds * 1000:5.1f} ms/s",
+        f"underrun silence {r.underrun_silence:4d}, CPU {r.cpu_process / r.audio_seconds * 1000:5.1f} ms/s, "
+        f"longest GC {ms(r.gc_pause)}",
         flush=True,
     )
 

@@ -275,6 +275,7 @@ class VoiceSender:
         """Send the packet of every playback due before `until`, earliest first."""
         heap = self._heap
         pop, replace = heapq.heappop, heapq.heapreplace
+        resynced = 0.0
         while heap and heap[0][0] <= until:
             due, _, playback = heap[0]
             if not playback.done:
@@ -285,12 +286,13 @@ class VoiceSender:
             playback.index += 1
             next_due = playback.start + playback.index * FRAME
             if until - next_due > RESYNC:
-                behind = until - next_due
-                log.warning("voice sender fell %.1f s behind a playback; restarting its clock", behind)
+                resynced = max(resynced, until - next_due)
                 playback.start, playback.index = until - EARLY, 0
                 next_due = playback.start
             replace(heap, (next_due, playback.order, playback))  # its next packet
         thread.sending = None
+        if resynced:
+            log.warning("voice sender fell %.1f s behind; the late playbacks' clocks restart", resynced)
 
     def _receive(self, thread: _SenderThread, playback: Playback) -> None:
         if playback.done:
