@@ -4,12 +4,16 @@
 - what the cluster primitives cost per request (rolling window, leased semaphore, lease lock),
   and the admission of one request (lock + window + slot) with the window and slot as separate
   round trips and as one Lua script (`bot.cluster.admission`), measured side by side;
+- the whole per-request cost of a miss as it is paid now (the shared tier's lookup that claims
+  the single-flight lock in the same script + admission + releases) next to the old way
+  (lookup, lock, lookup again + admission + releases), p50/p99, once the premise holds (every
+  lookup claimed its lock, every admission is in the window);
 - requests admitted per second by the cluster's rolling window with 1, 2 and 4 processes
   (the total should stay at the cap, not multiply);
 - API calls on bench_cache's chat replay when the same traffic is spread over 4 processes, with
   the shared tier and without it.
 
-    python -m benchmarks.bench_cluster
+    python -m benchmarks.bench_cluster [--primitives]
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def show(name: str, ms: list[float]) -> None:
-    print(f"{name:<34} p50 {statistics.median(ms):7.3f} ms   p99 {pct(ms, 99):7.3f} ms   (n={len(ms)})")
+    print(f"{name:<40} p50 {statistics.median(ms):7.3f} ms   p99 {pct(ms, 99):7.3f} ms   (n={len(ms)})")
 
 
 async def _link(prefix: str) -> ClusterLink:
@@ -110,17 +114,39 @@ async def _timed(ms: list[float], step: Awaitable[T]) -> T:
 
 async def primitives() -> None:
     """Each Redis step a request pays, timed one after the other in the same loop (so the
-    separate-steps admission and the one-script admission are measured in the same conditions).
-    The admission of one request is what happens before it is sent: the single-flight lock and
-    the endpoint's window + slot; the releases come after it."""
+    old and the new ways are measured in the same conditions).
+
+    A request that misses memory and disk pays, before it is sent: the shared tier's lookup and
+    the single-flight lock, then the endpoint's window + slot (`admit`); after it, the slot's
+    and the lock's release. Before, the lookup, the lock and a second lookup under the lock
+    were three round trips (6 in all); now the lookup claims the lock on a miss in the same
+    script (`SharedTier.read_or_claim`: 4 in all)."""
     link = await _link(f"parla-bench-{uuid.uuid4().hex[:8]}:")
     try:
         window = RollingWindow(link, "w", 1_000_000)
         sem = LeasedSemaphore(link, "s", 1_000_000)
-        steps: dict[str, list[float]] = {
-            name: []
-            for name in ("window", "slot", "slot_release", "lock", "lock_release", "admit", "admit_release")
-        }
+        tier = SharedTier(link, 64 * MIB)
+        names = (
+            "window",
+            "slot",
+            "slot_release",
+            "lock",
+            "lock_release",
+            "admit",
+            "admit_release",
+            "lookup",
+            "relookup",
+            "old_lock",
+            "old_admit",
+            "old_admit_release",
+            "old_lock_release",
+            "claim",
+            "new_admit",
+            "new_admit_release",
+            "new_lock_release",
+        )
+        steps: dict[str, list[float]] = {name: [] for name in names}
+        claimed = admitted = 0
         for i in range(ROUNDS):
             assert await _timed(steps["window"], window.try_take()) == 0
             slot = await _timed(steps["slot"], sem.try_acquire())
@@ -132,6 +158,42 @@ async def primitives() -> None:
             both = await _timed(steps["admit"], admit(window, sem))
             assert isinstance(both, Slot)
             await _timed(steps["admit_release"], both.release())
+            # One request's cluster cost, the old way: lookup, lock, lookup again, admission.
+            name = f"{i:064x}"
+            assert await _timed(steps["lookup"], tier.read("pcm", name)) is None
+            old = LeaseLock(link, link.key("flight", "old", name))
+            assert await _timed(steps["old_lock"], old.acquire())
+            assert await _timed(steps["relookup"], tier.read("pcm", name)) is None
+            both = await _timed(steps["old_admit"], admit(window, sem))
+            assert isinstance(both, Slot)
+            admitted += 1
+            await _timed(steps["old_admit_release"], both.release())
+            await _timed(steps["old_lock_release"], old.release())
+            # The same, now: the lookup claims the lock in the same round trip.
+            new = LeaseLock(link, link.key("flight", "new", name))
+            found = await _timed(
+                steps["claim"], tier.read_or_claim("pcm", name, new.key, new.token, new.lease_ms)
+            )
+            if found == (None, new.token) and await link.client.get(new.key) == new.token.encode():
+                claimed += 1  # (checked outside the timed step)
+            new.adopt()
+            both = await _timed(steps["new_admit"], admit(window, sem))
+            assert isinstance(both, Slot)
+            admitted += 1
+            await _timed(steps["new_admit_release"], both.release())
+            await _timed(steps["new_lock_release"], new.release())
+        in_window = await window.count()
+        held = await sem.holders()
+        left = [key async for key in link.client.scan_iter(match=link.key("flight", "*"), count=500)]
+        premise(
+            claimed == ROUNDS
+            and admitted == 2 * ROUNDS
+            and in_window == 4 * ROUNDS
+            and held == 0
+            and not left,
+            f"{claimed} of {ROUNDS} lookups claimed their lock; {admitted} admissions, {in_window} events "
+            f"in the window (expected {4 * ROUNDS}), {held} slots still held, {len(left)} locks left",
+        )
 
         def total(*names: str) -> list[float]:
             return [sum(values) for values in zip(*(steps[n] for n in names), strict=True)]
@@ -144,6 +206,19 @@ async def primitives() -> None:
         show("admission, one script (2 trips)", total("lock", "admit"))
         show("all, separate (5 trips)", total("window", "slot", "slot_release", "lock", "lock_release"))
         show("all, one script (4 trips)", total("lock", "admit", "admit_release", "lock_release"))
+        print(
+            f"per request on a miss: lookup + lock + admission + releases ({ROUNDS} requests, premise held)"
+        )
+        show(
+            "  before: lookup, lock, lookup (6 trips)",
+            total("lookup", "old_lock", "relookup", "old_admit", "old_admit_release", "old_lock_release"),
+        )
+        show(
+            "  now: lookup-or-claim (4 trips)",
+            total("claim", "new_admit", "new_admit_release", "new_lock_release"),
+        )
+        show("  before: up to the send (4 trips)", total("lookup", "old_lock", "relookup", "old_admit"))
+        show("  now: up to the send (2 trips)", total("claim", "new_admit"))
     finally:
         await _wipe(link)
         await link.close()
@@ -290,6 +365,9 @@ def main() -> None:
     if "--pace-worker" in sys.argv:
         i = sys.argv.index("--pace-worker")
         asyncio.run(pace_worker(sys.argv[i + 1], float(sys.argv[i + 2]), float(sys.argv[i + 3])))
+        return
+    if "--primitives" in sys.argv:  # only the per-request costs
+        asyncio.run(primitives())
         return
     asyncio.run(tiers())
     asyncio.run(primitives())

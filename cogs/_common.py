@@ -14,9 +14,10 @@ import discord
 from discord import app_commands
 
 from bot.app.bot import ParlaBot
-from bot.app.voice_message_http import refused, send_voice_message
+from bot.app.voice_message_http import VOICE_MESSAGE_PLACEHOLDER, refused, send_voice_message
 from bot.audio.clip import Audio
 from bot.base.errors import ParlaError
+from bot.base.i18n import join, lines, localize, say
 from bot.commands.audio_file import (
     PROGRESS_INTERVAL,
     OpusEncode,
@@ -24,7 +25,7 @@ from bot.commands.audio_file import (
     collect_audio,
     render_audio_file,
 )
-from bot.commands.choices import style_choices, voice_choices
+from bot.commands.choices import CHOICE_MAX_CHARS, style_choices, voice_choices
 from bot.commands.delivery import Delivery, VoiceSetback, file_instead, plan_delivery
 from bot.commands.voice_message import FILE_INSTEAD_NOTE, AudioFormat, render_voice_message
 from bot.speech.errors import TTSError
@@ -93,29 +94,58 @@ def opus_encoder_factory() -> OpusEncoderFactory | None:
     return discord_opus_encoder
 
 
-def voice_choice_list(current: str) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=label, value=value) for label, value in voice_choices(current)]
+def _choice_list(
+    labelled: list[tuple[str, str]], interaction: discord.Interaction
+) -> list[app_commands.Choice[str]]:
+    return [
+        app_commands.Choice(name=reply_text(interaction, label)[:CHOICE_MAX_CHARS], value=value)
+        for label, value in labelled
+    ]
 
 
-def style_choice_list(current: str) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=label, value=value) for label, value in style_choices(current)]
+def voice_choice_list(current: str, interaction: discord.Interaction) -> list[app_commands.Choice[str]]:
+    """The voices matching `current`, described in the member's language."""
+    return _choice_list(voice_choices(current), interaction)
+
+
+def style_choice_list(current: str, interaction: discord.Interaction) -> list[app_commands.Choice[str]]:
+    return _choice_list(style_choices(current), interaction)
 
 
 def voice_setback(error: VoiceError) -> VoiceSetback:
     return next((setback for kind, setback in _SETBACKS if isinstance(error, kind)), VoiceSetback.OTHER)
 
 
+def locale_of(interaction: discord.Interaction) -> str | None:
+    """The Discord locale of the member who used `interaction` (e.g. "ja", "en-US")."""
+    locale = getattr(interaction, "locale", None)
+    value = getattr(locale, "value", None)
+    return value if isinstance(value, str) else None
+
+
+def reply_text(interaction: discord.Interaction, value: str) -> str:
+    """`value` (a `bot.base.i18n.Text`, or a plain str: unchanged) in the member's language."""
+    return localize(value, locale_of(interaction))
+
+
+def server_text(guild: discord.Guild | None, value: str) -> str:
+    """`value` in the server's preferred language (notices posted to a channel)."""
+    locale = getattr(getattr(guild, "preferred_locale", None), "value", None)
+    return localize(value, locale if isinstance(locale, str) else None)
+
+
 def channel_mention(channel: object) -> str:
     mention = getattr(channel, "mention", None)
-    return str(mention) if mention else "the voice channel"
+    return str(mention) if mention else say("voice.channel.unknown")
 
 
 def queued_message(channel: object, position: int) -> str:
     where = channel_mention(channel)
     if position <= 0:
-        return f"🔊 Speaking in {where} now."
-    ahead = "1 message" if position == 1 else f"{position} messages"
-    return f"🔊 Queued in {where}: {ahead} ahead of yours."
+        return say("speak.now", channel=where)
+    if position == 1:
+        return say("speak.queued.one", channel=where)
+    return say("speak.queued.other", channel=where, count=position)
 
 
 @contextlib.asynccontextmanager
@@ -215,11 +245,10 @@ class Speaker:
                     raise
                 note = instead
             else:
-                content = queued_message(channel, position)
-                backup = self.bot.backup_notice(("member", user.id))
-                if backup:
-                    content = f"{content}\n{backup}"
-                await interaction.edit_original_response(content=content)
+                content = lines(
+                    queued_message(channel, position), self.bot.backup_notice(("member", user.id))
+                )
+                await interaction.edit_original_response(content=reply_text(interaction, content))
                 return
         await self.send_file(interaction, request, note=note, audio_format=audio_format, ephemeral=ephemeral)
 
@@ -238,7 +267,7 @@ class Speaker:
             nonlocal progressed
             progressed = True
             await interaction.edit_original_response(
-                content=f"⏳ Synthesizing… {seconds:.0f} s of audio so far."
+                content=reply_text(interaction, say("file.progress", seconds=seconds))
             )
 
         audio = await collect_audio(
@@ -251,23 +280,25 @@ class Speaker:
         if audio_format is AudioFormat.VOICE_MESSAGE and self.encoder_factory is not None:
             if await self._send_voice_message(interaction, request, audio, ephemeral, progressed):
                 backup = self.bot.backup_notice(("member", interaction.user.id))
-                extra = " ".join(x for x in (note, backup) if x)
+                extra = join(" ", (note, backup))
                 if extra:  # a voice message carries nothing else: the notes follow it
-                    await interaction.followup.send(extra, ephemeral=True)
+                    await interaction.followup.send(reply_text(interaction, extra), ephemeral=True)
                 return
             if self._refusal_notes.allow(interaction.user.id):
-                note = " ".join(x for x in (note, FILE_INSTEAD_NOTE) if x)
+                note = join(" ", (note, FILE_INSTEAD_NOTE))
         rendered = await asyncio.to_thread(
             render_audio_file, audio, request.text, interaction.filesize_limit, self.encoder_factory
         )
         backup = self.bot.backup_notice(("member", interaction.user.id))
-        note = " ".join(x for x in (note, backup) if x)
-        summary = f"{request.voice} · {rendered.duration:.1f} s"
-        if rendered.compressed:
-            summary += " · Ogg Opus (the WAV would exceed the upload limit)"
-        content = f"{note}\n{summary}" if note else summary
+        note = join(" ", (note, backup))
+        summary = say(
+            "file.summary.compressed" if rendered.compressed else "file.summary",
+            voice=request.voice,
+            seconds=rendered.duration,
+        )
+        content = lines(note, summary)
         file = discord.File(io.BytesIO(rendered.data), filename=rendered.filename)
-        await interaction.edit_original_response(content=content, attachments=[file])
+        await interaction.edit_original_response(content=reply_text(interaction, content), attachments=[file])
 
     async def _send_voice_message(
         self,
@@ -282,6 +313,11 @@ class Speaker:
         message = await asyncio.to_thread(
             render_voice_message, audio, request.text, interaction.filesize_limit, self.encoder_factory
         )
+        if not progressed:
+            # Directly after the defer, a followup would edit the "thinking…" message, and an
+            # edit cannot make a voice message: replace the placeholder first (see
+            # bot.app.voice_message_http), so the voice message is a new message.
+            await interaction.edit_original_response(content=VOICE_MESSAGE_PLACEHOLDER)
         try:
             await send_voice_message(
                 self.bot.http, interaction.application_id, interaction.token, message, ephemeral=ephemeral
@@ -291,9 +327,8 @@ class Speaker:
                 raise
             log.info("Discord refused a voice message (code %s): sending a file", exc.code)
             return False
-        if progressed:  # the voice message is a new message: the progress line goes
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
+        with contextlib.suppress(discord.HTTPException):  # the placeholder or progress line goes
+            await interaction.delete_original_response()
         return True
 
     def error_reporter(
@@ -304,7 +339,7 @@ class Speaker:
         bot = self.bot
 
         async def report(utterance: Utterance, error: ParlaError) -> None:
-            message = error.user_message()
+            message = reply_text(interaction, error.user_message())
             if isinstance(error, TTSError):
                 bot.note_endpoint_error(interaction.guild_id, error)
             try:

@@ -9,8 +9,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.bot import ParlaBot
+from bot.base.i18n import lines, say
 
-from ._common import guild_id_of
+from ._common import guild_id_of, reply_text
 
 DICTIONARY_SHOWN = 60  # entries listed by /dictionary list (the embed's size limit)
 
@@ -29,11 +30,12 @@ class DictionaryCog(commands.Cog):
     async def dictionary_add(self, interaction: discord.Interaction, word: str, reading: str) -> None:
         guild_id = guild_id_of(interaction)
         new = await self.bot.storage.add_dictionary_entry(guild_id, word, reading)
-        verb = "Added" if new else "Updated"
-        shown = " ".join(word.split())
-        await interaction.response.send_message(
-            f"{verb}: **{shown}** is read as “{' '.join(reading.split())}”.", ephemeral=True
+        content = say(
+            "dictionary.add.new" if new else "dictionary.add.updated",
+            word=" ".join(word.split()),
+            reading=" ".join(reading.split()),
         )
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @dictionary.command(name="remove", description="Remove a word from the dictionary (Manage Server)")
     @app_commands.describe(word="The word to remove")
@@ -42,8 +44,8 @@ class DictionaryCog(commands.Cog):
         guild_id = guild_id_of(interaction)
         removed = await self.bot.storage.remove_dictionary_entry(guild_id, word)
         shown = " ".join(word.split())
-        content = f"Removed **{shown}**." if removed else f"**{shown}** is not in the dictionary."
-        await interaction.response.send_message(content, ephemeral=True)
+        content = say("dictionary.remove.done" if removed else "dictionary.remove.missing", word=shown)
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @dictionary.command(name="list", description="The words this server pronounces its own way")
     async def dictionary_list(self, interaction: discord.Interaction) -> None:
@@ -51,15 +53,17 @@ class DictionaryCog(commands.Cog):
         entries = await self.bot.storage.list_dictionary(guild_id)
         if not entries:
             await interaction.response.send_message(
-                "The dictionary is empty. Add words with /dictionary add.", ephemeral=True
+                reply_text(interaction, say("dictionary.list.empty")), ephemeral=True
             )
             return
         items = list(entries.items())
-        lines = [f"**{word}** → {reading}" for word, reading in items[:DICTIONARY_SHOWN]]
-        if len(items) > DICTIONARY_SHOWN:
-            lines.append(f"… and {len(items) - DICTIONARY_SHOWN} more")
+        rows = [f"**{word}** → {reading}" for word, reading in items[:DICTIONARY_SHOWN]]
+        more = (
+            say("list.more", count=len(items) - DICTIONARY_SHOWN) if len(items) > DICTIONARY_SHOWN else None
+        )
         embed = discord.Embed(
-            title=f"Pronunciation dictionary ({len(items)})", description="\n".join(lines)[:4096]
+            title=reply_text(interaction, say("dictionary.list.title", count=len(items))),
+            description=reply_text(interaction, lines(*rows, more))[:4096],
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.bot import ParlaBot
+from bot.base.i18n import Text, join, lines, say
 from bot.commands.choices import shorten
 from bot.commands.control import ControlFacts, QueueViewer, control_refusal, may_read_queued_text
 from bot.commands.settings_view import FIELD_LABELS, describe_settings, display_value, local_style_note
@@ -20,7 +21,7 @@ from bot.store.models import PREF_FIELDS, VoiceSettings
 from bot.voice.errors import VoiceBusyError, VoiceError
 from bot.voice.utterance import Utterance
 
-from ._common import channel_mention
+from ._common import channel_mention, reply_text
 
 QUEUE_SHOWN = 10
 
@@ -36,6 +37,10 @@ def _item(utterance: Utterance, width: int = 80, *, shown: bool = True) -> str:
     if not shown:
         return f"**{utterance.requester_name}**"
     return f"**{utterance.requester_name}**: {shorten(utterance.text, width)}"
+
+
+def _dropped(count: int) -> Text:
+    return say("tts.stop.done.one") if count == 1 else say("tts.stop.done.other", count=count)
 
 
 def _in_channel(member: discord.Member, channel: object) -> bool:
@@ -91,12 +96,9 @@ class PlaybackCog(commands.Cog):
             channel = await self.bot.voice.join(member, move=move)
         except VoiceBusyError:
             busy = self.bot.voice.connected_channel(member.guild)
-            raise VoiceError(
-                f"I'm busy speaking in {channel_mention(busy)}. Wait until the queue is done, "
-                "or ask someone with the Move Members permission to bring me over."
-            ) from None
+            raise VoiceError(say("tts.join.busy", channel=channel_mention(busy))) from None
         await interaction.edit_original_response(
-            content=f"🔊 Joined {channel_mention(channel)}. Use /speak, or Read aloud on a message."
+            content=reply_text(interaction, say("tts.join.done", channel=channel_mention(channel)))
         )
 
     @tts.command(name="leave", description="Disconnect the bot (the queue is cleared)")
@@ -106,8 +108,12 @@ class PlaybackCog(commands.Cog):
         channel = self.bot.voice.connected_channel(member.guild)
         await interaction.response.defer(thinking=True, ephemeral=True)
         was_connected = await self.bot.voice.leave(member.guild.id)
-        content = f"👋 Left {channel_mention(channel)}." if was_connected else "I'm not in a voice channel."
-        await interaction.edit_original_response(content=content)
+        content = (
+            say("tts.leave.done", channel=channel_mention(channel))
+            if was_connected
+            else say("tts.leave.not_in")
+        )
+        await interaction.edit_original_response(content=reply_text(interaction, content))
 
     # ------------------------------------------------------------------ queue control
     @tts.command(name="skip", description="Skip what is being said now")
@@ -117,37 +123,33 @@ class PlaybackCog(commands.Cog):
         self._check_control(interaction, requester_id=current.requester_id if current else None)
         skipped = self.bot.voice.skip(member.guild.id)
         content = (
-            f"⏭️ Skipped {_item(skipped)}." if skipped is not None else "Nothing is being said right now."
+            say("tts.skip.done", item=_item(skipped)) if skipped is not None else say("tts.skip.nothing")
         )
-        await interaction.response.send_message(content, ephemeral=True)
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @tts.command(name="stop", description="Stop speaking and clear the queue")
     async def stop(self, interaction: discord.Interaction) -> None:
         member = _member(interaction)
         self._check_control(interaction)
         dropped = self.bot.voice.stop(member.guild.id)
-        if dropped:
-            noun = "message" if dropped == 1 else "messages"
-            content = f"⏹️ Stopped; {dropped} {noun} dropped."
-        else:
-            content = "Nothing to stop: the queue is empty."
-        await interaction.response.send_message(content, ephemeral=True)
+        content = _dropped(dropped) if dropped else say("tts.stop.nothing")
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @tts.command(name="pause", description="Pause speaking (the queue is kept)")
     async def pause(self, interaction: discord.Interaction) -> None:
         member = _member(interaction)
         self._check_control(interaction)
         paused = self.bot.voice.pause(member.guild.id)
-        content = "⏸️ Paused. /tts resume to continue." if paused else "Already paused (or nothing to pause)."
-        await interaction.response.send_message(content, ephemeral=True)
+        content = say("tts.pause.done") if paused else say("tts.pause.already")
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @tts.command(name="resume", description="Resume speaking")
     async def resume(self, interaction: discord.Interaction) -> None:
         member = _member(interaction)
         self._check_control(interaction)
         resumed = self.bot.voice.resume(member.guild.id)
-        content = "▶️ Resumed." if resumed else "I was not paused."
-        await interaction.response.send_message(content, ephemeral=True)
+        content = say("tts.resume.done") if resumed else say("tts.resume.not_paused")
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @tts.command(name="queue", description="What is being said and what comes next")
     async def queue(self, interaction: discord.Interaction) -> None:
@@ -161,16 +163,29 @@ class PlaybackCog(commands.Cog):
         def item(u: Utterance) -> str:
             return _item(u, shown=may_read_queued_text(viewer, sees_source=_sees_source(member, u)))
 
-        embed = discord.Embed(title="Speech queue")
-        embed.add_field(name="Voice channel", value=channel_mention(channel) if channel else "not connected")
-        embed.add_field(name="Now", value=item(current) if current else "nothing", inline=False)
+        def t(value: str) -> str:
+            return reply_text(interaction, value)
+
+        embed = discord.Embed(title=t(say("tts.queue.title")))
+        embed.add_field(
+            name=t(say("tts.queue.channel")),
+            value=t(channel_mention(channel) if channel else say("tts.queue.not_connected")),
+        )
+        embed.add_field(
+            name=t(say("tts.queue.now")),
+            value=t(item(current) if current else say("tts.queue.nothing")),
+            inline=False,
+        )
         if waiting:
-            lines = [f"{i}. {item(u)}" for i, u in enumerate(waiting[:QUEUE_SHOWN], start=1)]
-            if len(waiting) > QUEUE_SHOWN:
-                lines.append(f"… and {len(waiting) - QUEUE_SHOWN} more")
-            embed.add_field(name=f"Next ({len(waiting)})", value="\n".join(lines), inline=False)
+            rows = [f"{i}. {item(u)}" for i, u in enumerate(waiting[:QUEUE_SHOWN], start=1)]
+            more = say("list.more", count=len(waiting) - QUEUE_SHOWN) if len(waiting) > QUEUE_SHOWN else None
+            embed.add_field(
+                name=t(say("tts.queue.next.count", count=len(waiting))),
+                value=t(lines(*rows, more)),
+                inline=False,
+            )
         else:
-            embed.add_field(name="Next", value="nothing queued", inline=False)
+            embed.add_field(name=t(say("tts.queue.next")), value=t(say("tts.queue.empty")), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     # ------------------------------------------------------------------ settings
@@ -180,31 +195,35 @@ class PlaybackCog(commands.Cog):
         storage = self.bot.storage
         effective = await storage.resolve_voice_settings(member.id, member.guild.id)
         defaults = await storage.get_guild_defaults(member.guild.id)
-        embed = discord.Embed(title=f"Voice settings for {member.display_name}")
+
+        def t(value: str) -> str:
+            return reply_text(interaction, value)
+
+        embed = discord.Embed(title=t(say("tts.settings.title", name=member.display_name)))
         for line in describe_settings(effective):
-            embed.add_field(name=line.label, value=f"{line.value}\n*{line.source_label}*", inline=True)
+            value = say("tts.settings.value", value=line.value, source=line.source_label)
+            embed.add_field(name=t(line.label), value=t(value), inline=True)
         server_lines = []
         for field in PREF_FIELDS:
-            value = defaults.value(field)
-            shown = "not set" if value is None else display_value(field, value)
-            server_lines.append(f"{FIELD_LABELS[field]}: {shown}")
-        embed.add_field(name="Server defaults", value="\n".join(server_lines), inline=False)
-        embed.add_field(name="Speech engine", value=self._engine_text(effective), inline=False)
-        embed.set_footer(
-            text="Order: your choice in this server → your choice everywhere → server default → built-in"
+            default = defaults.value(field)
+            shown = say("settings.not_set") if default is None else display_value(field, default)
+            server_lines.append(say("tts.settings.default", setting=FIELD_LABELS[field], value=shown))
+        embed.add_field(name=t(say("tts.settings.defaults")), value=t(lines(*server_lines)), inline=False)
+        embed.add_field(
+            name=t(say("tts.settings.engine")), value=t(self._engine_text(effective)), inline=False
         )
+        embed.set_footer(text=t(say("tts.settings.order")))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    def _engine_text(self, settings: VoiceSettings) -> str:
+    def _engine_text(self, settings: VoiceSettings) -> Text:
         stack = self.bot.stack
         if stack.client is None:
-            return "Local voice (espeak-ng). " + local_style_note(settings.instructions)
-        text = "The speech service"
-        if stack.backup is not None:
-            text += ", with the local voice as backup when it fails"
-            if settings.instructions:
-                text += f". Backup: {local_style_note(settings.instructions)}"
-        return text + ("" if text.endswith(".") else ".")
+            return join(" ", (say("tts.engine.local"), local_style_note(settings.instructions)))
+        if stack.backup is None:
+            return say("tts.engine.service")
+        if settings.instructions:
+            return say("tts.engine.with_backup.style", note=local_style_note(settings.instructions))
+        return say("tts.engine.with_backup")
 
 
 async def setup(bot: ParlaBot) -> None:

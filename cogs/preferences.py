@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
+from bot.base.i18n import lines, say
 from bot.commands.checks import check_picked_voice
 from bot.commands.settings_view import (
     FIELD_LABELS,
@@ -22,6 +23,7 @@ from bot.commands.settings_view import (
     display_value,
     local_style_note,
     shadow_note,
+    voice_traits,
 )
 from bot.commands.speak import preview_request
 from bot.speech.request import check_style
@@ -34,6 +36,7 @@ from ._common import (
     SPEAK_RATE,
     Speaker,
     member_key,
+    reply_text,
     style_choice_list,
     voice_choice_list,
 )
@@ -47,14 +50,8 @@ def scope_of(interaction: discord.Interaction, this_server_only: bool) -> tuple[
     if not this_server_only:
         return None, "user"
     if interaction.guild_id is None:
-        raise InputError(
-            "“This server only” works in a server; in direct messages, choices apply everywhere."
-        )
+        raise InputError(say("prefs.scope.dm"))
     return interaction.guild_id, "member"
-
-
-def where(scope: SettingScope) -> str:
-    return "in this server" if scope == "member" else "everywhere"
 
 
 class PreferencesCog(commands.Cog):
@@ -76,12 +73,13 @@ class PreferencesCog(commands.Cog):
         guild_id, scope = scope_of(interaction, this_server_only)
         await self.bot.storage.set_user_pref(interaction.user.id, guild_id, field, value)
         settings = await self._settings(interaction)
-        label = FIELD_LABELS[field]
-        lines = [f"{label} set to **{display_value(field, value)}** {where(scope)}."]
-        note = shadow_note(settings, field, scope)
-        if note:
-            lines.append(note)
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        done = say(
+            "prefs.set.server" if scope == "member" else "prefs.set.everywhere",
+            setting=FIELD_LABELS[field],
+            value=display_value(field, value),
+        )
+        content = lines(done, shadow_note(settings, field, scope))
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     async def _reset(self, interaction: discord.Interaction, field: PrefField) -> None:
         """Clear the member's choice everywhere and in this server."""
@@ -90,10 +88,12 @@ class PreferencesCog(commands.Cog):
         if interaction.guild_id is not None:
             await self.bot.storage.reset_user_prefs(user_id, interaction.guild_id, (field,))
         settings = await self._settings(interaction)
-        line = f"{FIELD_LABELS[field]} reset. Now: **{display_value(field, getattr(settings, field))}**"
-        source = settings.source(field)
-        line += " (this server's default)." if source == "server" else " (built-in default)."
-        await interaction.response.send_message(line, ephemeral=True)
+        line = say(
+            "prefs.reset.server_default" if settings.source(field) == "server" else "prefs.reset.builtin",
+            setting=FIELD_LABELS[field],
+            value=display_value(field, getattr(settings, field)),
+        )
+        await interaction.response.send_message(reply_text(interaction, line), ephemeral=True)
 
     # ------------------------------------------------------------------ /voice
     @voice.command(name="set", description="Choose your voice")
@@ -107,17 +107,24 @@ class PreferencesCog(commands.Cog):
     async def voice_set_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return voice_choice_list(current)
+        return voice_choice_list(current, interaction)
 
     @voice.command(name="list", description="All the voices")
     async def voice_list(self, interaction: discord.Interaction) -> None:
         settings = await self._settings(interaction)
-        lines = []
-        for v in VOICES:
-            mark = " ← yours" if v.name == settings.voice else ""
-            lines.append(f"**{v.name}** — {v.gender}, {v.character}{mark}")
-        embed = discord.Embed(title=f"Voices ({len(VOICES)})", description="\n".join(lines))
-        embed.set_footer(text="Choose with /voice set · hear one with /voice preview")
+        rows: list[str] = [
+            say(
+                "voice.list.yours" if v.name == settings.voice else "voice.list.line",
+                name=v.name,
+                **voice_traits(v),
+            )
+            for v in VOICES
+        ]
+        embed = discord.Embed(
+            title=reply_text(interaction, say("voice.list.title", count=len(VOICES))),
+            description=reply_text(interaction, lines(*rows)),
+        )
+        embed.set_footer(text=reply_text(interaction, say("voice.list.footer")))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @voice.command(name="preview", description="Hear a short sample line in a voice")
@@ -131,7 +138,7 @@ class PreferencesCog(commands.Cog):
     async def voice_preview_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return voice_choice_list(current)
+        return voice_choice_list(current, interaction)
 
     @voice.command(name="reset", description="Go back to the server's default voice")
     async def voice_reset(self, interaction: discord.Interaction) -> None:
@@ -152,24 +159,29 @@ class PreferencesCog(commands.Cog):
     async def style_set_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return style_choice_list(current)
+        return style_choice_list(current, interaction)
 
     @style.command(name="show", description="Show your style and where it comes from")
     async def style_show(self, interaction: discord.Interaction) -> None:
         settings = await self._settings(interaction)
         source = settings.source("instructions")
-        lines = [
-            f"Style: **{display_value('instructions', settings.instructions)}** ({SOURCE_LABELS[source]})."
+        rows: list[str] = [
+            say(
+                "style.show.style",
+                style=display_value("instructions", settings.instructions),
+                source=SOURCE_LABELS[source],
+            ),
+            say(
+                "style.show.optimize",
+                value=display_value("optimize_instructions", settings.optimize_instructions),
+            ),
         ]
-        lines.append(
-            f"Optimize style: {display_value('optimize_instructions', settings.optimize_instructions)}."
-        )
         stack = self.bot.stack
         if stack.client is None:
-            lines.append(local_style_note(settings.instructions))
+            rows.append(local_style_note(settings.instructions))
         elif stack.backup is not None and settings.instructions:
-            lines.append(f"If the backup voice is in use: {local_style_note(settings.instructions)}")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+            rows.append(say("style.show.backup", note=local_style_note(settings.instructions)))
+        await interaction.response.send_message(reply_text(interaction, lines(*rows)), ephemeral=True)
 
     @style.command(name="clear", description="Speak with no style (even if the server has a default)")
     @app_commands.describe(this_server_only=SCOPE_HELP)
@@ -187,7 +199,7 @@ class PreferencesCog(commands.Cog):
         self, interaction: discord.Interaction, mode: str, this_server_only: bool = False
     ) -> None:
         if mode not in ("on", "off"):
-            raise InputError("Optimize must be on or off.")
+            raise InputError(say("style.optimize.on_off"))
         await self._set(interaction, "optimize_instructions", mode == "on", this_server_only)
 
     # ------------------------------------------------------------------ /language

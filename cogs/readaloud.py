@@ -30,6 +30,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError, ParlaError
+from bot.base.i18n import join, say
 from bot.readaloud.flow import NOTICE_LIFETIME, IncomingMessage, Outcome, ReadAloudCore, ReadAloudPorts
 from bot.readaloud.rules import MessageFacts, Verdict
 from bot.readaloud.settings import (
@@ -46,7 +47,7 @@ from bot.voice.errors import VoiceError
 from bot.voice.service import VoiceService
 from bot.voice.utterance import Utterance
 
-from ._common import channel_mention, guild_id_of, message_info
+from ._common import channel_mention, guild_id_of, message_info, reply_text, server_text
 
 __all__ = ["Outcome", "ReadAloudCog", "ServerVoiceAdapter", "incoming", "message_facts", "setup"]
 
@@ -138,7 +139,6 @@ class ServerVoiceAdapter:
         return self._voice.enqueue(self._guild.id, utterance)
 
 
-
 def role_finder(guild: discord.Guild) -> Callable[[str], int | None]:
     """Find a role by mention, id or name (case-insensitive)."""
 
@@ -160,7 +160,7 @@ def role_finder(guild: discord.Guild) -> Callable[[str], int | None]:
 def role_label(guild: discord.Guild) -> Callable[[int], str]:
     def label(role_id: int) -> str:
         role = guild.get_role(role_id)
-        return role.mention if role is not None else f"a deleted role ({role_id})"
+        return role.mention if role is not None else say("readaloud.deleted_role", id=role_id)
 
     return label
 
@@ -168,7 +168,7 @@ def role_label(guild: discord.Guild) -> Callable[[int], str]:
 def channel_label(guild: discord.Guild) -> Callable[[int], str]:
     def label(channel_id: int) -> str:
         channel = guild.get_channel(channel_id)
-        return channel.mention if channel is not None else f"a deleted channel ({channel_id})"
+        return channel.mention if channel is not None else say("readaloud.deleted_channel", id=channel_id)
 
     return label
 
@@ -208,14 +208,15 @@ class ReadAloudCog(commands.Cog):
         outcome = await self.core.handle(incoming(message, guild), self._ports(message, guild))
         if outcome.notice:
             mention = outcome.notice.startswith(message.author.mention)
-            await self._send(message.channel, outcome.notice, mention=message.author if mention else None)
+            notice = server_text(guild, outcome.notice)  # read by the channel: the server's language
+            await self._send(message.channel, notice, mention=message.author if mention else None)
         return outcome
 
     def _ports(self, message: discord.Message, guild: discord.Guild) -> ReadAloudPorts:
         channel = message.channel
 
         async def report(notice: str) -> None:
-            await self._send(channel, notice, temporary=False)
+            await self._send(channel, server_text(guild, notice), temporary=False)
 
         return ReadAloudPorts(
             storage=self.bot.storage,
@@ -223,6 +224,7 @@ class ReadAloudCog(commands.Cog):
             admit=self.bot.admission.admit,
             backup_notice=self.bot.backup_notice,
             report=report,
+            note_error=self.bot.note_endpoint_error,
         )
 
     async def _send(
@@ -292,16 +294,16 @@ class ReadAloudCog(commands.Cog):
         guild_id = guild_id_of(interaction)
         target = channel or interaction.channel
         if target is None:
-            raise InputError("Pick a channel to read aloud.")
+            raise InputError(say("readaloud.channel.pick"))
         added = await self.bot.storage.add_bound_channel(guild_id, target.id)
         where = channel_mention(target)
         if not added:
-            content = f"{where} is already read aloud."
+            content = say("readaloud.channel.already", channel=where)
         else:
-            content = f"I will read messages in {where} aloud while I'm in a voice channel."
+            content = say("readaloud.channel.added", channel=where)
             if interaction.guild is not None and self.bot.voice.connected_channel(interaction.guild) is None:
-                content += " Bring me into your voice channel with /tts join."
-        await interaction.response.send_message(content, ephemeral=True)
+                content = join(" ", (content, say("readaloud.channel.join_hint")))
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @channel.command(name="remove", description="Stop reading a channel aloud")
     @app_commands.describe(channel="The channel to stop reading (default: this one)")
@@ -312,11 +314,11 @@ class ReadAloudCog(commands.Cog):
         guild_id = guild_id_of(interaction)
         target = channel or interaction.channel
         if target is None:
-            raise InputError("Pick a channel.")
+            raise InputError(say("readaloud.channel.pick_one"))
         removed = await self.bot.storage.remove_bound_channel(guild_id, target.id)
         where = channel_mention(target)
-        content = f"I no longer read {where} aloud." if removed else f"{where} was not read aloud."
-        await interaction.response.send_message(content, ephemeral=True)
+        content = say("readaloud.channel.removed" if removed else "readaloud.channel.not_read", channel=where)
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     # ------------------------------------------------------------------ /readaloud settings|set
     @readaloud.command(name="settings", description="Show this server's read-aloud settings")
@@ -326,10 +328,14 @@ class ReadAloudCog(commands.Cog):
         assert guild is not None
         settings = await self.bot.storage.get_read_aloud(guild_id)
         lines = describe_read_aloud(settings, role_name=role_label(guild), channel_name=channel_label(guild))
-        embed = discord.Embed(title="Read-aloud settings")
-        for label, value in lines:
-            embed.add_field(name=label, value=value[:1024], inline=label != "channels")
-        embed.set_footer(text="Change with /readaloud set and /readaloud channel add (Manage Server)")
+        embed = discord.Embed(title=reply_text(interaction, say("readaloud.settings.title")))
+        for index, (label, value) in enumerate(lines):
+            embed.add_field(
+                name=reply_text(interaction, label),
+                value=reply_text(interaction, value)[:1024],
+                inline=index > 0,
+            )
+        embed.set_footer(text=reply_text(interaction, say("readaloud.settings.footer")))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @readaloud.command(name="set", description="Change a read-aloud setting (Manage Server)")
@@ -344,7 +350,8 @@ class ReadAloudCog(commands.Cog):
         parsed = parse_setting(chosen, value, role_finder(guild))
         settings = await self.bot.storage.update_read_aloud(guild_id, **{chosen.field: parsed})
         shown = display_setting(chosen, getattr(settings, chosen.field), role_label(guild))
-        await interaction.response.send_message(f"{chosen.name} set to **{shown}**.", ephemeral=True)
+        content = say("readaloud.set.done", name=chosen.name, value=shown)
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @settings_set.autocomplete("value")
     async def settings_set_value_autocomplete(
@@ -368,18 +375,11 @@ class ReadAloudCog(commands.Cog):
     async def me(self, interaction: discord.Interaction, mode: str) -> None:
         guild_id = guild_id_of(interaction)
         if mode not in READ_MODES:
-            raise InputError(f"Mode must be one of: {', '.join(READ_MODES)}.")
+            raise InputError(say("readaloud.me.modes", modes=", ".join(READ_MODES)))
         read_mode: ReadMode = mode
         await self.bot.storage.set_read_mode(guild_id, interaction.user.id, read_mode)
-        content = {
-            "on": "I will read your messages aloud in the read-aloud channels (the server's rules apply).",
-            "off": "I will not read your messages aloud in this server.",
-            "auto": (
-                "I will read your messages aloud in every channel of this server while you are in "
-                "my voice channel."
-            ),
-        }[mode]
-        await interaction.response.send_message(content, ephemeral=True)
+        content = say(f"readaloud.me.{mode}")
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
     @readaloud.command(name="nickname", description="The name I say for you (“NAME said”)")
     @app_commands.describe(
@@ -398,12 +398,14 @@ class ReadAloudCog(commands.Cog):
         if other and not interaction.permissions.manage_guild:
             raise app_commands.MissingPermissions(["manage_guild"])
         saved = await self.bot.storage.set_nickname(guild_id, target.id, name)
-        whose = f"{target.display_name}'s" if other else "Your"
+        whose = "other" if other else "own"
         if saved.nickname is None:
-            content = f"{whose} spoken name is cleared: I say the display name ({target.display_name})."
+            content = say(f"readaloud.nickname.cleared.{whose}", name=target.display_name)
         else:
-            content = f"{whose} spoken name is now **{saved.nickname}**."
-        await interaction.response.send_message(content, ephemeral=True)
+            content = say(
+                f"readaloud.nickname.set.{whose}", name=target.display_name, nickname=saved.nickname
+            )
+        await interaction.response.send_message(reply_text(interaction, content), ephemeral=True)
 
 
 async def setup(bot: ParlaBot) -> None:

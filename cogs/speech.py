@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.app.bot import ParlaBot
 from bot.base.errors import InputError
+from bot.base.i18n import say
 from bot.commands.checks import SPEAK_MAX_CHARS
 from bot.commands.speak import SpeakOrder, resolve_request
 from bot.commands.voice_message import AudioFormat
@@ -86,13 +87,13 @@ class SpeechCog(commands.Cog):
     async def speak_voice_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return voice_choice_list(current)
+        return voice_choice_list(current, interaction)
 
     @speak.autocomplete("style")
     async def speak_style_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return style_choice_list(current)
+        return style_choice_list(current, interaction)
 
     @app_commands.checks.cooldown(SPEAK_RATE, SPEAK_PER, key=member_key)
     async def read_aloud(self, interaction: discord.Interaction, message: discord.Message) -> None:
@@ -102,14 +103,12 @@ class SpeechCog(commands.Cog):
         if guild_id and message.author.id != interaction.user.id:
             author = await self.bot.storage.get_member(guild_id, message.author.id)
             if author.opted_out:  # `/readaloud me off` covers this menu too (their own use aside)
-                raise InputError(
-                    f"{message.author.display_name} opted out of having their messages read aloud."
-                )
+                raise InputError(say("read_aloud.opted_out", name=message.author.display_name))
         nicknames = await self.bot.storage.get_nicknames(interaction.guild_id) if interaction.guild_id else {}
         options = CleanOptions(max_length=SPEAK_MAX_CHARS)
         text = clean_message(message_info(message, nicknames), options)
         if not text:
-            raise InputError("That message has no text I can read.")
+            raise InputError(say("read_aloud.no_text"))
         order = SpeakOrder.create(text)
         await interaction.response.defer(thinking=True, ephemeral=True)
         request = await resolve_request(self.bot.storage, message.author.id, interaction.guild_id, order)

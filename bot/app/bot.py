@@ -20,15 +20,15 @@ from discord.ext import commands
 from bot.app.translator import CatalogueTranslator
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
+from bot.base.i18n import Text, join, localize, say
 from bot.base.metrics import METRICS, Sample, queue_samples
-from bot.cluster.invalidation import InvalidationChannel
 from bot.commands.admission import Admission
 from bot.speech.error_log import LastErrors, SeenError, with_details
 from bot.speech.errors import TTSError
 from bot.speech.stack import SpeechStack, open_speech_stack
 from bot.store import retention
 from bot.store.cluster_budget import ClusterBudget
-from bot.store.cluster_settings import SettingsInvalidation
+from bot.store.cluster_settings import share_settings
 from bot.store.limits import NoticeGate, UsageLimiter, current_guild
 from bot.store.models import utc_today
 from bot.store.open import open_storage
@@ -53,7 +53,7 @@ HEARTBEAT_SECONDS = 30.0
 PUBLIC_ERROR_SECONDS = 300.0  # at most one public error post per member per 5 minutes
 CHARGE_DRAIN_SECONDS = 5.0  # at shutdown, how long the usage charges in flight may take
 BACKUP_NOTICE_SECONDS = 600.0
-BACKUP_NOTICE = "The main voice service is unavailable right now, so a backup voice is speaking."
+BACKUP_NOTICE = say("backup.notice")
 
 
 def make_intents() -> discord.Intents:
@@ -65,7 +65,7 @@ def make_intents() -> discord.Intents:
     return intents
 
 
-PERMISSION_NAMES = {
+PERMISSION_NAMES = {  # Discord's names of the permissions (message ids "permission.<name>")
     "manage_guild": "Manage Server",
     "view_channel": "View Channels",
     "move_members": "Move Members",
@@ -75,33 +75,38 @@ PERMISSION_NAMES = {
 }
 
 
-def permission_names(permissions: list[str]) -> str:
-    return ", ".join(PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in permissions)
+def permission_names(permissions: list[str]) -> Text:
+    return join(
+        say("list.separator"),
+        (
+            say(f"permission.{p}") if p in PERMISSION_NAMES else p.replace("_", " ").title()
+            for p in permissions
+        ),
+    )
 
 
 def error_reply(error: BaseException) -> tuple[str, bool]:
-    """The short sentence a member sees for `error`, and whether it was unexpected."""
+    """The short sentence a member sees for `error` (a Text), and whether it was unexpected."""
     original = error
     while isinstance(original, (app_commands.CommandInvokeError, commands.CommandInvokeError)):
         original = original.original
     if isinstance(original, ParlaError):
         return original.user_message(), False
     if isinstance(original, app_commands.CommandOnCooldown):
-        return f"Slow down a little: try again in {original.retry_after:.0f} s.", False
+        return say("error.cooldown", seconds=original.retry_after), False
     if isinstance(original, app_commands.MissingPermissions):
-        names = permission_names(original.missing_permissions)
-        return f"You need the {names} permission for this command.", False
+        return say("error.missing_permissions", names=permission_names(original.missing_permissions)), False
     if isinstance(original, app_commands.BotMissingPermissions):
         names = permission_names(original.missing_permissions)
-        return f"I need the {names} permission here. Ask a server admin to grant it.", False
+        return say("error.bot_missing_permissions", names=names), False
     if isinstance(original, app_commands.NoPrivateMessage):
-        return "This command only works in a server.", False
+        return say("error.server_only"), False
     if isinstance(original, app_commands.TransformerError):
-        return f"I could not understand {original.value!r} for that option.", False
+        return say("error.transformer", value=repr(original.value)), False
     if isinstance(original, app_commands.CheckFailure):
-        return "You can't use this command here.", False
+        return say("error.check_failed"), False
     if isinstance(original, discord.Forbidden):
-        return "Discord refused: I am missing a permission in this channel.", False
+        return say("error.forbidden"), False
     return "", True
 
 
@@ -241,10 +246,7 @@ class ParlaBot(commands.AutoShardedBot):
             self._limiter.cluster = ClusterBudget(self._stack.cluster)
             # charges made while voice closes settle in Redis before the stack closes its link
             self._exits.push_async_callback(self._drain_charges)
-            invalidation = SettingsInvalidation(
-                InvalidationChannel(self._stack.cluster, "settings"), self._storage.read_caches()
-            )
-            invalidation.start()
+            invalidation = share_settings(self._stack.cluster, self._storage)
             self._exits.push_async_callback(invalidation.close)
         self._admission = Admission(self._limiter, self._stack)
         manager = PlayerManager(
@@ -389,12 +391,14 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
             interaction.user.id if interaction.user else None,
             exc_info=(type(original), original, original.__traceback__),
         )
-        message = f"Sorry, something went wrong on my side (error id `{error_id}`). It has been logged."
+        message = say("error.unexpected", error_id=error_id)
     elif isinstance(original, TTSError):
         log.warning("command failed: %s", original.log_form())
         note = getattr(interaction.client, "note_endpoint_error", None)
         if note is not None:
             note(interaction.guild_id, original)
+    locale = getattr(getattr(interaction, "locale", None), "value", None)
+    message = localize(message, locale if isinstance(locale, str) else None)  # the member's language
     try:
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -75,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             # One line per failure for the CLI: the details go to the log only with LOG_LEVEL=DEBUG.
             setup_logging("DEBUG" if settings.log_level == "DEBUG" else "ERROR")
+            if settings.log_level != "DEBUG":  # the CLI names an account failure itself, once
+                logging.getLogger("bot.speech.error_log").setLevel(logging.CRITICAL)
         if command == "voices":
             return _voices(settings)
         if command == "synth":

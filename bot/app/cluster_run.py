@@ -1,7 +1,10 @@
 """`parla run --processes N`: one supervisor and N worker processes, each running the bot on a
 contiguous slice of the shards.
 
-`SHARD_COUNT` comes from the settings, else from Discord's recommendation (GET /gateway/bot).
+`SHARD_COUNT` comes from the settings, else from Discord's recommendation (GET /gateway/bot);
+if Discord cannot be asked (unreachable, token refused, no answer in 10 s) the supervisor says
+so in one line and exits 1 without starting anything: running a guessed number of shards could
+be fewer than Discord requires, and workers with a refused token would only crash-loop.
 Each worker is `python -m bot run` with `SHARD_COUNT`, `SHARD_IDS` and `CLUSTER_PROCESSES` set.
 A worker that dies is restarted with the same shards after a backoff; after more than
 `MAX_RESTARTS` restarts in a minute the supervisor stops every worker and exits 1. SIGTERM (or
@@ -27,13 +30,22 @@ import aiohttp
 
 from bot.base.config import ConfigError, Settings
 
-__all__ = ["MAX_RESTARTS", "Worker", "plan_shards", "run_cluster", "supervise"]
+__all__ = [
+    "MAX_RESTARTS",
+    "ShardCountUnknown",
+    "Worker",
+    "plan_cluster",
+    "plan_shards",
+    "recommended_shards",
+    "run_cluster",
+    "supervise",
+]
 
 log = logging.getLogger("parla.cluster")
 
 MAX_RESTARTS = 5  # per rolling minute, across all workers
 STOP_GRACE = 15.0  # seconds a worker gets to stop after SIGTERM before it is killed
-GATEWAY_BOT = "https://discord.com/api/v10/gateway/bot"
+GATEWAY_TIMEOUT = 10.0  # seconds for Discord's shard recommendation
 
 
 def plan_shards(shard_count: int, processes: int) -> list[list[int]]:
@@ -143,20 +155,42 @@ async def _stop_all(workers: Sequence[Worker]) -> None:
             await proc.wait()
 
 
+class ShardCountUnknown(Exception):
+    """Discord could not be asked how many shards to run (the one line says why)."""
+
+
 async def recommended_shards(settings: Settings) -> int:
-    """SHARD_COUNT, else the number Discord recommends for this bot."""
+    """SHARD_COUNT, else the number Discord recommends for this bot (`GET /gateway/bot`, at
+    discord.py's API base, with the token from the settings and a 10 s timeout). Raises
+    `ShardCountUnknown` with a sentence (never the token) when Discord does not say."""
     if settings.shard_count is not None:
         return settings.shard_count
+    from discord.http import Route
+
     token = settings.require_discord_token()
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        async with session.get(GATEWAY_BOT, headers={"Authorization": f"Bot {token.reveal()}"}) as resp:
-            if resp.status != 200:
-                raise ConfigError(
-                    "SHARD_COUNT", f"Discord did not say how many shards (HTTP {resp.status}); set it."
-                )
-            data = await resp.json()
-    return max(1, int(data.get("shards", 1)))
+    url = Route.BASE + "/gateway/bot"
+    why = ""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GATEWAY_TIMEOUT)) as session:
+            async with session.get(url, headers={"Authorization": f"Bot {token.reveal()}"}) as resp:
+                if resp.status == 401:
+                    why = "Discord refused DISCORD_TOKEN (HTTP 401)"
+                elif resp.status != 200:
+                    why = f"Discord answered HTTP {resp.status}"
+                else:
+                    data = await resp.json(content_type=None)
+                    shards = data.get("shards") if isinstance(data, dict) else None
+                    if isinstance(shards, int) and not isinstance(shards, bool) and shards >= 1:
+                        return shards
+                    why = "Discord's answer had no shard count"
+    except TimeoutError:
+        why = f"Discord did not answer within {GATEWAY_TIMEOUT:g} s"
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        why = f"Discord could not be reached ({type(exc).__name__})"
+    raise ShardCountUnknown(
+        f"cannot tell how many shards to run: {why}. Set SHARD_COUNT (at least --processes), "
+        "or fix the connection to Discord and start again."
+    )
 
 
 def worker_specs(settings: Settings, processes: int, shard_count: int) -> list[Worker]:
@@ -172,6 +206,14 @@ def worker_specs(settings: Settings, processes: int, shard_count: int) -> list[W
     return specs
 
 
+async def plan_cluster(settings: Settings, processes: int) -> list[Worker]:
+    """The workers for `parla run --processes N`: SHARD_COUNT (else Discord's recommendation,
+    raised to N if it is smaller) split in contiguous slices."""
+    shard_count = max(await recommended_shards(settings), processes)
+    log.info("starting %d workers over %d shards", processes, shard_count)
+    return worker_specs(settings, processes, shard_count)
+
+
 def run_cluster(settings: Settings, processes: int) -> int:
     """`parla run --processes N` (N > 1)."""
     from bot.app.logging_setup import setup_logging
@@ -183,8 +225,11 @@ def run_cluster(settings: Settings, processes: int) -> int:
     setup_logging(settings.log_level)
 
     async def main() -> int:
-        shard_count = max(await recommended_shards(settings), processes)
-        log.info("starting %d workers over %d shards", processes, shard_count)
-        return await supervise(worker_specs(settings, processes, shard_count))
+        try:
+            workers = await plan_cluster(settings, processes)
+        except ShardCountUnknown as exc:
+            print(f"parla: {exc}", file=sys.stderr)
+            return 1
+        return await supervise(workers)
 
     return asyncio.run(main())

@@ -2,7 +2,7 @@
 descriptions of commands, groups and options, choice names, context menu names.
 
 `command_strings(commands)` walks the command tree (as the cogs define it) and returns
-`CommandString`s: the English text (the message id of the catalogues in `bot/app/locales/`) and
+`CommandString`s: the English text (the message id of the "commands" sections in `bot/base/locales/`) and
 which Discord rule applies (`NAME`: 1-32 lowercase characters without spaces; `MENU`: a context
 menu name, 1-32 characters; `TEXT`: 1-100 characters). `breaks_rule` checks a translation.
 """

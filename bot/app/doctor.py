@@ -153,7 +153,10 @@ async def check_discord(settings: Settings, session: aiohttp.ClientSession) -> C
         async with asyncio.timeout(10), session.get(DISCORD_ME, headers=headers) as resp:
             if resp.status == 200:
                 data = await resp.json()
-                return Check("discord token", True, f"valid (bot user {data.get('username', '?')})")
+                from bot.app.invite import invite_url
+
+                invite = f"; invite: {invite_url(data['id'])}" if data.get("id") else ""
+                return Check("discord token", True, f"valid (bot user {data.get('username', '?')}){invite}")
             return Check(
                 "discord token",
                 False,

@@ -1,6 +1,7 @@
 """Slash commands in the member's language: a discord.py `app_commands.Translator` over one
-catalogue per Discord locale, plain JSON in `bot/app/locales/<locale>.json` mapping the English
-text (the message id) to its translation.
+catalogue per Discord locale: the "commands" section of `bot/base/locales/<locale>.json` (the
+same file as the locale's replies, `bot.base.i18n`), mapping the English text (the message id)
+to its translation. A locale whose "commands" section is empty is not listed.
 
 Shipped: de, fr, es-ES (es-419 reads es-ES). A missing translation, or one that Discord would
 refuse (`command_text.breaks_rule`: names 1-32 lowercase characters without spaces, descriptions
@@ -11,7 +12,6 @@ installs it before syncing (`tree.set_translator`).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Final
@@ -21,10 +21,10 @@ from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
 
 from bot.app.command_text import Rule, breaks_rule
+from bot.base.i18n import LOCALES_DIR, load_locale_files
 
 log = logging.getLogger(__name__)
 
-LOCALES_DIR: Final = Path(__file__).with_name("locales")
 ALIASES: Final[dict[str, str]] = {"es-419": "es-ES"}  # Latin American Spanish reads es-ES
 _RULES: Final[dict[Where, Rule]] = {
     Where.command_name: Rule.NAME,
@@ -39,12 +39,13 @@ Catalogues = dict[str, dict[str, str]]
 
 
 def load_catalogues(directory: Path = LOCALES_DIR) -> Catalogues:
-    """Every `<locale>.json` in `directory` (blocking: files)."""
-    catalogues: Catalogues = {}
-    for path in sorted(directory.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        catalogues[path.stem] = {str(k): str(v) for k, v in data.items()}
-    return catalogues
+    """The "commands" section of every `<locale>.json` in `directory` that has one (blocking:
+    files)."""
+    return {
+        locale: sections["commands"]
+        for locale, sections in load_locale_files(directory).items()
+        if sections["commands"]
+    }
 
 
 class CatalogueTranslator(app_commands.Translator):

@@ -3,9 +3,18 @@
 `send_voice_message` posts the interaction's followup (`POST /webhooks/{application_id}/
 {interaction_token}`) as a multipart form through `bot.http.request` — the bot's one HTTP
 client, its rate limits and retries — with `payload_json` from
-`bot.commands.voice_message.voice_message_payload` and the Ogg Opus file as `files[0]`. After a
-deferral, the first followup replaces the "thinking…" message. Discord's refusals arrive as
-`discord.HTTPException` (`refused(exc)`: the codes that mean "send a file instead").
+`bot.commands.voice_message.voice_message_payload` and the Ogg Opus file as `files[0]`. Discord's
+refusals arrive as `discord.HTTPException` (`refused(exc)`: the codes that mean "send a file
+instead").
+
+The route. A followup sent directly after a deferral (DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE) does
+not create a message: Discord edits the "thinking…" message instead (Create Followup Message,
+discord-api-docs, a deprecated backwards-compatible behaviour). An edit cannot make a voice
+message: voice messages "cannot be edited", Edit Webhook Message / Edit Original Interaction
+Response take only SUPPRESS_EMBEDS and IS_COMPONENTS_V2, and a deferred response can carry only
+EPHEMERAL (discord/discord-api-docs#7158: IS_VOICE_MESSAGE ignored on that path). So the caller
+first replaces the placeholder (`VOICE_MESSAGE_PLACEHOLDER`), then posts the voice message as a
+new followup, then deletes the original response.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ from discord.http import Route
 from bot.commands.voice_message import REFUSED_CODES, VoiceMessage, voice_message_payload
 
 SEND_TIMEOUT: Final = 60.0  # seconds for the whole upload, retries included
+# What replaces "thinking…" for the moment the voice message is posted (then deleted); no words,
+# so the same in every language.
+VOICE_MESSAGE_PLACEHOLDER: Final = "🔊"
 
 
 def voice_message_form(message: VoiceMessage, *, ephemeral: bool) -> list[dict[str, Any]]:

@@ -17,9 +17,7 @@ from urllib.parse import unquote, urlparse
 from bot.base.secrets import Secret, register
 
 RELAY_URL = "https://baze-api.powerbuyin.top/v1/audio/speech"
-DASHSCOPE_URL = (
-    "https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/multimodal-generation/generation"
-)
+DASHSCOPE_URL = "https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/multimodal-generation/generation"
 DEFAULT_MODEL = "qwen3-tts-instruct-flash"
 
 ApiStyle = Literal["relay", "dashscope"]
@@ -92,6 +90,7 @@ class Settings:
     cluster_lease_seconds: float = 10.0  # lease of cluster locks and slots (at most 10 s)
     cluster_processes: int = 1  # processes sharing the endpoint (local pacing share when Redis is down)
     rpm_window_seconds: float = 60.0  # the rolling window of TTS_MAX_RPM
+    breaker_cooldown_seconds: float = 30.0  # the circuit breaker stays open this long (0: no breaker)
 
     @property
     def database_path(self) -> Path:
@@ -301,4 +300,5 @@ def _parse(env: Mapping[str, str]) -> Settings:
         cluster_lease_seconds=min(10.0, _number(env, "CLUSTER_LEASE_SECONDS", 10.0, float, minimum=0.5)),
         cluster_processes=_number(env, "CLUSTER_PROCESSES", 1, int, minimum=1, what=integer),
         rpm_window_seconds=_number(env, "TTS_RPM_WINDOW", 60.0, float, minimum=0.1),
+        breaker_cooldown_seconds=_number(env, "TTS_BREAKER_COOLDOWN_SECONDS", 30.0, float, minimum=0),
     )

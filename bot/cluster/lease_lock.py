@@ -1,6 +1,7 @@
 """`LeaseLock`: a lock in Redis with a lease, renewed while it is held.
 
-`acquire()` sets the key to a random token if it is free (SET NX PX); while held, a task renews
+`acquire()` sets the key to a random token if it is free (SET NX PX) (or another script did so
+with our `token` and `adopt()` takes it over); while held, a task renews
 the lease every third of it; `release()` deletes the key only if it still holds our token (a
 Lua script). A process killed while holding the lock stops renewing, and the lock is free
 again within the lease, so nothing wedges. Every Redis call goes through the link: when Redis
@@ -50,8 +51,18 @@ class LeaseLock:
             return None
         if not got:
             return False
-        self._renewer = asyncio.create_task(self._renew(), name=f"parla-lease-{self.key[-12:]}")
+        self.adopt()
         return True
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.lease * 1000)
+
+    def adopt(self) -> None:
+        """The key was set to our token by another script (e.g. the shared tier's lookup that
+        claims the lock on a miss, in the same round trip): hold it and renew it from now."""
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew(), name=f"parla-lease-{self.key[-12:]}")
 
     async def holder(self) -> str | None:
         """The token of the current holder, or None (free, or Redis unavailable)."""

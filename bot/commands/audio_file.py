@@ -24,6 +24,7 @@ from bot.audio.ogg_opus import ogg_opus
 from bot.audio.pcm import DISCORD_CHANNELS, PcmConverter
 from bot.audio.wav import to_wav
 from bot.base.errors import InputError
+from bot.base.i18n import say
 from bot.speech.engine import SpeechEngine, opened_stream
 from bot.speech.errors import TTSError
 from bot.speech.request import SpeechRequest
@@ -41,7 +42,7 @@ _FRAME_BYTES: Final = OPUS_FRAME_SAMPLES * DISCORD_CHANNELS * SAMPLE_WIDTH
 
 
 class EmptyAudioError(TTSError):
-    sentence = "The speech service returned no audio for this text."
+    sentence = say("file.no_audio")
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,10 +201,7 @@ def render_audio_file(
     wav = to_wav(audio)
     if len(wav) <= limit:
         return AudioFile(wav, safe_filename(text, "wav"), "audio/wav", audio.duration)
-    too_big = InputError(
-        f"The audio is too long to send as a file here ({audio.duration / 60:.1f} minutes; "
-        f"the upload limit is {_megabytes(limit)}). Try a shorter text, or listen in a voice channel."
-    )
+    too_big = InputError(say("file.too_big", minutes=audio.duration / 60, limit=_megabytes(limit)))
     if encoder_factory is None:
         raise too_big
     kbps = opus_kbps_for(audio.duration, limit)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from bot.base.i18n import say
 from bot.speech import request, voices
 
 SPEAK_MAX_CHARS: Final = 2000  # a Discord message; the client splits it for the endpoint
-PICK_A_VOICE: Final = "Pick one from the list, or see /voice list."
+PICK_A_VOICE: Final = say("voice.pick_hint")
 
 
 def check_typed_text(text: str, *, limit: int = SPEAK_MAX_CHARS) -> str:

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from bot.base.i18n import say
+from bot.commands.settings_view import voice_traits
 from bot.speech.request import STYLE_MAX_CHARS
 from bot.speech.voices import VOICES, VOICES_BY_NAME
 
@@ -35,8 +37,11 @@ def _matches(typed: list[str], words: list[str]) -> bool:
 
 
 def voice_label(name: str) -> str:
+    """ "Cherry — female, sunny and friendly" (a Text: the cog renders it in the member's
+    language; the English is at most CHOICE_MAX_CHARS)."""
     voice = VOICES_BY_NAME[name]
-    return f"{voice.name} — {voice.gender}, {voice.character}"[:CHOICE_MAX_CHARS]
+    label = say("voice.choice", name=voice.name, **voice_traits(voice))
+    return label if len(label) <= CHOICE_MAX_CHARS else label[:CHOICE_MAX_CHARS]
 
 
 def voice_choices(current: str, limit: int = AUTOCOMPLETE_LIMIT) -> list[tuple[str, str]]:
@@ -87,8 +92,8 @@ def style_choices(current: str, limit: int = AUTOCOMPLETE_LIMIT) -> list[tuple[s
     out: list[tuple[str, str]] = []
     if typed:
         if len(typed) > STYLE_MAX_CHARS:
-            label = f"Too long: {len(typed)} characters (at most {STYLE_MAX_CHARS})"
-            out.append((label[:CHOICE_MAX_CHARS], typed[:CHOICE_MAX_CHARS]))
+            too_long = say("style.choice.too_long", count=len(typed), limit=STYLE_MAX_CHARS)
+            out.append((too_long, typed[:CHOICE_MAX_CHARS]))
         elif len(typed) <= CHOICE_MAX_CHARS and not any(
             p.instructions.casefold() == typed.casefold() for p in STYLE_PRESETS
         ):

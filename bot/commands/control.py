@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.base.i18n import say
+
 
 @dataclass(frozen=True, slots=True)
 class ControlFacts:
@@ -33,10 +35,7 @@ class ControlFacts:
     player_exists: bool = False
 
 
-RECONNECTING = (
-    "I'm reconnecting to voice. Until I'm back, only members with the Move Members or "
-    "Manage Server permission can control me."
-)
+RECONNECTING = say("control.reconnecting")
 
 
 def control_refusal(facts: ControlFacts) -> str | None:
@@ -49,10 +48,7 @@ def control_refusal(facts: ControlFacts) -> str | None:
         return None
     if facts.in_bot_channel:
         return None
-    return (
-        f"Join {facts.bot_channel} to control what I say there "
-        "(or ask someone with the Move Members permission)."
-    )
+    return say("control.join_first", channel=facts.bot_channel)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
-FILE_NOTE_SUFFIX: Final = "Here is the audio as a file instead."
+from bot.base.i18n import join, say
+
+FILE_NOTE_SUFFIX: Final = say("delivery.file_instead")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +48,9 @@ def plan_delivery(
     if attach or not in_voice:
         return Delivery(False)
     if not voice_available:
-        return Delivery(
-            False, "Voice is not available on this bot right now, so here is the audio as a file."
-        )
+        return Delivery(False, say("delivery.voice_unavailable"))
     if not can_speak:
-        return Delivery(
-            False,
-            f"I can't speak in {channel} (I need the Connect and Speak "
-            "permissions there), so here is the audio as a file.",
-        )
+        return Delivery(False, say("delivery.cannot_speak", channel=channel))
     return Delivery(True)
 
 
@@ -78,4 +74,4 @@ def file_instead(setback: VoiceSetback, sentence: str) -> str | None:
     the member), or None: the error is raised as it is."""
     if setback not in FILE_INSTEAD:
         return None
-    return f"{sentence} {FILE_NOTE_SUFFIX}"
+    return join(" ", (sentence, FILE_NOTE_SUFFIX))

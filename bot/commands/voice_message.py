@@ -19,15 +19,13 @@ from typing import Any, Final
 from bot.audio.clip import Audio
 from bot.audio.waveform import duration_secs, waveform
 from bot.base.errors import InputError
+from bot.base.i18n import say
 from bot.commands.audio_file import OpusEncoderFactory, encode_ogg_opus, opus_kbps_for, safe_filename
 
 IS_VOICE_MESSAGE: Final = 8192  # 1 << 13
 EPHEMERAL: Final = 64  # 1 << 6
 REFUSED_CODES: Final = frozenset({50013, 50160})
-FILE_INSTEAD_NOTE: Final = (
-    "Discord did not accept a voice message here (the bot may lack the Send Voice Messages "
-    "permission), so here is the audio as a file."
-)
+FILE_INSTEAD_NOTE: Final = say("voice_message.refused")
 
 
 class AudioFormat(enum.Enum):
@@ -53,10 +51,7 @@ def render_voice_message(
     """`audio` as a voice message of at most `limit` bytes, or InputError. Blocking."""
     data = encode_ogg_opus(audio, encoder_factory(opus_kbps_for(audio.duration, limit)), title=text[:200])
     if len(data) > limit:
-        raise InputError(
-            "The audio is too long to send as a voice message here. Try a shorter text, "
-            "or listen in a voice channel."
-        )
+        raise InputError(say("voice_message.too_long"))
     points = base64.b64encode(waveform(audio)).decode("ascii")
     return VoiceMessage(data, safe_filename(text, "ogg"), duration_secs(audio), points)
 

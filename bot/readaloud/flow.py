@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from bot.base.errors import InputError, ParlaError
+from bot.base.i18n import say
 from bot.readaloud.ordering import InFlight, OrderedLine
 from bot.readaloud.rules import MessageFacts, Verdict, decide
 from bot.readaloud.said import SpeakerPrefixer
@@ -164,6 +165,8 @@ class ReadAloudPorts:
     `admit(guild_id, user_id, request)`: the usage limits (raises LimitExceeded; charges the
     calling task's server). `backup_notice(key)`: the "backup voice" sentence, once per window.
     `report(text)`: send a lasting notice to the message's channel (endpoint errors).
+    `note_error(guild_id, error)`: remember the endpoint failure a member's message met (every
+    one, noticed or not: `/server usage` shows the last).
     """
 
     storage: ReadAloudStore
@@ -171,6 +174,7 @@ class ReadAloudPorts:
     admit: Callable[[int, int, SpeechRequest], Awaitable[None]]
     backup_notice: Callable[[object], str | None]
     report: Callable[[str], Awaitable[None]]
+    note_error: Callable[[int, TTSError], None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,24 +216,19 @@ class ReadAloudCore:
         return False, self.rate_notices.allow((guild_id, author_id))
 
     def rate_notice(self, mention: str) -> str:
-        return (
-            f"{mention} you are typing faster than I can read aloud "
-            f"(at most {self.limiter.limit} messages every {self.limiter.per:g} s); "
-            "I skipped some of your messages."
+        return say(
+            "readaloud.notice.too_fast", mention=mention, limit=self.limiter.limit, seconds=self.limiter.per
         )
 
     def queue_full_notice(self, guild_id: int, limit: int) -> str | None:
         if not self.queue_notices.allow(guild_id):
             return None
-        return (
-            f"My speech queue is full ({limit} messages waiting), so I skipped some messages. "
-            "Use /tts skip or /tts stop to catch up."
-        )
+        return say("readaloud.notice.queue_full", limit=limit)
 
     def join_notice(self, guild_id: int, error: ParlaError) -> str | None:
         if not self.join_notices.allow(guild_id):
             return None
-        return f"I could not join your voice channel to read aloud: {error.user_message()}"
+        return say("readaloud.notice.join_failed", error=error.user_message())
 
     def limit_notice(self, guild_id: int, author_id: int, error: ParlaError, mention: str) -> str | None:
         """A usage limit (bot.store.limits) refused a message: one notice per member (member limits)
@@ -239,8 +238,8 @@ class ReadAloudCore:
         if not self.limit_notices.allow(key):
             return None
         if scope == "member":
-            return f"{mention} I skipped your message: {error.user_message()}"
-        return f"I skip messages for now: {error.user_message()}"
+            return say("readaloud.notice.limit.member", mention=mention, error=error.user_message())
+        return say("readaloud.notice.limit.server", error=error.user_message())
 
     def error_notice(self, guild_id: int, error: ParlaError) -> str | None:
         """The notice for a failed read-aloud utterance: once per error code per server per
@@ -249,7 +248,7 @@ class ReadAloudCore:
         key = (guild_id, code or type(error).__name__)
         if not self.error_notices.allow(key):
             return None
-        return f"⚠️ I could not read a message aloud: {error.user_message()}"
+        return say("readaloud.notice.failed", error=error.user_message())
 
     # -- text -----------------------------------------------------------------------------
     def compose(
@@ -357,7 +356,7 @@ class ReadAloudCore:
             request,
             requester_id=author_id,
             requester_name=info.author_name,
-            on_error=self.error_reporter(guild_id, ports.report),
+            on_error=self.error_reporter(guild_id, ports.report, ports.note_error),
             tag=ReadAloudTag(message.message_id, channel_id, message.content),
             source_channel_id=channel_id,
         )
@@ -371,12 +370,17 @@ class ReadAloudCore:
         return Outcome(Verdict.READ, utterance, position, notice=ports.backup_notice(("guild", guild_id)))
 
     def error_reporter(
-        self, guild_id: int, report: Callable[[str], Awaitable[None]]
+        self,
+        guild_id: int,
+        report: Callable[[str], Awaitable[None]],
+        note_error: Callable[[int, TTSError], None],
     ) -> Callable[[Utterance, ParlaError], Awaitable[None]]:
-        """`Utterance.on_error` for a message read aloud: `report` the error notice (once per
-        code per server per window)."""
+        """`Utterance.on_error` for a message read aloud: `note_error` an endpoint failure (for
+        `/server usage`) and `report` the error notice (once per code per server per window)."""
 
         async def on_error(utterance: Utterance, error: ParlaError) -> None:
+            if isinstance(error, TTSError):
+                note_error(guild_id, error)
             notice = self.error_notice(guild_id, error)
             if notice is not None:
                 await report(notice)

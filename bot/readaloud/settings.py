@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.base.errors import InputError
+from bot.base.i18n import join, say
 from bot.store.models import BOOL_READ_ALOUD, ROLE_READ_ALOUD, GuildReadAloud
 from bot.store.validators import validate_read_aloud_change
 
@@ -43,7 +44,9 @@ _NONE: Final = frozenset({"none", "off", "no", "nothing", "-", "clear"})
 def setting_option(name: str) -> SettingOption:
     option = SETTINGS_BY_NAME.get(name.strip().lower())
     if option is None:
-        raise InputError(f"Unknown setting {name[:40]!r}. Settings: {', '.join(SETTINGS_BY_NAME)}.")
+        raise InputError(
+            say("readaloud.setting.unknown", name=repr(name[:40]), names=", ".join(SETTINGS_BY_NAME))
+        )
     return option
 
 
@@ -79,13 +82,13 @@ def _typed_value(option: SettingOption, text: str, find_role: Callable[[str], in
             return True
         if low in _FALSE:
             return False
-        raise InputError(f"{option.name.replace('_', ' ').capitalize()} must be on or off.")
+        raise InputError(say("readaloud.setting.on_off", name=option.name.replace("_", " ").capitalize()))
     if option.field in ROLE_READ_ALOUD:
         if low in _NONE or not raw:
             return None
         role_id = find_role(raw)
         if role_id is None:
-            raise InputError(f"I can't find the role {raw[:40]!r} in this server.")
+            raise InputError(say("readaloud.setting.no_role", role=repr(raw[:40])))
         return role_id
     if option.field == "ignore_prefix":
         return "" if low in _NONE or not raw else raw
@@ -94,7 +97,7 @@ def _typed_value(option: SettingOption, text: str, find_role: Callable[[str], in
             return "name"
         if low in ("none", "skip", "off", "nothing"):
             return "none"
-        raise InputError("Emoji must be name (read their names) or none (skip them).")
+        raise InputError(say("readaloud.setting.emoji"))
     try:
         return int(raw.replace(",", "").replace("_", ""))
     except ValueError:
@@ -104,14 +107,14 @@ def _typed_value(option: SettingOption, text: str, find_role: Callable[[str], in
 def display_setting(option: SettingOption, value: object, role_name: Callable[[int], str]) -> str:
     """A setting's value as shown to members."""
     if option.field in BOOL_READ_ALOUD:
-        return "on" if value else "off"
+        return say("settings.on") if value else say("settings.off")
     if option.field in ROLE_READ_ALOUD:
-        return role_name(value) if isinstance(value, int) else "none"
+        return role_name(value) if isinstance(value, int) else say("settings.none")
     if option.field == "ignore_prefix":
-        return f"`{value}`" if value else "none"
+        return f"`{value}`" if value else say("settings.none")
     if option.field == "emoji_mode":
-        return "read their names" if value == "name" else "skipped"
-    return f"{value} characters"
+        return say("readaloud.emoji.name") if value == "name" else say("readaloud.emoji.none")
+    return say("readaloud.max_length", count=value)
 
 
 def describe_read_aloud(
@@ -120,9 +123,10 @@ def describe_read_aloud(
     role_name: Callable[[int], str],
     channel_name: Callable[[int], str],
 ) -> list[tuple[str, str]]:
-    """(label, value) lines for `/readaloud settings`, channels first."""
-    channels = ", ".join(sorted(channel_name(c) for c in settings.channel_ids)) or "none"
-    lines = [("channels", channels)]
+    """(label, value) lines for `/readaloud settings`, channels first (values are Texts)."""
+    names = sorted(channel_name(c) for c in settings.channel_ids)
+    channels = join(say("list.separator"), names) if names else say("settings.none")
+    lines: list[tuple[str, str]] = [(say("readaloud.settings.channels"), channels)]
     for option in SETTING_OPTIONS:
         lines.append((option.name, display_setting(option, getattr(settings, option.field), role_name)))
     return lines

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.base.errors import ParlaError
+from bot.base.i18n import join, say
 from bot.base.secrets import redact
 
 
 class TTSError(ParlaError):
     """A failure of the speech endpoint (or of reaching it)."""
 
-    sentence: ClassVar[str] = "The speech service failed."
+    sentence: ClassVar[str] = say("error.tts.failed")
     retryable_default: ClassVar[bool] = False
     # Whether the failure is the user's to fix (no fallback engine, no retry).
     user_fault: ClassVar[bool] = False
@@ -41,18 +42,21 @@ class TTSError(ParlaError):
         self.audio_delivered = audio_delivered
 
     def details(self) -> str:
+        """The code (or HTTP status) and request id, as a Text in the reader's language."""
         parts = []
         if self.code:
-            parts.append(f"code {self.code}")
+            parts.append(say("error.detail.code", code=self.code))
         elif self.status is not None:
-            parts.append(f"HTTP {self.status}")
+            parts.append(say("error.detail.http", status=self.status))
         if self.request_id:
-            parts.append(f"request id {self.request_id}")
-        return ", ".join(parts)
+            parts.append(say("error.detail.request_id", request_id=self.request_id))
+        return join(say("list.separator"), parts)
 
     def user_message(self) -> str:
         details = self.details()
-        return f"{self.sentence} ({details})" if details else self.sentence
+        return (
+            say("error.with_details", sentence=self.sentence, details=details) if details else self.sentence
+        )
 
     def log_form(self) -> str:
         return (
@@ -65,71 +69,65 @@ class TTSError(ParlaError):
 
 
 class AuthError(TTSError):
-    sentence = (
-        "The speech service rejected the bot's API key. The bot owner should check "
-        "TTS_API_KEY (and that the key belongs to the endpoint's region)."
-    )
+    sentence = say("error.tts.auth")
 
 
 class AccessDeniedError(TTSError):
-    sentence = (
-        "The bot's account has no access to this voice model. The bot owner should "
-        "activate the model for the API key."
-    )
+    sentence = say("error.tts.access_denied")
 
 
 class ModelNotFoundError(TTSError):
-    sentence = "The speech model was not found. The bot owner should check TTS_MODEL and TTS_API_URL."
+    sentence = say("error.tts.model_not_found")
 
 
 class BadRequestError(TTSError):
-    sentence = "The speech service refused this request as invalid. Try shorter or plainer text."
+    sentence = say("error.tts.bad_request")
     user_fault = True
 
 
 class ContentRefusedError(TTSError):
-    sentence = "The speech service refused to read this text (content moderation). Try rewording it."
+    sentence = say("error.tts.content_refused")
     user_fault = True
 
 
 class BillingError(TTSError):
-    sentence = "The bot's speech account is out of credit. The bot owner needs to top it up."
+    sentence = say("error.tts.billing")
 
 
 class ThrottledError(TTSError):
-    sentence = "The speech service is busy (rate limit). Please try again in a moment."
+    sentence = say("error.tts.throttled")
     retryable_default = True
 
 
 class QuotaExhaustedError(ThrottledError):
-    sentence = "The bot's speech quota is used up for now. The bot owner needs to raise it."
+    sentence = say("error.tts.quota_exhausted")
     retryable_default = False
 
 
 class ServerError(TTSError):
-    sentence = "The speech service had an internal error. Please try again."
+    sentence = say("error.tts.server")
     retryable_default = True
 
 
 class BadResponseError(TTSError):
-    sentence = "The speech service sent an answer the bot could not read. Please try again later."
+    sentence = say("error.tts.bad_response")
 
 
 class NetworkError(TTSError):
-    sentence = "The bot could not reach the speech service. Please try again."
+    sentence = say("error.tts.network")
     retryable_default = True
 
 
 class FirstByteTimeoutError(NetworkError):
-    sentence = "The speech service did not answer in time. Please try again."
+    sentence = say("error.tts.first_byte_timeout")
 
 
 class StreamStalledError(TTSError):
-    sentence = "The speech service stopped sending audio part-way through."
+    sentence = say("error.tts.stream_stalled")
 
 
 class StreamIncompleteError(TTSError):
-    sentence = "The speech service ended the audio early."
+    sentence = say("error.tts.stream_incomplete")
 
 
 _BY_CODE: dict[str, type[TTSError]] = {

@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from bot.base.errors import InputError
+from bot.base.i18n import say
 from bot.speech.voices import DEFAULT_LANGUAGE, DEFAULT_VOICE, check_language, check_voice
 
 # The endpoint accepts at most 1600 tokens of instructions; a token is at least one
@@ -20,8 +21,7 @@ def sanitize_text(text: str) -> str:
     """Drop what no speech engine can read: lone surrogates and control characters."""
     text = text.encode("utf-8", "replace").decode("utf-8", "replace") if _has_surrogates(text) else text
     return "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" or ch == "\u200d" else " "
-        for ch in text
+        ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" or ch == "\u200d" else " " for ch in text
     )
 
 
@@ -37,20 +37,20 @@ def check_text(text: str, *, limit: int | None = None) -> str:
     """The text to say, cleaned; InputError if nothing is left or it is over `limit` characters."""
     cleaned = _clean(text)
     if not cleaned:
-        raise InputError("There is nothing to say: the text is empty.")
+        raise InputError(say("input.text.empty"))
     if limit is not None and len(cleaned) > limit:
-        raise InputError(f"That text is too long ({len(cleaned)} characters; at most {limit}).")
+        raise InputError(say("input.text.too_long", count=len(cleaned), limit=limit))
     return cleaned
 
 
 def check_instructions(value: object) -> str:
     """Style instructions as stored and sent, cleaned ("" = no style), or InputError."""
     if not isinstance(value, str):
-        raise InputError("The style instructions must be text.")
+        raise InputError(say("input.style.not_text"))
     text = _clean(value)
     if len(text) > MAX_INSTRUCTIONS_CHARS:
         raise InputError(
-            f"The style instructions are too long ({len(text)} characters; at most {MAX_INSTRUCTIONS_CHARS})."
+            say("input.style.instructions_too_long", count=len(text), limit=MAX_INSTRUCTIONS_CHARS)
         )
     return text
 
@@ -59,9 +59,9 @@ def check_style(text: str) -> str:
     """A style typed by a member: non-empty, at most STYLE_MAX_CHARS characters."""
     cleaned = " ".join(_clean(text).split())
     if not cleaned:
-        raise InputError("The style is empty. Describe how to speak, e.g. 'calm and slow'.")
+        raise InputError(say("input.style.empty"))
     if len(cleaned) > STYLE_MAX_CHARS:
-        raise InputError(f"That style is too long ({len(cleaned)} characters; at most {STYLE_MAX_CHARS}).")
+        raise InputError(say("input.style.too_long", count=len(cleaned), limit=STYLE_MAX_CHARS))
     return cleaned
 
 

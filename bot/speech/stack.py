@@ -4,6 +4,9 @@ with the fallback engine on top when both exist.
 
     callers ─▶ FallbackEngine ─▶ CachedEngine(EndpointClient)   (primary)
                               └▶ CachedEngine(LocalEngine)      (backup)
+
+With the endpoint alone (TTS_ENGINE=api) the FallbackEngine has no backup: it only logs the
+account failures (`error_log.AccountAlarm`).
 """
 
 from __future__ import annotations
@@ -160,19 +163,27 @@ async def open_speech_stack(
         stack = SpeechStack(
             engine=primary, cache=cache, client=client, primary=primary, backup=backup, cluster=cluster
         )
-        if backup is not None:
+        if backup is None and client is not None:
+            # TTS_ENGINE=api: no backup voice, but account failures are still logged at ERROR
+            # once per cooldown (`FallbackEngine` without a backup only watches them).
+            stack.engine = FallbackEngine(primary, None)
+        elif backup is not None:
 
             def fallback_seen(error: TTSError) -> None:
                 stack.note_fallback(error)
                 if on_fallback is not None:
                     on_fallback(error)
 
-            fallback = FallbackEngine(primary, backup, on_fallback=fallback_seen)
+            fallback = FallbackEngine(
+                primary, backup, on_fallback=fallback_seen, cooldown=settings.breaker_cooldown_seconds
+            )
             stack.engine = fallback
             if cluster is not None:  # one breaker for the whole cluster
                 from bot.speech.fallback.shared_breaker import SharedBreaker
 
-                shared_breaker = SharedBreaker(cluster, fallback.breaker)
+                shared_breaker = SharedBreaker(
+                    cluster, fallback.breaker, cooldown=settings.breaker_cooldown_seconds
+                )
                 shared_breaker.start()
                 exits.push_async_callback(shared_breaker.close)
         yield stack

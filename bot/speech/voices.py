@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.base.errors import InputError
+from bot.base.i18n import say
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,8 @@ def check_voice(name: object, *, hint: str | None = None) -> str:
     "Unknown voice …" (default: the list of valid voices)."""
     voice = canonical_voice(name) if isinstance(name, str) else None
     if voice is None:
-        advice = hint if hint is not None else f"Valid voices: {', '.join(VOICE_NAMES)}."
-        raise InputError(f"Unknown voice {str(name)[:40]!r}. {advice}")
+        advice = hint if hint is not None else say("input.voice.valid", voices=", ".join(VOICE_NAMES))
+        raise InputError(say("input.voice.unknown", name=repr(str(name)[:40]), advice=advice))
     return voice
 
 
@@ -97,5 +98,7 @@ def check_language(name: object) -> str:
     """The canonical spelling of language `name`, or InputError."""
     language = canonical_language(name) if isinstance(name, str) else None
     if language is None:
-        raise InputError(f"Unknown language {str(name)[:40]!r}. Valid languages: {', '.join(LANGUAGES)}.")
+        raise InputError(
+            say("input.language.unknown", name=repr(str(name)[:40]), languages=", ".join(LANGUAGES))
+        )
     return language

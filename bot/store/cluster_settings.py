@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.base.errors import ParlaError
+from bot.cluster.connection import ClusterLink
 from bot.cluster.invalidation import InvalidationChannel
 from bot.store.read_cache import ReadThrough
 
-__all__ = ["SettingsInvalidation"]
+if TYPE_CHECKING:
+    from bot.store.sql_storage import SqlStorage
+
+__all__ = ["SettingsInvalidation", "share_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,10 @@ class SettingsInvalidation:
             pass  # the storage is closing; tell the others anyway
         self._channel.publish({"c": name, "k": _encode(key), "all": key is None})
 
+    @property
+    def channel(self) -> InvalidationChannel:
+        return self._channel
+
     def start(self) -> None:
         self._channel.start(self._on_message, self.drop_all)
 
@@ -79,3 +87,11 @@ class SettingsInvalidation:
         for cache in self._caches.values():
             cache.on_invalidate = None
         await self._channel.close()
+
+
+def share_settings(link: ClusterLink, storage: SqlStorage) -> SettingsInvalidation:
+    """A process's settings invalidation in a cluster: every read cache of `storage` on the
+    `settings` channel, started (close it before the storage)."""
+    sync = SettingsInvalidation(InvalidationChannel(link, "settings"), storage.read_caches())
+    sync.start()
+    return sync

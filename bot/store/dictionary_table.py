@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.base.errors import InputError
+from bot.base.i18n import say
 from bot.store.models import MAX_DICTIONARY_ENTRIES
 from bot.store.read_cache import ReadThrough
 from bot.store.sql_db import SqlDatabase, count_in_guild, ensure_guild, writing
@@ -30,9 +31,7 @@ class DictionaryTable:
             await ensure_guild(db, guild_id)
             count, present = await count_in_guild(db, "dictionary", "word", key, guild_id)
             if not present and count >= MAX_DICTIONARY_ENTRIES:
-                raise InputError(
-                    f"This server's dictionary is full ({MAX_DICTIONARY_ENTRIES} words); remove some first."
-                )
+                raise InputError(say("input.dictionary.full", limit=MAX_DICTIONARY_ENTRIES))
             await db.execute(
                 "INSERT INTO dictionary (guild_id, word, reading) VALUES (?, ?, ?) "
                 "ON CONFLICT (guild_id, word) DO UPDATE SET reading = excluded.reading",

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 
 from bot.base.config import Settings
 from bot.base.errors import ParlaError
+from bot.base.i18n import Text, say
 from bot.store.cluster_budget import ClusterBudget
 from bot.store.protocol import StorageUnavailable
 
@@ -108,17 +109,16 @@ class LimitExceeded(ParlaError):
         super().__init__(self.user_message())
 
     def user_message(self) -> str:
-        who = {"member": "You have", "server": "This server has", "global": "The bot has"}[self.scope]
-        return f"{who} reached the limit of {self.what}. It resets in {_human(self.retry_after)}."
+        return say(f"limit.reached.{self.scope}", what=self.what, wait=_human(self.retry_after))
 
 
-def _human(seconds: float) -> str:
+def _human(seconds: float) -> Text:
     seconds = int(seconds + 0.999)
     if seconds < 90:
-        return f"{seconds} s"
+        return say("duration.seconds", count=seconds)
     if seconds < 5400:
-        return f"{(seconds + 59) // 60} min"
-    return f"{seconds / 3600:.1f} h"
+        return say("duration.minutes", count=(seconds + 59) // 60)
+    return say("duration.hours", count=seconds / 3600)
 
 
 def _seconds_to_utc_midnight(now: datetime) -> float:
@@ -159,7 +159,7 @@ class UsageLimiter:
         now = self._members.now()
         window = self._members.events(user_id, now)
         if len(window) >= self._rpm:
-            raise LimitExceeded("member", f"{self._rpm} requests per minute", window[0][0] + WINDOW - now)
+            raise LimitExceeded("member", say("limit.rpm", count=self._rpm), window[0][0] + WINDOW - now)
         used = sum(c for _, c in window)
         if used + characters > self._cpm and window:
             # Wait until enough old requests leave the window.
@@ -169,7 +169,7 @@ class UsageLimiter:
                 if used - freed + characters <= self._cpm:
                     reset = at + WINDOW - now
                     break
-            raise LimitExceeded("member", f"{self._cpm} characters per minute", reset)
+            raise LimitExceeded("member", say("limit.cpm", count=self._cpm), reset)
         self._members.add(user_id, now, characters)
 
     # -- daily budgets (endpoint characters) ---------------------------------------------
@@ -202,9 +202,9 @@ class UsageLimiter:
         total, guild = await self._daily(guild_id)
         reset = _seconds_to_utc_midnight(self._now())
         if total.characters + characters > self._global_day:
-            raise LimitExceeded("global", f"{self._global_day:,} characters per day", reset)
+            raise LimitExceeded("global", say("limit.per_day", count=self._global_day), reset)
         if guild is not None and guild.characters + characters > self._guild_day:
-            raise LimitExceeded("server", f"{self._guild_day:,} characters per day", reset)
+            raise LimitExceeded("server", say("limit.per_day", count=self._guild_day), reset)
 
     async def charge(self, guild_id: int | None, characters: int) -> None:
         """Record `characters` the endpoint spoke for `guild_id` (persisted)."""
@@ -249,7 +249,8 @@ class UsageLimiter:
             return False
         if verdict.refused is not None:
             limit = self._rpm if verdict.refused == "requests" else self._cpm
-            raise LimitExceeded("member", f"{limit} {verdict.refused} per minute", verdict.retry_after)
+            what = say("limit.rpm" if verdict.refused == "requests" else "limit.cpm", count=limit)
+            raise LimitExceeded("member", what, verdict.retry_after)
         if cached:
             return True
         total, guild = await self._daily(guild_id)
@@ -268,9 +269,9 @@ class UsageLimiter:
             guild.characters = used_guild
         reset = _seconds_to_utc_midnight(self._now())
         if refused == "global":
-            raise LimitExceeded("global", f"{self._global_day:,} characters per day", reset)
+            raise LimitExceeded("global", say("limit.per_day", count=self._global_day), reset)
         if refused == "server":
-            raise LimitExceeded("server", f"{self._guild_day:,} characters per day", reset)
+            raise LimitExceeded("server", say("limit.per_day", count=self._guild_day), reset)
         return True
 
     def usage_today(self, guild_id: int | None) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from bot.base.errors import ParlaError
+from bot.base.i18n import say
 from bot.store.models import (
     DailyUsage,
     GuildReadAloud,
@@ -24,14 +25,14 @@ from bot.store.models import (
 class StorageError(ParlaError):
     """The database cannot be used (newer schema, WAL unavailable, ...). Owner's problem."""
 
-    sentence = "The bot's settings database is unavailable. The bot owner should check the logs."
+    sentence = say("error.storage_unavailable")
 
 
 class StorageUnavailable(StorageError):
     """The database was reachable but is not right now (connection lost, restarting, timed
     out). Nothing was written; the pool reconnects by itself."""
 
-    sentence = "Settings can't be saved right now; try again in a minute"
+    sentence = say("error.storage_busy")
 
 
 class DatabaseUnreachable(StorageError):

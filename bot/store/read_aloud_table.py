@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from bot.base.errors import InputError
+from bot.base.i18n import say
 from bot.store.models import (
     BOOL_READ_ALOUD,
     EMOJI_MODES,
@@ -83,9 +84,7 @@ class ReadAloudTable:
             if present:
                 return False
             if count >= MAX_BOUND_CHANNELS:
-                raise InputError(
-                    f"This server already has {MAX_BOUND_CHANNELS} read-aloud channels; remove one first."
-                )
+                raise InputError(say("input.channels.full", limit=MAX_BOUND_CHANNELS))
             await db.execute(
                 "INSERT INTO bound_channels (guild_id, channel_id) VALUES (?, ?)", (guild_id, channel_id)
             )

@@ -243,7 +243,6 @@ class SqlStorage:
             await db.execute("DELETE FROM members WHERE user_id = ?", (user_id,))
 
 
-
 S = TypeVar("S", bound=SqlStorage)
 
 

@@ -58,9 +58,7 @@ class UsageTable:
             if scope
             else None
         )
-        global_row = await db.fetchone(
-            "SELECT characters, requests FROM usage_global WHERE day = ?", (iso,)
-        )
+        global_row = await db.fetchone("SELECT characters, requests FROM usage_global WHERE day = ?", (iso,))
         return UsageTotals(
             day=when,
             guild_characters=int(guild_row[0]) if guild_row else 0,

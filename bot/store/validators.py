@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from bot.base.errors import InputError
+from bot.base.i18n import say
 from bot.speech.request import check_instructions, sanitize_text
 from bot.speech.voices import check_language, check_voice
 from bot.store.models import (
@@ -105,21 +106,19 @@ def validate_read_aloud_change(name: str, value: object) -> object:
         return None if value is None else check_id(value, "role")
     if name == "ignore_prefix":
         if not isinstance(value, str):
-            raise InputError("The ignore prefix must be text.")
+            raise InputError(say("input.prefix.not_text"))
         prefix = clean_text(value)
         if len(prefix) > MAX_PREFIX_CHARS:
-            raise InputError(f"The ignore prefix is too long (at most {MAX_PREFIX_CHARS} characters).")
+            raise InputError(say("input.prefix.too_long", limit=MAX_PREFIX_CHARS))
         return prefix  # "" = no prefix
     if name == "emoji_mode":
         mode = value.strip().lower() if isinstance(value, str) else value
         if mode not in EMOJI_MODES:
-            raise InputError(f"Emoji mode must be one of: {', '.join(EMOJI_MODES)}.")
+            raise InputError(say("input.emoji_mode", modes=", ".join(EMOJI_MODES)))
         return mode
     # max_length
     if type(value) is not int or not MIN_MAX_LENGTH <= value <= MAX_MAX_LENGTH:
-        raise InputError(
-            f"The length limit must be a whole number from {MIN_MAX_LENGTH} to {MAX_MAX_LENGTH}."
-        )
+        raise InputError(say("input.max_length", low=MIN_MAX_LENGTH, high=MAX_MAX_LENGTH))
     return value
 
 
@@ -132,7 +131,7 @@ def validate_read_mode(mode: object) -> ReadMode:
     for known in READ_MODES:
         if wanted == known:
             return known
-    raise InputError(f"Read-aloud mode must be one of: {', '.join(READ_MODES)}.")
+    raise InputError(say("input.read_mode", modes=", ".join(READ_MODES)))
 
 
 def validate_nickname(nickname: str | None) -> str | None:
@@ -140,7 +139,7 @@ def validate_nickname(nickname: str | None) -> str | None:
         return None
     text = clean_text(nickname)
     if len(text) > MAX_NICKNAME_CHARS:
-        raise InputError(f"The spoken nickname is too long (at most {MAX_NICKNAME_CHARS} characters).")
+        raise InputError(say("input.nickname.too_long", limit=MAX_NICKNAME_CHARS))
     return text or None
 
 
@@ -158,13 +157,13 @@ def validate_dictionary_entry(word: object, reading: object) -> tuple[str, str]:
     key = normalize_word(word) if isinstance(word, str) else ""
     spoken = clean_text(reading) if isinstance(reading, str) else ""
     if not key:
-        raise InputError("The dictionary word is empty.")
+        raise InputError(say("input.dictionary.word_empty"))
     if len(key) > MAX_WORD_CHARS:
-        raise InputError(f"The dictionary word is too long (at most {MAX_WORD_CHARS} characters).")
+        raise InputError(say("input.dictionary.word_too_long", limit=MAX_WORD_CHARS))
     if not spoken:
-        raise InputError("The reading is empty; use remove to delete a word.")
+        raise InputError(say("input.dictionary.reading_empty"))
     if len(spoken) > MAX_READING_CHARS:
-        raise InputError(f"The reading is too long (at most {MAX_READING_CHARS} characters).")
+        raise InputError(say("input.dictionary.reading_too_long", limit=MAX_READING_CHARS))
     return key, spoken
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 
 from bot.base.errors import ParlaError
+from bot.base.i18n import say
 
 
 # --------------------------------------------------------------------------- player
@@ -19,14 +20,11 @@ class QueueFullError(ParlaError):
         super().__init__(self.user_message())
 
     def user_message(self) -> str:
-        return (
-            f"The speech queue is full ({self.limit} messages waiting). "
-            "Wait for it to play, or use skip / stop."
-        )
+        return say("voice.queue_full", limit=self.limit)
 
 
 class PlayerClosedError(ParlaError):
-    sentence = "The voice player is shutting down."
+    sentence = say("voice.player_closed")
 
 
 class NoAudioError(ParlaError):
@@ -35,7 +33,7 @@ class NoAudioError(ParlaError):
     (bot.commands.audio_file has `EmptyAudioError`, a TTSError for the audio-file commands; this
     one is the player's own, so that the player does not depend on the command layer.)"""
 
-    sentence = "The speech service returned no audio for this message."
+    sentence = say("voice.no_audio")
 
 
 class UnexpectedError(ParlaError):
@@ -47,7 +45,7 @@ class UnexpectedError(ParlaError):
         super().__init__(self.user_message())
 
     def user_message(self) -> str:
-        return f"Sorry, something went wrong (error id {self.error_id})."
+        return say("voice.unexpected", error_id=self.error_id)
 
 
 # --------------------------------------------------------------------------- voice channels
@@ -64,28 +62,24 @@ class VoiceError(ParlaError):
 
 class VoiceUnavailableError(VoiceError):
     def __init__(self) -> None:
-        super().__init__(
-            "Voice is not available on this bot right now; I can send the audio as a file instead."
-        )
+        super().__init__(say("voice.unavailable"))
 
 
 class NotInVoiceError(VoiceError):
     def __init__(self) -> None:
-        super().__init__("Join a voice channel first, then ask again.")
+        super().__init__(say("voice.not_in_voice"))
 
 
 class VoiceBusyError(VoiceError):
     def __init__(self, channel_name: str) -> None:
-        super().__init__(
-            f"I'm already speaking in {channel_name}. Wait until I'm done, or use join to move me."
-        )
+        super().__init__(say("voice.busy", channel=channel_name))
 
 
 class VoicePermissionError(VoiceError):
     def __init__(self, channel_name: str) -> None:
-        super().__init__(f"I need the Connect and Speak permissions in {channel_name}.")
+        super().__init__(say("voice.no_permission", channel=channel_name))
 
 
 class VoiceConnectError(VoiceError):
     def __init__(self, channel_name: str) -> None:
-        super().__init__(f"I couldn't connect to {channel_name}. Please try again in a moment.")
+        super().__init__(say("voice.connect_failed", channel=channel_name))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
+from bot.base.i18n import say
 from bot.voice.errors import (
     NotInVoiceError,
     VoiceBusyError,
@@ -398,4 +399,4 @@ class VoiceService:
 
 def _mention(channel: Any) -> str:
     name = getattr(channel, "name", None)
-    return f"#{name}" if name else "that voice channel"
+    return f"#{name}" if name else say("voice.channel.that")

@@ -5,6 +5,7 @@ carries the localized names and descriptions."""
 from __future__ import annotations
 
 import unittest.mock
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -15,7 +16,7 @@ from bot.app.command_text import CommandString, Rule, breaks_rule, command_strin
 from bot.app.translator import CatalogueTranslator, load_catalogues
 from cogs import dictionary, playback, preferences, readaloud, server, speech
 
-SHIPPED = ("de", "es-ES", "fr")
+SHIPPED = ("de", "es-ES", "fr", "it", "ja", "ko", "pt-BR", "ru", "zh-CN", "zh-TW")
 
 
 def all_commands() -> list[Any]:
@@ -70,7 +71,9 @@ async def test_the_synced_payload_is_localized_and_names_stay_unique() -> None:
     assert speak["name_localizations"]["de"] == "sprechen"
     assert speak["name_localizations"]["fr"] == "parler"
     assert speak["name_localizations"]["es-ES"] == speak["name_localizations"]["es-419"] == "hablar"
-    assert "ja" not in speak["name_localizations"]  # no catalogue: Discord shows English
+    assert speak["name_localizations"]["ja"] == "話す"
+    assert "en-US" not in speak["name_localizations"]  # English: Discord shows the name itself
+    assert "hi" not in speak["name_localizations"]  # no catalogue: Discord shows English
     assert speak["description_localizations"]["de"] == "Etwas mit deinen Stimmeinstellungen sagen"
     language = next(o for o in speak["options"] if o["name"] == "language")
     german = next(c for c in language["choices"] if c["value"] == "German")
@@ -79,7 +82,7 @@ async def test_the_synced_payload_is_localized_and_names_stay_unique() -> None:
     assert menu["name_localizations"]["de"] == "Vorlesen"
 
     def check_unique(options: list[dict[str, Any]]) -> None:
-        for locale in ("de", "fr", "es-ES"):
+        for locale in SHIPPED:
             names = [o.get("name_localizations", {}).get(locale, o["name"]) for o in options]
             assert len(names) == len(set(names)), (locale, names)
         for option in options:
@@ -94,7 +97,7 @@ def test_a_translation_discord_would_refuse_falls_back_to_english(caplog: pytest
     assert translator.lookup("speak", "de", Rule.NAME) is None
     assert len([r for r in caplog.records if "ignored" in r.getMessage()]) == 1  # logged once
     assert translator.lookup("What to say", "de", Rule.TEXT) == "Was"
-    assert translator.lookup("What to say", "ja", Rule.TEXT) is None
+    assert translator.lookup("What to say", "hi", Rule.TEXT) is None
 
 
 async def test_the_catalogues_load_from_the_package() -> None:
@@ -102,3 +105,18 @@ async def test_the_catalogues_load_from_the_package() -> None:
     await translator.load()
     assert translator.locales == sorted(SHIPPED)
     assert isinstance(translator, app_commands.Translator)
+
+
+def test_the_readme_command_list_is_what_the_catalogues_give() -> None:
+    """The README's localized command list is the catalogues' names, row by row."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    header = next(line for line in readme.splitlines() if line.startswith("| locale | `/speak`"))
+    english = [cell.strip().strip("`/") for cell in header.strip("|").split("|")[1:-1]]
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "| /" in line]
+    assert len(rows) == 10
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    shown = {first: [c.lstrip("/") for c in rest] for first, *rest in cells}
+    by_name = {"German": "de", "Japanese": "ja", "Russian": "ru", "Chinese (Traditional)": "zh-TW"}
+    for name, locale in by_name.items():
+        commands = CATALOGUES[locale]
+        assert shown[name] == [*(commands[c] for c in english), commands["Read aloud"]], name

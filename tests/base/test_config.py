@@ -109,6 +109,7 @@ NUMERIC = [
     "LIMIT_GUILD_CHARS_DAY",
     "LIMIT_GLOBAL_CHARS_DAY",
     "METRICS_PORT",
+    "TTS_BREAKER_COOLDOWN_SECONDS",
 ]
 
 
@@ -207,7 +208,10 @@ def test_environment_wins_over_dot_env(tmp_path: Path, monkeypatch: pytest.Monke
     assert Settings.from_env().max_input_chars == 300
 
 
-@pytest.mark.parametrize("variable", ["TTS_FIRST_BYTE_TIMEOUT", "TTS_STALL_TIMEOUT", "TTS_RETRY_BUDGET"])
+@pytest.mark.parametrize(
+    "variable",
+    ["TTS_FIRST_BYTE_TIMEOUT", "TTS_STALL_TIMEOUT", "TTS_RETRY_BUDGET", "TTS_BREAKER_COOLDOWN_SECONDS"],
+)
 def test_nan_is_not_a_number_of_seconds(variable: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse(**{variable: "nan"})
@@ -233,7 +237,12 @@ def test_database_url_selects_the_settings_store() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["postgresql://u:secret-pw@host:port/db", "mysql://u:secret-pw@host/db", "postgresql:///db", "sqlite:///"],
+    [
+        "postgresql://u:secret-pw@host:port/db",
+        "mysql://u:secret-pw@host/db",
+        "postgresql:///db",
+        "sqlite:///",
+    ],
 )
 def test_malformed_database_url_names_the_variable_without_echoing_it(value: str) -> None:
     with pytest.raises(ConfigError) as caught:

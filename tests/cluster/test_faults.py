@@ -11,7 +11,15 @@ from pathlib import Path
 from bot.base.secrets import Secret
 from bot.speech.request import SpeechRequest
 from bot.speech.stack import open_speech_stack
-from tests.standins.cluster_rig import run_workers, start_worker, worker_env
+from tests.standins.cluster_rig import (
+    go,
+    report,
+    run_workers,
+    spawn_ready,
+    start_worker,
+    stop_workers,
+    worker_env,
+)
 from tests.standins.fake_api import FakeEndpoint
 from tests.standins.redis_server import REDIS_URL, RedisProcess, delete_prefix, unique_prefix
 from tests.standins.settings import API_KEY, make_settings
@@ -105,3 +113,44 @@ async def test_a_process_killed_holding_the_flight_lock_and_a_slot_does_not_wedg
     assert report["results"] == [hashlib.sha256(fast.expected_pcm(phrase)).hexdigest()] * 3
     assert fast.request_count == 1
     assert waited < 10  # within the 1 s leases (plus a process start), not wedged
+
+
+async def test_a_follower_that_heard_part_of_a_phrase_takes_over_when_the_owner_is_sigkilled(
+    tmp_path: Path,
+) -> None:
+    """The owner process streams two chunks, then is SIGKILLed with its stream unfinished. The
+    follower, whose listener has those two chunks, claims the lock once the lease runs out,
+    calls the endpoint itself, and its listener hears the rest from where it was: the phrase
+    whole, once (no stall error, no repeated beginning)."""
+    prefix = unique_prefix()
+    phrase = "A long phrase whose owner is killed half-way through its stream."
+    async with FakeEndpoint(api_key=API_KEY) as dying, FakeEndpoint(api_key=API_KEY) as fresh:
+        dying.fault = "stall-after:2:60"  # two chunks, then nothing for a minute
+        limits = {"CLUSTER_LEASE_SECONDS": "1"}
+        follower = None
+        try:
+            victim = await start_worker(
+                {"requests": [{"text": phrase}]},
+                worker_env(dying.url, tmp_path / "v", REDIS_URL, prefix, **limits),
+            )
+            while dying.request_count == 0:  # noqa: ASYNC110 - another process's request
+                await asyncio.sleep(0.02)
+            follower = await spawn_ready(
+                {"requests": [{"text": phrase}], "tell_first_chunk": True},
+                worker_env(fresh.url, tmp_path / "f", REDIS_URL, prefix, **limits),
+            )
+            await go(follower)
+            assert follower.stdout is not None
+            assert await asyncio.wait_for(follower.stdout.readline(), 30) == b"heard\n"
+            victim.kill()
+            await victim.wait()
+            heard = await report(follower)
+        finally:
+            if follower is not None:
+                await stop_workers([follower])
+            await delete_prefix(prefix)
+    whole = fresh.expected_pcm(phrase)
+    assert len(whole) > 3 * 4800  # more than the two chunks the victim streamed
+    assert dying.request_count == 1 and fresh.request_count == 1
+    assert heard["requests"] == 1  # the follower made the one call of its takeover
+    assert heard["results"] == [hashlib.sha256(whole).hexdigest()]

@@ -140,7 +140,15 @@ async def test_an_outage_in_one_process_opens_the_breaker_in_all_with_one_probe_
     async with FakeEndpoint(api_key=API_KEY, first_chunk_delay=0.02) as fake, open_link(prefix) as link:
         fake.fault = "error:Arrearage"  # every request: an account-level failure, the breaker opens
         envs = [
-            worker_env(fake.url, tmp_path / f"p{i}", REDIS_URL, prefix, TTS_ENGINE="auto") for i in range(3)
+            worker_env(
+                fake.url,
+                tmp_path / f"p{i}",
+                REDIS_URL,
+                prefix,
+                TTS_ENGINE="auto",
+                TTS_BREAKER_COOLDOWN_SECONDS=f"{cooldown:g}",
+            )
+            for i in range(3)
         ]
 
         def phrases(p: int, phase: int, n: int) -> list[dict[str, str]]:
@@ -148,7 +156,6 @@ async def test_an_outage_in_one_process_opens_the_breaker_in_all_with_one_probe_
 
         jobs = [
             {
-                "breaker_cooldown": cooldown,
                 "phases": [
                     {"requests": phrases(p, 0, 1 if p == 0 else 3), "await_breaker_open": p > 0},
                     {"requests": phrases(p, 1, 3)},

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import discord
 import pytest
 
 from bot.readaloud.rules import Verdict
 from bot.readaloud.tags import ReadAloudTag
 from bot.store.models import ReadMode
 from tests.standins.audio_checks import decode, dominant_hz
-from tests.standins.discord_objects import MockMember, MockVoiceChannel
+from tests.standins.discord_objects import MockMember, MockVoiceChannel, run_command
 from tests.standins.fake_api import FakeEndpoint
 from tests.standins.readaloud_rig import (
     MockRole,
@@ -636,6 +637,27 @@ async def test_endpoint_errors_are_reported_once_per_code_per_five_minutes(
     rr.clock.advance(2)  # five minutes after the first report
     await fail("InternalError", ["six"])
     assert len(sent_notices(rr.text)) == 3
+
+
+async def test_server_usage_shows_the_endpoint_error_a_read_aloud_message_met(
+    rr: ReadRig, fake_endpoint: FakeEndpoint
+) -> None:
+    await rr.bind()
+    await rr.bring_bot()
+    player = rr.bot.voice.manager.get(rr.guild.id)
+    assert player is not None
+    assert rr.bot.last_endpoint_error(rr.guild.id) is None
+    fake_endpoint.fault = "error:InvalidApiKey"  # engine=api: no backup voice
+    message = chat_message(rr.text, rr.member("alice"), "read me please")
+    assert (await rr.cog.handle_message(message)).verdict is READ
+    await until(lambda: player.failed == 1 and rr.bot.last_endpoint_error(rr.guild.id) is not None)
+    interaction = rr.rig.interaction(perms=discord.Permissions(manage_guild=True))
+    await run_command(rr.bot, rr.rig.cog("ServerCog").server_usage, interaction)
+    embed = interaction.log.last.embed
+    assert embed is not None
+    fields = {str(f.name): str(f.value) for f in embed.fields}
+    value = fields["Last speech service error members met"]
+    assert re.fullmatch(r"InvalidApiKey, " + REQUEST_ID.pattern + r" · <t:\d+:R>", value), value
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -5,11 +5,13 @@ to the synthesized speech), and the file sent instead, with one note, when Disco
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import discord
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from bot.audio.ogg_opus import read_ogg_opus
 from bot.audio.wav import parse_wav
 from bot.commands.voice_message import FILE_INSTEAD_NOTE
 from tests.standins.audio_checks import decode, needs_opus
-from tests.standins.discord_objects import BotRig, open_bot_rig, permissions, run_command
+from tests.standins.discord_objects import BotRig, ReplyLog, open_bot_rig, permissions, run_command
 from tests.standins.fake_api import FakeEndpoint
 from tests.standins.settings import make_settings
 
@@ -60,9 +62,13 @@ async def test_attach_sends_a_voice_message_through_discord_py_http(
     source = np.frombuffer(expected.pcm, dtype="<i2").astype(np.float64)
     ratio = np.sqrt(np.mean(decoded.astype(np.float64) ** 2)) / np.sqrt(np.mean(source**2))
     assert 0.5 < ratio < 2.0
-    # the member sees one voice message replacing "thinking…", nothing else
-    reply = interaction.log.last
-    assert reply.voice_message and reply.content is None and len(interaction.log.replies) == 1
+    # "thinking…" is replaced first (a followup straight after the defer would only edit it,
+    # and an edit is never a voice message), then the voice message is a new message and the
+    # placeholder goes: the member is left with the voice message alone
+    placeholder, reply = interaction.log.replies
+    assert placeholder.via == "edit" and placeholder.content == "🔊" and not placeholder.files
+    assert reply.via == "followup" and reply.voice_message and reply.content is None
+    assert interaction.log.deleted_original and not interaction.log.original_exists
     assert not reply.ephemeral
     assert json.loads(json.dumps(sent.payload)) == sent.payload
 
@@ -99,10 +105,22 @@ async def test_refused_voice_message_becomes_the_file_with_one_note(
     assert second.log.last.files and FILE_INSTEAD_NOTE not in (second.log.last.content or "")  # said once
 
 
+async def test_a_followup_straight_after_the_defer_is_never_a_voice_message() -> None:
+    """The stand-in as Discord documents it: directly after a defer, the followup edits the
+    "thinking…" message, and IS_VOICE_MESSAGE is ignored there (discord-api-docs #7158)."""
+    log = ReplyLog()
+    await log.defer(thinking=True)
+    log.voice_message(discord.File(io.BytesIO(b"OggS"), filename="a.ogg"), ephemeral=False)
+    assert log.last.via == "edit" and not log.last.voice_message
+    log.voice_message(discord.File(io.BytesIO(b"OggS"), filename="b.ogg"), ephemeral=False)
+    assert log.last.via == "followup" and log.last.voice_message  # a new message
+
+
 async def test_notes_follow_the_voice_message_privately(rig: BotRig) -> None:
     rig.voice_channel.__dict__["bot_permissions"] = permissions(view_channel=True, connect=True)
     interaction = rig.interaction(rig.member(in_voice=True))
     await run_command(rig.bot, rig.cog("SpeechCog").speak, interaction, text="Can you hear me")
-    voice, note = interaction.log.replies
+    placeholder, voice, note = interaction.log.replies
+    assert placeholder.via == "edit" and interaction.log.deleted_original
     assert voice.voice_message and voice.content is None
     assert note.ephemeral and "I need the Connect and Speak permissions there" in (note.content or "")

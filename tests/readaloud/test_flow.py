@@ -13,12 +13,12 @@ from bot.base.errors import ParlaError
 from bot.readaloud.flow import IncomingMessage, Outcome, ReadAloudCore, ReadAloudPorts
 from bot.readaloud.rules import MessageFacts, Verdict
 from bot.readaloud.tags import ReadAloudTag
-from bot.speech.errors import error_for
+from bot.speech.errors import TTSError, error_for
 from bot.speech.request import SpeechRequest
 from bot.store.limits import LimitExceeded
 from bot.store.models import GuildReadAloud, MemberReadAloud, VoiceSettings
 from bot.text.clean import MessageInfo
-from bot.voice.errors import PlayerClosedError, QueueFullError
+from bot.voice.errors import NoAudioError, PlayerClosedError, QueueFullError
 from bot.voice.utterance import Utterance
 from tests.standins.clock import ManualClock
 
@@ -117,6 +117,7 @@ class Flow:
     backup: str | None = None
     backup_keys: list[object] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
+    noted: list[tuple[int, TTSError]] = field(default_factory=list)  # note_error: /server usage
     prepared: list[int] = field(default_factory=list)  # message ids whose text was looked up
 
     def message(
@@ -163,7 +164,10 @@ class Flow:
         async def report(text: str) -> None:
             self.reports.append(text)
 
-        return ReadAloudPorts(self.store, self.voice, admit, backup_notice, report)
+        def note_error(guild_id: int, error: TTSError) -> None:
+            self.noted.append((guild_id, error))
+
+        return ReadAloudPorts(self.store, self.voice, admit, backup_notice, report, note_error)
 
     async def read(self, message: IncomingMessage | None = None) -> Outcome:
         return await self.core.handle(message or self.message(), self.ports())
@@ -353,3 +357,19 @@ async def test_endpoint_errors_are_reported_once_per_code() -> None:
     await utterance.on_error(utterance, error_for(429, "Throttling", "busy", "req-1"))  # type: ignore[misc]
     await utterance.on_error(utterance, error_for(429, "Throttling", "busy", "req-2"))  # type: ignore[misc]
     assert len(flow.reports) == 1 and "req-1" in flow.reports[0]
+
+
+async def test_endpoint_errors_are_noted_for_server_usage_every_time() -> None:
+    """Every endpoint failure a message met is noted for `/server usage` (also the ones whose
+    notice was already sent); other failures are not the endpoint's."""
+    flow = Flow()
+    outcome = await flow.read()
+    utterance = outcome.utterance
+    assert utterance is not None and utterance.on_error is not None
+    first = error_for(401, "InvalidApiKey", "bad key", "req-1")
+    second = error_for(401, "InvalidApiKey", "bad key", "req-2")
+    await utterance.on_error(utterance, first)  # type: ignore[misc]
+    await utterance.on_error(utterance, second)  # type: ignore[misc]
+    await utterance.on_error(utterance, NoAudioError())  # type: ignore[misc]
+    assert flow.noted == [(GUILD_ID, first), (GUILD_ID, second)]
+    assert len(flow.reports) == 2  # the InvalidApiKey notice once, the no-audio one once

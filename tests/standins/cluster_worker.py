@@ -9,10 +9,13 @@ worker opens the stack, prints `ready`, waits for a line on stdin, runs every re
 then prints one JSON line: {"results": [sha256 of the audio or "error:<Type>"], "requests":
 endpoint requests made by this process}.
 
+With `"tell_first_chunk": true` the worker prints `heard` as soon as any request of a phase
+has received its first chunk of audio (before the phase's report).
+
 A job may instead be split into phases, `{"phases": [<job>, ...]}`: the worker waits for a
 line on stdin before each phase and prints a report after each (`requests` counts from the
 start). A phase with `"await_breaker_open": true` first waits (up to 5 s) until this process's
-circuit breaker is open; `"breaker_cooldown"` (top level) sets the breaker's cooldown.
+circuit breaker is open (its cooldown is TTS_BREAKER_COOLDOWN_SECONDS in the environment).
 """
 
 from __future__ import annotations
@@ -32,8 +35,25 @@ from bot.store.limits import LimitExceeded, UsageLimiter, current_guild
 GUILD = 42
 
 
+class _FirstChunk:
+    """Prints `heard` once, at the first chunk any request receives (when asked to)."""
+
+    def __init__(self, wanted: bool) -> None:
+        self.pending = wanted
+
+    def seen(self) -> None:
+        if self.pending:
+            self.pending = False
+            print("heard", flush=True)
+
+
 async def _one(
-    engine: object, request: SpeechRequest, mode: str, limiter: UsageLimiter | None, n: int
+    engine: object,
+    request: SpeechRequest,
+    mode: str,
+    limiter: UsageLimiter | None,
+    n: int,
+    first: _FirstChunk,
 ) -> str:
     try:
         if limiter is not None:
@@ -44,6 +64,7 @@ async def _one(
         digest = hashlib.sha256()
         async for chunk in engine.stream(request):  # type: ignore[attr-defined]
             digest.update(chunk)
+            first.seen()
         return digest.hexdigest()
     except LimitExceeded as exc:
         return f"limit:{exc.scope}"
@@ -63,8 +84,6 @@ async def main(job: dict[str, Any]) -> None:
     settings = Settings.from_env(dotenv=False)
     phases: list[dict[str, Any]] = job.get("phases") or [job]
     async with open_speech_stack(settings) as stack:
-        if "breaker_cooldown" in job:
-            stack.engine.breaker._cooldown = float(job["breaker_cooldown"])  # type: ignore[attr-defined]
         print("ready", flush=True)
         limiter = None
         charges: list[asyncio.Task[None]] = []
@@ -83,8 +102,9 @@ async def main(job: dict[str, Any]) -> None:
                 SpeechRequest(text=r["text"], voice=r.get("voice", "Cherry")) for r in phase["requests"]
             ]
             mode = str(phase.get("mode", "stream"))
+            first = _FirstChunk(bool(phase.get("tell_first_chunk")))
             results = await asyncio.gather(
-                *(_one(stack.engine, r, mode, limiter, n) for n, r in enumerate(requests))
+                *(_one(stack.engine, r, mode, limiter, n, first) for n, r in enumerate(requests))
             )
             await asyncio.gather(*charges)
             made = stack.client.stats.requests if stack.client is not None else 0

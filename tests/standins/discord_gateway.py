@@ -2,7 +2,8 @@
 and sync its commands, on 127.0.0.1.
 
 REST (`/api/v10`): `GET /users/@me` (401 for a token other than `token`), `GET
-/oauth2/applications/@me`, `GET /gateway/bot`, `PUT /applications/{app}/guilds/{guild}/commands`
+/oauth2/applications/@me`, `GET /gateway/bot` (recommends `shards`; 401 for another token; fails
+with `gateway_status` if that is not 200), `PUT /applications/{app}/guilds/{guild}/commands`
 (recorded in `synced`) and the global variant. Gateway (`/ws`, JSON text frames): HELLO, then
 READY after IDENTIFY, heartbeats ACKed; with `refuse_intents` the gateway closes with 4014
 ("disallowed intents") as Discord does when Message Content is not enabled.
@@ -51,8 +52,19 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 
 class DiscordStandin:
-    def __init__(self, token: str, *, bot_name: str = "Parla", refuse_intents: bool = False) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        bot_name: str = "Parla",
+        refuse_intents: bool = False,
+        shards: int = 1,
+        gateway_status: int = 200,
+    ) -> None:
         self.token = token
+        self.shards = shards  # what GET /gateway/bot recommends
+        self.gateway_status = gateway_status  # another status: GET /gateway/bot fails with it
+        self.gateway_asked: list[str] = []  # the Authorization header of each GET /gateway/bot
         self.bot_name = bot_name
         self.refuse_intents = refuse_intents
         self.synced: dict[str, list[dict[str, Any]]] = {}  # "guild:<id>" or "global" → commands
@@ -126,8 +138,15 @@ class DiscordStandin:
         )
 
     async def _gateway_bot(self, request: web.Request) -> web.Response:
+        self.gateway_asked.append(request.headers.get("Authorization", ""))
+        if not self._authorized(request):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        if self.gateway_status != 200:
+            return _json({"message": "Service unavailable", "code": 0}, status=self.gateway_status)
         limits = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
-        return _json({"url": f"ws://127.0.0.1:{self.port}/ws", "shards": 1, "session_start_limit": limits})
+        return _json(
+            {"url": f"ws://127.0.0.1:{self.port}/ws", "shards": self.shards, "session_start_limit": limits}
+        )
 
     async def _sync(self, request: web.Request, key: str) -> web.Response:
         body: list[dict[str, Any]] = await request.json()

@@ -96,6 +96,7 @@ class MockGuild(CustomMockMixin, unittest.mock.Mock):
             "voice_client": None,
             "filesize_limit": FILESIZE_LIMIT,
             "members": [],
+            "preferred_locale": discord.Locale.american_english,  # read-aloud notices' language
         }
         super().__init__(**{**defaults, **kwargs})
         if "me" not in kwargs:
@@ -582,11 +583,17 @@ class ReplyLog:
         self._add(Reply("followup", _str(content), _list(embed, embeds), _list(file, files), ephemeral))
 
     def voice_message(self, file: discord.File, *, ephemeral: bool) -> None:
-        """A voice message posted as a followup (through bot.http: tests.standins.discord_http)."""
+        """A voice message posted as a followup (through bot.http: tests.standins.discord_http).
+
+        Directly after a defer, Discord turns the followup into an edit of the "thinking…"
+        message ("no new message will be created": Create Followup Message, discord-api-docs),
+        and an edit cannot make a voice message (Edit Webhook Message takes no IS_VOICE_MESSAGE;
+        discord/discord-api-docs#7158: the flag is ignored): the member gets a plain file."""
         assert self.responded, "followup before the interaction was answered (Discord: 404)"
         if self.original_pending and self.original_exists:
-            ephemeral = self.original_ephemeral
             self.original_pending = False
+            self._add(Reply("edit", None, [], [file], self.original_ephemeral))
+            return
         self._add(Reply("followup", None, [], [file], ephemeral, voice_message=True))
 
 
@@ -645,6 +652,8 @@ class MockInteraction(CustomMockMixin, unittest.mock.MagicMock):
             "command": None,
             "created_at": discord.utils.utcnow(),
             "type": discord.InteractionType.application_command,
+            "locale": discord.Locale.american_english,  # the member's language (replies)
+            "guild_locale": guild.preferred_locale if guild is not None else None,
         }
         super().__init__(**{**defaults, **kwargs})
         self.__dict__["log"] = log

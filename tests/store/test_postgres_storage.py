@@ -86,8 +86,15 @@ async def test_four_processes_charging_one_server_lose_no_charge(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", CHARGER, pg_url, str(GUILD),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+            sys.executable,
+            "-c",
+            CHARGER,
+            pg_url,
+            str(GUILD),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
         )
         for _ in range(4)
     ]

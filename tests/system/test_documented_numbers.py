@@ -35,9 +35,9 @@ DOCS = {name: (ROOT / name).read_text() for name in ("README.md", "docs/commands
 
 def stated(doc: str, pattern: str) -> tuple[float, ...]:
     """The numbers the doc states where `pattern` (its own words) matches; fails if it does not."""
-    match = re.search(pattern, DOCS[doc])
+    match = re.search(pattern, DOCS[doc], re.DOTALL)
     assert match is not None, f"{doc} no longer says {pattern!r}"
-    return tuple(float(g.replace(",", "")) for g in match.groups())
+    return tuple(float(g.replace(",", "").replace(" ", "")) for g in match.groups())
 
 
 # (doc, pattern over the doc's words, the numbers it states)
@@ -93,6 +93,16 @@ STATED: dict[str, tuple[str, str, tuple[float, ...]]] = {
         "README.md",
         r"\| `LIMIT_MEMBER_RPM`, `LIMIT_MEMBER_CPM` \| (\d+), (\d+) \|",
         (30, 2000),
+    ),
+    "invite permissions": (
+        "README.md",
+        r"permission integer \*\*(\d+)\*\*.*?&permissions=(\d+)`",
+        (70370894924800, 70370894924800),
+    ),
+    "invite permissions, commands page": (
+        "docs/commands.md",
+        r"= ([\d ]+)\n```.*?the integer is then \*\*([\d ]+)\*\*.*?&permissions=(\d+)\n",
+        (70370894924800, 70368747441152, 70370894924800),
     ),
     "daily limits": (
         "README.md",
@@ -266,3 +276,19 @@ async def test_daily_character_budgets() -> None:
     with pytest.raises(LimitExceeded) as overall:
         await limiter.check_budget(None, 2)
     assert overall.value.scope == "global"
+
+
+def test_the_invite_asks_for_send_voice_messages() -> None:
+    from bot.app.invite import BOT_PERMISSIONS, invite_url
+
+    readme, _ = numbers("invite permissions")
+    stated_total, without_commands, link = numbers("invite permissions, commands page")
+    assert BOT_PERMISSIONS.value == readme == stated_total == link
+    assert BOT_PERMISSIONS.send_voice_messages and BOT_PERMISSIONS.value & (1 << 46)
+    assert BOT_PERMISSIONS.connect and BOT_PERMISSIONS.speak and BOT_PERMISSIONS.attach_files
+    assert BOT_PERMISSIONS.value - (1 << 31) == without_commands  # Use Application Commands left out
+    url = invite_url(4242)
+    assert url == (
+        "https://discord.com/oauth2/authorize?client_id=4242"
+        f"&scope=bot+applications.commands&permissions={int(readme)}"
+    )

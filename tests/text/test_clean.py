@@ -102,7 +102,8 @@ CASES: dict[str, Case] = {
     "unicode-emoji": Case("good job 👍", "good job thumbs up"),
     "emoji-run-collapsed": Case("lol 😂😂😂😂😂 🔥", "lol face with tears of joy, fire"),
     "emoji-skin-tone": Case("👍🏽", "thumbs up"),
-    "emoji-zwj-family": Case("👨‍👩‍👧‍👦", "family"),
+    "emoji-zwj-family": Case("👨‍👩‍👧‍👦", "family man woman girl boy"),  # CLDR's name
+    "emoji-zwj-family-unlisted": Case("👨‍👨‍👨", "family"),  # no CLDR name: 👪's
     "emoji-zwj-rainbow": Case("🏳️‍🌈", "rainbow flag"),
     "emoji-flag": Case("🇯🇵 trip", "flag of Japan trip"),
     "emoji-keycap": Case("1️⃣ first", "1 first"),

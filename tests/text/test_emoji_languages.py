@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import emoji
 import pytest
 
 from bot.speech.voices import LANGUAGES
@@ -53,9 +54,51 @@ def test_skin_tones_are_not_read() -> None:
     assert clean("👍🏽", "German") == clean("👍", "German") == "daumen hoch"
 
 
-def test_every_endpoint_language_has_cldr_names_or_is_english() -> None:
+def test_every_endpoint_language_reads_cldr_names_from_the_package() -> None:
     spoken = [x for x in LANGUAGES if x != "Auto"]
-    assert sorted([*CLDR_LANGUAGES, "English"]) == sorted(spoken)
+    assert sorted(CLDR_LANGUAGES) == sorted(spoken)
+    for code in CLDR_LANGUAGES.values():
+        emoji.config.load_language(code)
+        name = emoji.EMOJI_DATA["\U0001f525"][code]  # 🔥
+        assert name.strip(":").replace("_", " ").lower() in clean("🔥", _LANGUAGE[code]).lower()
+
+
+_LANGUAGE = {code: language for language, code in CLDR_LANGUAGES.items()}
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        # CLDR names the old hand-written English table said otherwise
+        ("🤗", "smiling face with open hands"),
+        ("😁", "beaming face with smiling eyes"),
+        ("👉", "backhand index pointing right"),
+        ("❓", "red question mark"),
+        # every emoji the package knows, not only the common ones
+        ("🪿", "goose"),
+        ("🫎", "moose"),
+        ("🐦‍🔥", "phoenix"),
+        ("🇺🇳", "flag of United Nations"),
+        ("🏴󠁧󠁢󠁳󠁣󠁴󠁿", "flag of Scotland"),
+        ("🏴‍☠️", "pirate flag"),
+        ("👩🏽‍💻", "woman technologist"),
+        ("🏽", ""),  # a skin tone alone
+        ("🇦🇦", ""),  # letters that name no region
+        ("✓ ★ ♪", ""),  # text symbols with no emoji name: decoration, dropped
+    ],
+)
+def test_english_reads_the_package_cldr_names(text: str, expected: str) -> None:
+    assert clean(text, "English") == expected
+
+
+@pytest.mark.parametrize(
+    "language,expected",
+    [("English", "family"), ("German", "familie"), ("Japanese", "家族"), ("French", "famille")],
+)
+def test_a_family_sequence_cldr_does_not_list_reads_family_in_the_language(
+    language: str, expected: str
+) -> None:
+    assert clean("👨‍👨‍👨", language) == expected
 
 
 def test_auto_reads_emoji_in_the_detected_language() -> None:

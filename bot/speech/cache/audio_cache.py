@@ -207,6 +207,23 @@ class AudioCache:
             self._hits_shared += 1
         return audio
 
+    async def claim_shared(
+        self, key: str, lock_key: str, token: str, lease_ms: int
+    ) -> tuple[Audio | None, str] | None:
+        """`SharedTier.read_or_claim` for the audio under `key`: (audio, "") on a hit (neither
+        counted nor copied to memory and disk here: the flight does both), (None, holder of
+        the flight lock `lock_key`) on a miss; None without a shared tier or Redis."""
+        shared = self._shared
+        if shared is None:
+            return None
+        found = await shared.read_or_claim("pcm", key, lock_key, token, lease_ms)
+        if found is None:
+            return None
+        record, holder = found
+        if record is None:
+            return None, holder
+        return Audio(pcm=record.payload, rate=record.rate, channels=record.channels), ""
+
     def get_memory(self, key: str) -> Audio | None:
         """The audio under `key` if it is in memory, counted as a memory hit (refreshes recency)."""
         audio = self._memory.get_audio(key)

@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 
 from bot.audio.clip import SAMPLE_WIDTH, Audio
 from bot.base.errors import ParlaError
+from bot.base.i18n import say
+from bot.cluster.lease_lock import LeaseLock
 from bot.speech.cache.audio_cache import AudioCache
-from bot.speech.cache.cluster_flight import ClusterFlights, Relay
+from bot.speech.cache.cluster_flight import Claim, ClusterFlights, Relay
 from bot.speech.cache.flight import Flight, FlightMode
 from bot.speech.cache.key import DEFAULT_OUTPUT_FORMAT, cache_key
 from bot.speech.engine import SpeechEngine, opened_stream
@@ -30,7 +32,7 @@ HIT_CHUNK_MS = 100
 class EngineClosedError(ParlaError):
     """The cached engine was closed while a request was waiting for it."""
 
-    sentence = "The bot is shutting down; the speech was cancelled."
+    sentence = say("error.shutting_down")
 
 
 class CachedEngine:
@@ -211,7 +213,16 @@ class CachedEngine:
 
     async def _fly(self, flight: Flight, req: SpeechRequest, *, use_disk: bool) -> None:
         try:
-            if use_disk:
+            if use_disk and self._cluster is not None:
+                # The shared tier is asked in the cluster's one lookup-or-claim below.
+                audio = await self.cache.get_disk(flight.key, count=False)
+                if audio is not None and (flight.mode == "synth" or self._streamable(audio)):
+                    flight.from_cache = True
+                    flight.found_in = "hit_disk"
+                    flight.finish(audio=audio)
+                    self._drop(flight)
+                    return
+            elif use_disk:
                 audio, found_in = await self.cache.get_stored(flight.key, count=False)
                 if audio is not None and (flight.mode == "synth" or self._streamable(audio)):
                     flight.from_cache = True
@@ -223,9 +234,11 @@ class CachedEngine:
             if self._cluster is None:
                 audio = await self._call(flight, req, Relay(None, None, flight, self.sample_rate))
             else:
+                claim: Claim | None = None
+                if self.cache.shared is not None:
 
-                async def lookup() -> Audio | None:
-                    return await self.cache.get_shared(flight.key, count=False)
+                    async def claim(lock: LeaseLock) -> tuple[Audio | None, str] | None:
+                        return await self.cache.claim_shared(flight.key, lock.key, lock.token, lock.lease_ms)
 
                 async def store(audio: Audio) -> None:
                     nonlocal stored
@@ -233,7 +246,7 @@ class CachedEngine:
                     await self._store(flight.key, audio, shared=True)
 
                 audio, elsewhere = await self._cluster.fly(
-                    flight, lambda relay: self._call(flight, req, relay), lookup, store
+                    flight, lambda relay: self._call(flight, req, relay), claim, store
                 )
                 if elsewhere:  # another process paid for it (or it was already in the shared tier)
                     flight.from_cache = True
@@ -267,7 +280,7 @@ class CachedEngine:
             async for chunk in iterator:
                 if chunk:
                     await relay.chunk(chunk)
-        return Audio(pcm=b"".join(flight.chunks), rate=self.sample_rate, channels=1)
+        return Audio(pcm=relay.pcm(), rate=self.sample_rate, channels=1)
 
     async def _store(self, key: str, audio: Audio, *, shared: bool) -> None:
         try:

@@ -226,9 +226,7 @@ class DiskTier:
         return DiskRecord(payload=payload, rate=record[0], channels=record[1])
 
     @staticmethod
-    def _check(
-        kind: Kind, name: str, header: bytes, size: int
-    ) -> tuple[int, int, int, int, int] | None:
+    def _check(kind: Kind, name: str, header: bytes, size: int) -> tuple[int, int, int, int, int] | None:
         """(rate, channels, payload length, running CRC of header, stored CRC) or None if invalid."""
         if len(header) != HEADER_SIZE:
             return None

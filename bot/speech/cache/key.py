@@ -31,9 +31,7 @@ def canonical_fields(
     }
 
 
-def cache_key(
-    request: SpeechRequest, engine_name: str, *, output_format: str = DEFAULT_OUTPUT_FORMAT
-) -> str:
+def cache_key(request: SpeechRequest, engine_name: str, *, output_format: str = DEFAULT_OUTPUT_FORMAT) -> str:
     """Hex SHA-256 identifying the sound `engine_name` makes for `request`.
 
     The hash covers a versioned, sorted-key JSON encoding (so no text can imitate a field

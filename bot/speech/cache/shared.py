@@ -19,7 +19,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from bot.cluster.connection import ClusterLink
 
@@ -55,6 +55,21 @@ while total > max do
 end
 if total < 0 then redis.call('SET', KEYS[3], 0) end
 return evicted
+"""
+# KEYS: value key, lru zset, lock key. ARGV: now, member, token, lease_ms, look (1/0).
+# {1, value}: the value is there (its recency refreshed); else the flight lock `KEYS[3]` is
+# claimed for `token` with a lease (SET NX PX): {2, token} if that worked, {3, holder} if
+# another process holds it. One round trip for a miss's lookup and its single-flight lock.
+_READ_OR_CLAIM = """
+if ARGV[5] == '1' then
+  local v = redis.call('GET', KEYS[1])
+  if v then
+    redis.call('ZADD', KEYS[2], 'XX', ARGV[1], ARGV[2])
+    return {1, v}
+  end
+end
+if redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then return {2, ARGV[3]} end
+return {3, redis.call('GET', KEYS[3]) or ''}
 """
 # KEYS: value key, lru zset, bytes counter. ARGV: member. Removes one entry and its bytes.
 _DROP = """
@@ -102,6 +117,7 @@ class SharedTier:
         self._bytes = link.key("audio", "bytes")
         self.corrupt_removed = 0
         self.evictions = 0
+        self._read_or_claim = link.client.register_script(_READ_OR_CLAIM)  # EVALSHA, loaded once
 
     @property
     def available(self) -> bool:
@@ -133,6 +149,35 @@ class SharedTier:
             self.corrupt_removed += 1
             await self._link.call(lambda r: r.eval(_DROP, 3, key, self._lru, self._bytes, member), None)
         return record
+
+    async def read_or_claim(
+        self, kind: Kind, name: str, lock_key: str, token: str, lease_ms: int
+    ) -> tuple[SharedRecord | None, str] | None:
+        """One round trip: the record under `name` (recency refreshed), or, if there is none,
+        the flight lock `lock_key` claimed for `token` with a `lease_ms` lease. Answers
+        (record, "") on a hit; (None, holder) on a miss, where holder == token means the lock
+        is now ours (the caller renews it: `LeaseLock.adopt`); None if Redis is unavailable.
+        A bad value is deleted and the claim tried again (it was a miss)."""
+        key, member = self._key(kind, name)
+        look = self.max_bytes > 0
+        while True:
+            args: list[str | int | float] = [time.time(), member, token, lease_ms, "1" if look else "0"]
+            reply: Any = await self._link.call(
+                lambda r, a=args: self._read_or_claim(keys=[key, self._lru, lock_key], args=a),  # type: ignore[misc]
+                None,
+            )
+            if reply is None:
+                return None
+            code, value = int(reply[0]), reply[1]
+            if code != 1:
+                holder = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+                return None, holder
+            record = decode_value(kind, value) if isinstance(value, bytes) else None
+            if record is not None:
+                return record, ""
+            self.corrupt_removed += 1
+            await self._link.call(lambda r: r.eval(_DROP, 3, key, self._lru, self._bytes, member), None)
+            look = False  # deleted: now claim
 
     async def write(self, kind: Kind, name: str, payload: bytes, *, rate: int = 0, channels: int = 1) -> bool:
         """Store `payload` (False if Redis is unavailable or it is larger than the bound)."""

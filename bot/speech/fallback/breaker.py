@@ -18,25 +18,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.speech.errors import (
-    AccessDeniedError,
-    AuthError,
-    BillingError,
-    ModelNotFoundError,
-    QuotaExhaustedError,
-    TTSError,
-)
+from bot.speech.error_log import AccountAlarm, is_account_error
+from bot.speech.errors import TTSError
 
 log = logging.getLogger(__name__)
 
-# Failures that will not go away by themselves: open the breaker at once.
-_ACCOUNT_ERRORS: tuple[type[TTSError], ...] = (
-    AuthError,
-    AccessDeniedError,
-    ModelNotFoundError,
-    BillingError,
-    QuotaExhaustedError,
-)
 _MAX_COOLDOWN = 300.0
 
 
@@ -57,6 +43,7 @@ class CircuitBreaker:
         self._open_until = 0.0
         self._open_reason: TTSError | None = None
         self._probing = False  # half-open: one request is trying the primary after the cooldown
+        self.alarm = AccountAlarm(clock=clock)  # account failures at ERROR, once per cooldown
         # The cluster's hooks (None: this process alone).
         self.on_open: Callable[[TTSError, float], None] | None = None
         self.on_close: Callable[[], None] | None = None
@@ -104,27 +91,23 @@ class CircuitBreaker:
         self._consecutive = 0
         self._open_reason = None
 
+    def wait_for(self, err: TTSError) -> float:
+        """How long `err` opens the breaker: the cooldown, at least the server's Retry-After
+        (at most 5 minutes)."""
+        return max(self._cooldown, min(err.retry_after or 0.0, _MAX_COOLDOWN))
+
     def record_failure(self, err: TTSError) -> None:
         self._consecutive += 1
         if self._cooldown <= 0:
             return
-        if isinstance(err, _ACCOUNT_ERRORS) or self._consecutive >= self._threshold:
-            wait = max(self._cooldown, min(err.retry_after or 0.0, _MAX_COOLDOWN))
-            was_open = self._open_reason is not None and self._clock() < self._open_until
+        if is_account_error(err) or self._consecutive >= self._threshold:
+            wait = self.wait_for(err)
             self._open_until = self._clock() + wait
             self._open_reason = err
-            if isinstance(err, _ACCOUNT_ERRORS) and not was_open:
-                # The operator's to fix: at ERROR, once per cooldown (failures of requests
-                # already in flight when it opened are not repeated).
-                log.error(
-                    "the endpoint refused the bot's account (code %s, request id %s); using the "
-                    "backup voice for %.0fs: %s",
-                    err.code,
-                    err.request_id,
-                    wait,
-                    err.log_form(),
-                )
-            else:
+            # The operator's to fix: at ERROR, once per cooldown (failures of requests already
+            # in flight when it opened are not repeated).
+            using = f"using the backup voice for {wait:.0f}s"
+            if not self.alarm.report(err, quiet_for=wait, consequence=using):
                 log.warning("primary engine failing; using the backup for %.0fs: %s", wait, err.log_form())
             if self.on_open is not None:
                 self.on_open(err, wait)

@@ -36,6 +36,10 @@ model), or after `failure_threshold` consecutive other failures, requests skip t
 backup; `on_fallback` then receives the error that opened the breaker. The first request after
 the cooldown tries the primary again. `cooldown=0` disables it.
 
+Account failures (`error_log.AccountAlarm`) are logged at ERROR once per cooldown, with code and
+request id: by the breaker when the backup takes over, and, without a backup voice
+(`FallbackEngine(primary, None)`, as `TTS_ENGINE=api` builds it), when a request fails.
+
 Engine selection (`TTS_ENGINE`: `plan_engines`, `select_engine`) is in `plan`.
 """
 
@@ -144,7 +148,11 @@ class FallbackEngine:
     async def synthesize(self, request: SpeechRequest) -> Audio:
         backup = self._backup
         if backup is None:
-            return await self._primary.synthesize(request)
+            try:
+                return await self._primary.synthesize(request)
+            except TTSError as err:
+                self._alarm_without_backup(err)
+                raise
         reason, probe = self._breaker.enter()
         if reason is None:
             try:
@@ -178,9 +186,13 @@ class FallbackEngine:
     async def stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
         backup = self._backup
         if backup is None:
-            async with opened_stream(self._primary.stream(request)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+            try:
+                async with opened_stream(self._primary.stream(request)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+            except TTSError as err:
+                self._alarm_without_backup(err)
+                raise
             return
         reason, probe = self._breaker.enter()
         if reason is None:
@@ -262,6 +274,14 @@ class FallbackEngine:
     def _record_failure(self, err: TTSError) -> None:
         self.stats.primary_failures += 1
         self._breaker.record_failure(err)
+
+    def _alarm_without_backup(self, err: TTSError) -> None:
+        """No backup voice (`TTS_ENGINE=api`): an account failure silences the bot until the
+        operator fixes it, so it is logged at ERROR once per cooldown, as with a backup."""
+        self.stats.primary_failures += 1
+        wait = self._breaker.wait_for(err)
+        consequence = "no backup voice: requests fail until it is fixed"
+        self._breaker.alarm.report(err, quiet_for=wait, consequence=consequence)
 
     def _notify(self, reason: TTSError) -> None:
         if self._on_fallback is None:

@@ -28,8 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class SharedBreaker:
-    def __init__(self, link: ClusterLink, breaker: CircuitBreaker) -> None:
+    def __init__(self, link: ClusterLink, breaker: CircuitBreaker, *, cooldown: float = 30.0) -> None:
+        """`cooldown`: TTS_BREAKER_COOLDOWN_SECONDS, the same as the local breaker's; an opening
+        announced without its own wait holds the breaker this long."""
         self._link = link
+        self.cooldown = cooldown
         self._breaker = breaker
         self._channel = InvalidationChannel(link, "breaker")
         self._probe_key = link.key("breaker", "probe")
@@ -65,7 +68,7 @@ class SharedBreaker:
     # -- the others' news ----------------------------------------------------------------
     def _on_message(self, message: dict[str, Any]) -> None:
         if "open" in message:
-            wait = float(message.get("wait") or 0)
+            wait = float(message.get("wait") or self.cooldown)
             self._breaker.open_remote(error_from_fields(message["open"]), wait)
             self._set_won(False)
             self._schedule_election(wait)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bot.audio.clip import SAMPLE_WIDTH
+from bot.base.i18n import say
 from bot.speech.errors import TTSError
 from bot.speech.local.plan import SynthesisPlan
 
@@ -50,7 +51,7 @@ class LocalEngineUnavailable(RuntimeError):
 
 
 class LocalEngineError(TTSError):
-    sentence = "The local speech engine failed."
+    sentence = say("error.local_engine")
 
 
 def installed() -> bool:

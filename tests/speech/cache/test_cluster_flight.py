@@ -131,3 +131,75 @@ async def test_without_redis_the_flight_is_local() -> None:
     finally:
         with contextlib.suppress(Exception):
             await link.close()
+
+
+async def test_a_miss_asks_redis_once_before_the_engine_call() -> None:
+    """The shared tier's lookup and the single-flight lock are one round trip."""
+    async with open_link() as link:
+        inner = CountingEngine()
+        engine = _engine(link, inner)
+        calls = 0
+        real_call = link.call
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            nonlocal calls
+            if not inner.started.is_set():
+                calls += 1
+            return await real_call(*args, **kwargs)  # type: ignore[arg-type]
+
+        link.call = counted  # type: ignore[method-assign]
+        inner.gate.set()
+        assert await _collect(engine) == FIRST + REST
+        assert calls == 1
+        assert inner.calls == 1
+
+
+async def test_a_follower_whose_owner_vanished_part_way_takes_over_without_repeating() -> None:
+    """The owner's requests all leave after FIRST (it abandons the flight; a SIGKILLed owner
+    is in tests/cluster/test_faults.py); the follower has heard FIRST: it claims the lock,
+    calls its own engine, and its listeners hear the rest from where they were, once."""
+    async with open_link(lease=0.6) as link_a, open_link(link_a.prefix, lease=0.6) as link_b:
+        inner_a, inner_b = CountingEngine(), CountingEngine()
+        inner_b.gate.set()
+        a, b = _engine(link_a, inner_a), _engine(link_b, inner_b)
+        owner = asyncio.create_task(_collect(a))
+        await inner_a.started.wait()
+        heard_first = asyncio.Event()
+        follower = asyncio.create_task(_collect(b, heard_first))
+        await asyncio.wait_for(heard_first.wait(), 5)
+        owner.cancel()  # the stream stays unfinished
+        heard = await asyncio.wait_for(follower, 10)
+        assert heard == FIRST + REST  # continued, not restarted: FIRST is heard once
+        assert inner_b.calls == 1
+        flights = b._cluster
+        assert flights is not None and flights.taken_over == 1
+        # What B stored is the whole rendition, a hit for anyone later.
+        async with open_link(link_a.prefix) as link_c:
+            inner_c = CountingEngine()
+            assert await _collect(_engine(link_c, inner_c)) == FIRST + REST
+            assert inner_c.calls == 0
+
+
+async def test_the_lock_claimed_by_the_lookup_is_renewed_while_the_owner_streams() -> None:
+    async with open_link(lease=0.6) as link_a, open_link(link_a.prefix, lease=0.6) as link_b:
+        inner_a, inner_b = CountingEngine(), CountingEngine()
+        a, b = _engine(link_a, inner_a), _engine(link_b, inner_b)
+        owner = asyncio.create_task(_collect(a))
+        await inner_a.started.wait()
+        follower = asyncio.create_task(_collect(b))
+        lock_key = link_a.key("flight", a.key_for(REQUEST.validated()))
+        first = await link_a.client.pttl(lock_key)
+        assert 0 < first <= 600
+        # Renewed (every third of the lease) for longer than the lease itself.
+        renewals, last = 0, first
+        async with asyncio.timeout(5):
+            while renewals < 4:
+                left = await link_a.client.pttl(lock_key)
+                assert left > 0, "the lease ran out while the owner was streaming"
+                renewals += left > last
+                last = left
+                await asyncio.sleep(0.01)  # the lease's clock: nothing to wait on but time
+        inner_a.gate.set()
+        assert await owner == await follower == FIRST + REST
+        assert (inner_a.calls, inner_b.calls) == (1, 0)
+        assert await link_a.client.exists(lock_key) == 0  # released at the end

@@ -72,3 +72,27 @@ async def test_values_that_are_not_ours_are_misses_and_deleted() -> None:
             assert await link.client.exists(link.key("audio", "pcm", name)) == 0
         assert tier.corrupt_removed == len(planted)
         assert struct.unpack_from("<4s", good)[0] == b"PRLR"
+
+
+async def test_lookup_or_claim_answers_the_value_or_takes_the_flight_lock_in_one_step() -> None:
+    async with open_link() as link:
+        tier = SharedTier(link, 1_000_000)
+        lock = link.key("flight", KEY)
+        # A miss: the lock is now ours, with the lease.
+        assert await tier.read_or_claim("pcm", KEY, lock, "tok-a", 5000) == (None, "tok-a")
+        assert await link.client.get(lock) == b"tok-a"
+        assert 0 < await link.client.pttl(lock) <= 5000
+        # Another process: a miss too, and told who holds the lock (it stays ours).
+        assert await tier.read_or_claim("pcm", KEY, lock, "tok-b", 5000) == (None, "tok-a")
+        assert await link.client.get(lock) == b"tok-a"
+        # Once the audio is stored: a hit, the lock untouched and unclaimed.
+        await tier.write("pcm", KEY, b"\x07\x00" * 100, rate=24000)
+        await link.client.delete(lock)
+        record, holder = await tier.read_or_claim("pcm", KEY, lock, "tok-c", 5000) or (None, None)
+        assert record is not None and record.payload == b"\x07\x00" * 100 and holder == ""
+        assert await link.client.exists(lock) == 0
+        # A value that is not ours: deleted, and the lookup is a miss that claims the lock.
+        await link.client.set(link.key("audio", "pcm", KEY), b"not audio")
+        assert await tier.read_or_claim("pcm", KEY, lock, "tok-d", 5000) == (None, "tok-d")
+        assert await link.client.exists(link.key("audio", "pcm", KEY)) == 0
+        assert tier.corrupt_removed == 1

@@ -58,7 +58,6 @@ EXPECTED: dict[str, tuple[type[TTSError], bool]] = {
 }
 
 
-
 async def speak(
     client: EndpointClient, mode: str, text: str = TEXT, into: list[bytes] | None = None
 ) -> bytes:

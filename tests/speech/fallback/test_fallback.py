@@ -611,3 +611,76 @@ async def test_outages_are_logged_as_warnings_not_errors(caplog: pytest.LogCaptu
     caplog.set_level("WARNING", logger="bot.speech.fallback.breaker")
     await engine.synthesize(REQ)
     assert [r.levelname for r in caplog.records] == ["WARNING"]
+
+
+# --------------------------------------------------------------------- account errors, no backup
+ACCOUNT_FAULTS = ["InvalidApiKey", "AccessDenied", "Arrearage", "Throttling.AllocationQuota", "ModelNotFound"]
+
+
+async def test_without_a_backup_account_failures_are_logged_at_error_once_per_cooldown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock(100.0)
+    error = AuthError("key", status=401, code="InvalidApiKey", request_id="rid-401")
+    engine = FallbackEngine(primary_failing(error), None, cooldown=30, clock=clock)
+    caplog.set_level("WARNING")
+    for _ in range(3):
+        with pytest.raises(AuthError):
+            await engine.synthesize(REQ)
+        with pytest.raises(AuthError):
+            async for _chunk in engine.stream(REQ):
+                pass
+    clock.advance(31)  # the next cooldown: logged again
+    with pytest.raises(AuthError):
+        await engine.synthesize(REQ)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2
+    assert all("InvalidApiKey" in m and "rid-401" in m and "no backup voice" in m for m in errors)
+    # an outage is not the account's: not at ERROR
+    caplog.clear()
+    outage = FallbackEngine(primary_failing(ServerError("x", status=500, code="InternalError")), None)
+    with pytest.raises(ServerError):
+        await outage.synthesize(REQ)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("code", ACCOUNT_FAULTS)
+async def test_tts_engine_api_logs_account_failures_at_error_once_per_cooldown(
+    code: str, fake_endpoint: FakeEndpoint, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.speech.stack import open_speech_stack
+
+    settings = make_settings(fake_endpoint, tmp_path, engine="api", retry_attempts=1)
+    fake_endpoint.fault = f"error:{code}"
+    caplog.set_level("WARNING")
+    async with open_speech_stack(settings) as stack:
+        assert stack.backup is None
+        seen: list[TTSError] = []
+        for n in range(3):
+            with pytest.raises(TTSError) as raised:
+                await stack.engine.synthesize(REQ.with_text(f"Try number {n}."))
+            seen.append(raised.value)
+            with pytest.raises(TTSError):
+                async for _chunk in stack.engine.stream(REQ.with_text(f"Stream number {n}.")):
+                    pass
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, errors  # once per cooldown, not once per request
+    first = seen[0]
+    assert first.request_id and f"code {code}" in errors[0] and f"request id {first.request_id}" in errors[0]
+    assert API_KEY not in errors[0]
+
+
+async def test_the_fallback_and_no_backup_paths_share_one_account_alarm(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The breaker and the no-backup path raise the same `AccountAlarm` (one message)."""
+    error = AuthError("key", status=401, code="InvalidApiKey", request_id="rid-1")
+    caplog.set_level("WARNING")
+    with_backup = FallbackEngine(primary_failing(error), local_backup(), cooldown=30, clock=ManualClock(0.0))
+    await with_backup.synthesize(REQ)
+    without = FallbackEngine(primary_failing(error), None, cooldown=30, clock=ManualClock(0.0))
+    with pytest.raises(AuthError):
+        await without.synthesize(REQ)
+    loggers = {r.name for r in caplog.records if r.levelname == "ERROR"}
+    assert loggers == {"bot.speech.error_log"}
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 2
