@@ -9,8 +9,10 @@ then sends every packet due (or due within `EARLY`, so close deadlines share one
 pass, earliest first. A late pass delays nobody's schedule: each playback's due times stay
 where they are (a late packet is followed by its successors on time), and a playback behind its
 own clock by more than `RESYNC` (the process was stopped) starts its schedule afresh. A stop, a
-new playback or its first encoded packet wakes the thread at once. First plays are encoded a few
-packets ahead by the `EncodePool`; stored Opus packets are sent as they are.
+new playback or its first encoded packet wakes the thread at once. A first play's first packet
+is encoded on this thread when it is new (at most `INLINE_BUDGET` of such work per pass; beyond
+that a worker encodes it and wakes the thread), the rest a few packets ahead by the
+`EncodePool`; stored Opus packets are sent as they are.
 
 What discord.py's player does, the sender does per playback:
 - speaking on when it starts (and after a reconnect or resume), off when it stops or pauses;
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 FRAME = 0.020  # seconds of audio per packet
 EARLY = 0.001  # a packet due within this is sent in the current pass (one wake-up, not several)
 START_WAIT = 0.100  # seconds a first play may wait for its first encoded packet
+INLINE_BUDGET = 0.002  # seconds per pass the sender may spend encoding new playbacks' first packets
 IDLE_EXIT = 2.0  # seconds with nothing to play before the thread ends
 RESYNC = 1.0  # a playback behind its clock by more than this (the process was stopped): start afresh
 # Python hands the GIL over every 5 ms by default: a thread running Python (the event loop, an
@@ -98,6 +101,7 @@ class Playback:
         self.pause_silenced = False
         self.scheduled = False  # in the sender's heap (its first packet was sent)
         self.order = next(_orders)  # breaks ties in due time: first come, first served
+        self.inline_tried = False  # the sender tried to encode its first packet itself
         self.start = 0.0  # when its first packet was sent: packet k is due at start + k * FRAME
         self.index = 0  # the packet due next
 
@@ -188,8 +192,7 @@ class VoiceSender:
         """Start sending `feed` through `connection`; `after(error)` is called when it ends."""
         playback = Playback(self, feed, connection, after)
         connection.speak(True)
-        self.pool.submit(feed, then=self._wake)  # the sender starts it once a packet is ready
-        self._post(playback)
+        self._post(playback)  # the sender encodes its first packet, or has a worker do it
         return playback
 
     @property
@@ -303,15 +306,28 @@ class VoiceSender:
             self._starting.append(playback)
 
     def _start_primed(self, thread: _SenderThread) -> None:
-        """Send the first packet of every new playback that is ready (or waited too long)."""
+        """Send the first packet of every new playback that is ready (or waited too long).
+
+        A new first play's first packet is encoded here, on this thread, while the pass has
+        spent under `INLINE_BUDGET` on it (a hand-off to a worker and back costs two thread
+        wake-ups); the others are encoded by a worker, which wakes this thread."""
         now = time.perf_counter()
+        budget_end = now + INLINE_BUDGET
         waiting: list[Playback] = []
         ready: list[Playback] = []
         for playback in self._starting:
-            if playback.feed.primed or now - playback.added_at >= START_WAIT:
+            feed = playback.feed
+            if not (feed.primed or playback.inline_tried) and time.perf_counter() < budget_end:
+                playback.inline_tried = True
+                if feed.claim():
+                    try:
+                        feed.encode_ahead(1)
+                    except Exception:
+                        log.exception("encoding a first packet failed")
+            if feed.primed or now - playback.added_at >= START_WAIT:
                 ready.append(playback)
             else:
-                self.pool.submit(playback.feed, then=self._wake)
+                self.pool.submit(feed, then=self._wake)
                 waiting.append(playback)
         self._starting = waiting
         for playback in ready:

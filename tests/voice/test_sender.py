@@ -336,3 +336,25 @@ async def test_the_packet_path_puts_on_the_wire_the_bytes_discord_py_would(dave:
         theirs._incr_nonce,
     )
     assert ours.sequence == 3 and ours._incr_nonce == 4  # both wrapped
+
+
+async def test_a_new_first_plays_first_packet_is_encoded_on_the_sender_thread(sender: VoiceSender) -> None:
+    loop = asyncio.get_running_loop()
+    vc = RecordingVoiceClient(loop)
+    link = DiscordVoiceLink(vc, sender=sender)  # type: ignore[arg-type]
+    source = OpusSourceFactory().streaming(tone_buffer(0.3, 440), on_complete=None, on_abort=None)
+    encoders: list[str] = []
+    encode_ahead = source.encode_ahead
+
+    def record(ahead: int) -> None:
+        encoders.append(threading.current_thread().name)
+        encode_ahead(ahead)
+
+    source.encode_ahead = record  # type: ignore[method-assign]
+    ended = asyncio.Event()
+    link.play(source, lambda e: ended.set())
+    async with asyncio.timeout(5):
+        await ended.wait()
+    # No hand-off to a worker and back before the first packet; the workers do the rest.
+    assert encoders[0] == "parla-voice-sender" and "parla-voice-encoder" in encoders
+    assert len([p for p in vc.packets_of(source) if p.scheduled and not p.silence]) == 15
