@@ -1,7 +1,8 @@
 """Run every benchmark in turn: `python -m benchmarks [--quick]` (each prints its figures).
 
 Each one also runs alone: `python -m benchmarks.bench_cache`, `bench_clean`,
-`bench_local_engine`, `bench_load`, `bench_voice` (the voice one measures both voice senders and
+`bench_local_engine`, `bench_load`, `bench_opus_profiles` (the encoder settings of first plays:
+CPU and quality), `bench_voice` (the voice one measures both voice senders and
 takes ~15 min; `--quick` ~3), `bench_storage` (needs the PostgreSQL server; ~10 s),
 `bench_cluster` (needs Redis).
 """
@@ -17,6 +18,7 @@ BENCHMARKS = (
     "bench_local_engine",
     "bench_load",
     "bench_voice",
+    "bench_opus_profiles",
     "bench_storage",
     "bench_cluster",
 )

@@ -4,7 +4,10 @@ delays a send. libopus is called through ctypes, which releases the GIL, so enco
 the sender's work on the other core.
 
 A feed is queued at most once at a time (`claim()`); a worker calls its `encode_ahead(ahead)`,
-which encodes until `ahead` packets are ready or no input is at hand. The feed with the fewest
+which encodes until `ahead` packets are ready or no input is at hand; a worker asks for at most
+`BATCH` packets at a time and queues the feed again if it wants more, so when many first plays
+start at once each gets its next packets before any gets ten (for a new playback handed over
+with `then`: one packet, the sender is woken, then the batch). The feed with the fewest
 packets ready is served first (its next send is the nearest), then first come, first served.
 Workers start when work arrives and end after `idle_exit` seconds without any, or at `close()`.
 """
@@ -20,7 +23,8 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AHEAD = 5  # packets (100 ms) encoded ahead of the sender
+DEFAULT_AHEAD = 10  # packets (200 ms) encoded ahead of the sender at most; refilled at half
+BATCH = 3  # packets a worker encodes for one feed before the others get their turn
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 IDLE_EXIT = 2.0  # seconds a worker waits for work before it ends
 
@@ -97,7 +101,17 @@ class EncodePool:
                 return
             feed, then = item
             try:
-                feed.encode_ahead(self.ahead)
+                claimed = True
+                if then is not None:  # a new playback: the sender sends its first packet at once
+                    feed.encode_ahead(1)
+                    then.set()
+                    then = None
+                    claimed = feed.claim()
+                if claimed:
+                    target = min(self.ahead, feed.ready_count + BATCH)
+                    feed.encode_ahead(target)
+                    if target < self.ahead and feed.ready_count >= target:
+                        self.submit(feed)  # more to do, after the feeds with fewer packets ready
             except Exception:
                 log.exception("encoding ahead failed")
             if then is not None:

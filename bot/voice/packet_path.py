@@ -7,9 +7,9 @@ wait for a reconnect, the speaking indicator, and `send(opus)` (one 20 ms Opus p
 encryption by mode, `_connection.send_packet`, a dropped packet on `OSError`), keeping the
 sequence, timestamp and nonce counters on the VoiceClient so they stay continuous across
 utterances and with discord.py's own sends. What discord.py rebuilds for every packet is built
-once per session key: the `nacl.secret.Aead` box of `aead_xchacha20_poly1305_rtpsize` (rebuilt
-when the connection's key or mode changes, i.e. after a reconnect) and the header packer.
-Other (deprecated) modes go through discord.py's own `_encrypt_<mode>` methods.
+once per session key (rebuilt when the connection's key changes, i.e. after a reconnect): the
+encryption of `aead_xchacha20_poly1305_rtpsize` with its output buffer, into which the header
+is packed. Other (deprecated) modes go through discord.py's own `_encrypt_<mode>` methods.
 
 `ClientPacketPath` is for anything else that offers `send_audio_packet` (the test stand-ins).
 """
@@ -22,8 +22,17 @@ import struct
 from typing import Any, Protocol
 
 import discord
-import nacl.secret
+import nacl.bindings  # noqa: F401 - initialises libsodium
 from discord.opus import OPUS_SILENCE
+
+try:  # PyNaCl's cffi module: libsodium's functions without PyNaCl's per-call checks
+    from nacl._sodium import ffi as _ffi
+    from nacl._sodium import lib as _lib
+
+    _encrypt: Any = _lib.crypto_aead_xchacha20poly1305_ietf_encrypt
+    _NULL: Any = _ffi.NULL
+except (ImportError, AttributeError):  # pragma: no cover - then discord.py's own method
+    _encrypt = None
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +40,6 @@ SAMPLES_PER_FRAME = 960  # discord.opus.Encoder.SAMPLES_PER_FRAME: RTP timestamp
 TRAILING_SILENCE = 5  # silence packets after a playback ends or pauses, as discord.py sends
 _RTP = struct.Struct(">BBHII")  # version/flags, payload type, sequence, timestamp, ssrc
 _NONCE = struct.Struct(">I")
-_NONCE_PAD = bytes(20)
 _AEAD_MODE = "aead_xchacha20_poly1305_rtpsize"
 
 
@@ -91,14 +99,45 @@ class ClientPacketPath:
         self.voice_client.send_audio_packet(opus, encode=False)
 
 
+class _AeadSeal:
+    """`aead_xchacha20_poly1305_rtpsize` for one session key, as discord.py's
+    `_encrypt_aead_xchacha20_poly1305_rtpsize` computes it (RTP header as associated data, a
+    24-byte nonce made of the 4-byte counter and zeros, the counter appended to the packet),
+    assembled in one buffer allocated once: header | ciphertext and tag | counter. libsodium's
+    function is called directly through PyNaCl's own cffi module (PyNaCl's `Aead.encrypt` adds
+    its argument checks and two allocations per packet: most of its cost)."""
+
+    SIZE = 4096  # bytes: an Opus packet is at most 1,275, DAVE adds a few dozen
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._out = _ffi.new("unsigned char[]", self.SIZE)
+        self._cipher = self._out + 12
+        self._view = _ffi.buffer(self._out)
+        self._nonce = _ffi.new("unsigned char[]", 24)  # zeros after the 4-byte counter
+        self._nonce_view = _ffi.buffer(self._nonce)
+
+    def seal(self, sequence: int, timestamp: int, ssrc: int, counter: int, data: bytes) -> bytes:
+        size = len(data)
+        if size + 32 > self.SIZE:
+            raise ValueError(f"a voice packet of {size} bytes")
+        view = self._view
+        _RTP.pack_into(view, 0, 0x80, 0x78, sequence, timestamp, ssrc)
+        _NONCE.pack_into(self._nonce_view, 0, counter)
+        _encrypt(self._cipher, _NULL, data, size, self._out, 12, _NULL, self._nonce, self._key)
+        _NONCE.pack_into(view, 28 + size, counter)
+        packet: bytes = view[: 32 + size]
+        return packet
+
+
 class DiscordPacketPath:
-    """discord.py's packet path over a real `discord.VoiceClient`, with the box built once per key."""
+    """discord.py's packet path over a real `discord.VoiceClient`, with the encryption state
+    (`_AeadSeal`) built once per session key instead of once per packet."""
 
     def __init__(self, voice_client: discord.VoiceClient) -> None:
         self.voice_client = voice_client
-        self._key: object = None  # the connection's secret_key list the box was built from
-        self._mode: str | None = None
-        self._box: nacl.secret.Aead | None = None
+        self._key: object = None  # the connection's secret_key list the seal was built from
+        self._seal: _AeadSeal | None = None
 
     def is_connected(self) -> bool:
         return self.voice_client.is_connected()
@@ -113,28 +152,33 @@ class DiscordPacketPath:
     def send(self, opus: bytes) -> None:
         vc = self.voice_client
         conn = vc._connection
-        vc.sequence = 0 if vc.sequence + 1 > 65535 else vc.sequence + 1
+        sequence = vc.sequence + 1
+        if sequence > 65535:
+            sequence = 0
+        vc.sequence = sequence
         dave = conn.dave_session
         data = dave.encrypt_opus(opus) if dave and conn.can_encrypt else opus
-        header = _RTP.pack(0x80, 0x78, vc.sequence, vc.timestamp, conn.ssrc)
         mode = conn.mode
-        if mode == _AEAD_MODE:
+        if mode == _AEAD_MODE and _encrypt is not None:
             key = conn.secret_key
-            if key is not self._key or mode != self._mode or self._box is None:
-                self._box = nacl.secret.Aead(bytes(key))
-                self._key, self._mode = key, mode
-            nonce = _NONCE.pack(vc._incr_nonce)
-            vc._incr_nonce = 0 if vc._incr_nonce + 1 > 4294967295 else vc._incr_nonce + 1
-            packet = header + self._box.encrypt(data, header, nonce + _NONCE_PAD).ciphertext + nonce
+            seal = self._seal
+            if key is not self._key or seal is None:
+                seal = self._seal = _AeadSeal(bytes(key))
+                self._key = key
+            counter = vc._incr_nonce
+            vc._incr_nonce = 0 if counter == 4294967295 else counter + 1
+            if type(data) is not bytes:
+                data = bytes(data)
+            packet = seal.seal(sequence, vc.timestamp, conn.ssrc, counter, data)
         else:
+            header = _RTP.pack(0x80, 0x78, sequence, vc.timestamp, conn.ssrc)
             packet = getattr(vc, "_encrypt_" + mode)(header, data)
         try:
             conn.send_packet(packet)
         except OSError:
-            log.debug("a packet has been dropped (seq: %s, timestamp: %s)", vc.sequence, vc.timestamp)
-        vc.timestamp = (
-            0 if vc.timestamp + SAMPLES_PER_FRAME > 4294967295 else vc.timestamp + SAMPLES_PER_FRAME
-        )
+            log.debug("a packet has been dropped (seq: %s, timestamp: %s)", sequence, vc.timestamp)
+        timestamp = vc.timestamp + SAMPLES_PER_FRAME
+        vc.timestamp = 0 if timestamp > 4294967295 else timestamp
 
 
 def packet_path_for(voice_client: Any) -> VoiceConnection | None:

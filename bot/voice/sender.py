@@ -1,14 +1,18 @@
 """The shared voice sender: one thread sends the audio of every playing server.
 
 Instead of discord.py's `AudioPlayer` (one thread per playback, each with its own clock), one
-thread keeps a drift-free 20 ms clock against `time.perf_counter` deadlines. The clock ticks
-every 2.5 ms (`SLOTS` sub-ticks per frame): a playback belongs to one sub-tick, taken when its
-first packet is ready, so it waits at most 2.5 ms to send it (up to 20 ms when many start at
-once: they are spread over the sub-ticks, and so are the sends). At each of its ticks (every 20 ms) the next
-packet of every playback of that sub-tick goes out through its server's connection
-(`bot.voice.packet_path`). Sub-ticks with nothing to send are slept through; a stop, a new
-playback or its first encoded packet wakes the thread for the next one. First plays are encoded
-a few packets ahead by the `EncodePool`; stored Opus packets are sent as they are.
+thread keeps every playback's schedule: a playback's first packet goes out as soon as it is
+ready (the thread is woken for it), then packet k is due at `start + k * 20 ms`, `start` being
+the time its first packet was sent. The due times are kept in a heap; the thread sleeps until
+the earliest one (computed from `time.perf_counter`, never accumulated, so there is no drift),
+then sends every packet due (or due within `EARLY`, so close deadlines share one wake-up) in one
+pass, earliest first. A late pass delays nobody's schedule: each playback's due times stay
+where they are (a late packet is followed by its successors on time), and a playback behind its
+own clock by more than `RESYNC` (the process was stopped) starts its schedule afresh. A stop, a
+new playback or its first encoded packet wakes the thread at once. A first play's first packet
+is encoded on this thread when it is new (at most `INLINE_BUDGET` of such work per pass; beyond
+that a worker encodes it and wakes the thread), the rest a few packets ahead by the
+`EncodePool`; stored Opus packets are sent as they are.
 
 What discord.py's player does, the sender does per playback:
 - speaking on when it starts (and after a reconnect or resume), off when it stops or pauses;
@@ -29,8 +33,9 @@ that record packets. The thread ends after `idle_exit` seconds with nothing to p
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
-import math
 import sys
 import threading
 import time
@@ -45,18 +50,18 @@ from bot.voice.packet_path import VoiceConnection, send_silence
 log = logging.getLogger(__name__)
 
 FRAME = 0.020  # seconds of audio per packet
-SLOTS = 8  # sub-ticks per frame
-TICK = FRAME / SLOTS
+EARLY = 0.001  # a packet due within this is sent in the current pass (one wake-up, not several)
 START_WAIT = 0.100  # seconds a first play may wait for its first encoded packet
+INLINE_BUDGET = 0.002  # seconds per pass the sender may spend encoding new playbacks' first packets
 IDLE_EXIT = 2.0  # seconds with nothing to play before the thread ends
-BALANCE = 16  # how many more playbacks a sub-tick may hold than the emptiest before new ones go there
-RESYNC = 1.0  # behind the clock by more than this (the process was stopped): start afresh
-# The sender must get the GIL back within a fraction of a frame while the event loop and the
-# encode workers run Python: Python's default hand-over interval is 5 ms. Lowered once, for the
-# process, when the sender thread first starts (None: leave it).
+RESYNC = 1.0  # a playback behind its clock by more than this (the process was stopped): start afresh
+# Python hands the GIL over every 5 ms by default: a thread running Python (the event loop, an
+# encode worker) may hold the sender that long. The sender lowers the interval to this while
+# its thread runs (None: leave it) and puts the previous value back when its thread ends.
 SWITCH_INTERVAL: float | None = 0.001
 
 After = Callable[[BaseException | None], None]
+_orders = itertools.count()
 
 
 class SenderFeed(EncodeFeed, Protocol):
@@ -94,7 +99,11 @@ class Playback:
         self.pending: bytes | None = None  # taken, not sent: the connection was lost
         self.lost_at: float | None = None
         self.pause_silenced = False
-        self.slot = -1
+        self.scheduled = False  # in the sender's heap (its first packet was sent)
+        self.order = next(_orders)  # breaks ties in due time: first come, first served
+        self.inline_tried = False  # the sender tried to encode its first packet itself
+        self.start = 0.0  # when its first packet was sent: packet k is due at start + k * FRAME
+        self.index = 0  # the packet due next
 
     def is_playing(self) -> bool:
         return not (self.done or self.stopping or self.paused)
@@ -128,6 +137,33 @@ class _SenderThread(threading.Thread):
     sending: tuple[object, float, bool] | None = None
 
 
+class _SwitchInterval:
+    """The process's GIL switch interval, lowered while at least one sender thread runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: float | None = None
+
+    def lower(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users == 1 and SWITCH_INTERVAL is not None and sys.getswitchinterval() > SWITCH_INTERVAL:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(SWITCH_INTERVAL)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._saved is not None:
+                sys.setswitchinterval(self._saved)
+                self._saved = None
+
+
+_switch_interval = _SwitchInterval()
+_Entry = tuple[float, int, Playback]  # (due time, order, playback)
+
+
 class VoiceSender:
     """Sends the packets of every playback from one thread (plus a few encode workers)."""
 
@@ -147,8 +183,8 @@ class VoiceSender:
         self._thread: _SenderThread | None = None
         self._closing = False
         # sender thread only
-        self._slots: list[list[Playback]] = [[] for _ in range(SLOTS)]
-        self._starting: list[Playback] = []
+        self._heap: list[_Entry] = []  # the next due packet of every started playback
+        self._starting: list[Playback] = []  # waiting for their first encoded packet
         self.sent = 0  # packets sent (scheduled ones)
 
     # ------------------------------------------------------------------ any thread
@@ -156,8 +192,7 @@ class VoiceSender:
         """Start sending `feed` through `connection`; `after(error)` is called when it ends."""
         playback = Playback(self, feed, connection, after)
         connection.speak(True)
-        self.pool.submit(feed, then=self._wake)  # the sender starts it once a packet is ready
-        self._post(playback)
+        self._post(playback)  # the sender encodes its first packet, or has a worker do it
         return playback
 
     @property
@@ -194,93 +229,116 @@ class VoiceSender:
 
     # ------------------------------------------------------------------ the sender thread
     def _run(self) -> None:
-        if SWITCH_INTERVAL is not None and sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
+        _switch_interval.lower()
+        try:
+            self._loop()
+        finally:
+            _switch_interval.restore()
+
+    def _loop(self) -> None:
         thread = threading.current_thread()
         assert isinstance(thread, _SenderThread)
-        base = time.perf_counter()  # the clock: sub-tick k is due at base + k * TICK
-        tick = 0
+        heap = self._heap
+        wake = self._wake
+        clock = time.perf_counter
         while True:
             with self._lock:
                 inbox, self._inbox = self._inbox, []
                 closing = self._closing
-                self._wake.clear()
-                idle = not inbox and not closing and not self._starting and not any(self._slots)
+                wake.clear()
             if closing:
                 self._end_all(thread)
                 with self._lock:
                     self._thread = None
                 return
-            if idle:
-                if not self._wake.wait(self._idle_exit):
+            for playback in inbox:
+                self._receive(thread, playback)
+            del inbox  # hold no playback while sleeping
+            if self._starting:
+                self._start_primed(thread)
+            if heap:
+                self._send_due(thread, clock() + EARLY)
+            if heap:
+                delay = heap[0][0] - clock()
+            elif self._starting:
+                delay = START_WAIT / 4  # woken when a first packet is encoded; this is a fallback
+            else:
+                if not wake.wait(self._idle_exit):
                     with self._lock:
                         if not self._inbox and not self._closing:
                             self._thread = None
                             return
-                base, tick = time.perf_counter(), 0
                 continue
-            self._tick(thread, inbox, tick % SLOTS, base + tick * TICK)
-            del inbox  # hold no playback while sleeping
-            tick = self._next_busy(tick + 1)
-            now = time.perf_counter()
-            delay = base + tick * TICK - now
-            if delay > 0 and self._wake.wait(delay):
-                # A new playback or a stop: take it at the next sub-tick, not the next busy one.
-                now = time.perf_counter()
-                tick = min(tick, max(tick - SLOTS + 1, math.ceil((now - base) / TICK)))
-                delay = base + tick * TICK - now
-                if delay > 0:
-                    time.sleep(delay)
-            elif delay < -RESYNC:
-                log.warning("voice sender fell %.1f s behind its clock; starting afresh", -delay)
-                base, tick = now, 0
+            if self._starting:
+                delay = min(delay, START_WAIT / 4)
+            if delay > 0:
+                wake.wait(delay)
 
-    def _next_busy(self, tick: int) -> int:
-        """The first sub-tick from `tick` with something to do (empty ones are slept through)."""
-        if self._starting:
-            return tick
-        for step in range(SLOTS):
-            if self._slots[(tick + step) % SLOTS]:
-                return tick + step
-        return tick
-
-    def _tick(self, thread: _SenderThread, inbox: list[Playback], slot: int, due: float) -> None:
-        for playback in inbox:
-            self._receive(thread, playback)
-        self._start_primed(slot)
-        for playback in tuple(self._slots[slot]):
-            self._visit(thread, playback, due)
+    def _send_due(self, thread: _SenderThread, until: float) -> None:
+        """Send the packet of every playback due before `until`, earliest first."""
+        heap = self._heap
+        pop, replace = heapq.heappop, heapq.heapreplace
+        resynced = 0.0
+        while heap and heap[0][0] <= until:
+            due, _, playback = heap[0]
+            if not playback.done:
+                self._visit(thread, playback, due)
+            if playback.done:
+                pop(heap)
+                continue
+            playback.index += 1
+            next_due = playback.start + playback.index * FRAME
+            if until - next_due > RESYNC:
+                resynced = max(resynced, until - next_due)
+                playback.start, playback.index = until - EARLY, 0
+                next_due = playback.start
+            replace(heap, (next_due, playback.order, playback))  # its next packet
         thread.sending = None
+        if resynced:
+            log.warning("voice sender fell %.1f s behind; the late playbacks' clocks restart", resynced)
 
     def _receive(self, thread: _SenderThread, playback: Playback) -> None:
         if playback.done:
             return
         if playback.stopping:  # a stop request (or a playback stopped before it started)
             self._end(thread, playback, None, silence=True, speak_off=False)
-        elif playback.slot < 0 and playback not in self._starting:
+        elif not playback.scheduled and playback not in self._starting:
             self._starting.append(playback)
 
-    def _start_primed(self, slot: int) -> None:
-        if not self._starting:
-            return
+    def _start_primed(self, thread: _SenderThread) -> None:
+        """Send the first packet of every new playback that is ready (or waited too long).
+
+        A new first play's first packet is encoded here, on this thread, while the pass has
+        spent under `INLINE_BUDGET` on it (a hand-off to a worker and back costs two thread
+        wake-ups); the others are encoded by a worker, which wakes this thread."""
         now = time.perf_counter()
+        budget_end = now + INLINE_BUDGET
         waiting: list[Playback] = []
+        ready: list[Playback] = []
         for playback in self._starting:
-            if playback.feed.primed or now - playback.added_at >= START_WAIT:
-                playback.slot = self._slot_for(slot)
-                self._slots[playback.slot].append(playback)
+            feed = playback.feed
+            if not (feed.primed or playback.inline_tried) and time.perf_counter() < budget_end:
+                playback.inline_tried = True
+                if feed.claim():
+                    try:
+                        feed.encode_ahead(1)
+                    except Exception:
+                        log.exception("encoding a first packet failed")
+            if feed.primed or now - playback.added_at >= START_WAIT:
+                ready.append(playback)
             else:
-                self.pool.submit(playback.feed, then=self._wake)
+                self.pool.submit(feed, then=self._wake)
                 waiting.append(playback)
         self._starting = waiting
-
-    def _slot_for(self, slot: int) -> int:
-        """This sub-tick (the first packet goes out now), unless it holds `BALANCE` playbacks
-        more than the emptiest one: then the emptiest (the first packet waits under 20 ms)."""
-        emptiest = min(range(SLOTS), key=lambda i: len(self._slots[i]))
-        if len(self._slots[slot]) > len(self._slots[emptiest]) + BALANCE:
-            return emptiest
-        return slot
+        for playback in ready:
+            start = time.perf_counter()
+            self._visit(thread, playback, start)
+            if playback.done:
+                continue
+            playback.start, playback.index = start, 1
+            playback.scheduled = True
+            heapq.heappush(self._heap, (start + FRAME, playback.order, playback))
+        thread.sending = None
 
     def _visit(self, thread: _SenderThread, playback: Playback, due: float) -> None:
         if playback.stopping:
@@ -335,10 +393,8 @@ class VoiceSender:
     ) -> None:
         if playback.done:
             return
-        playback.done = True
-        if playback.slot >= 0:
-            self._slots[playback.slot].remove(playback)
-        elif playback in self._starting:
+        playback.done = True  # its heap entry is dropped when it comes up
+        if playback in self._starting:
             self._starting.remove(playback)
         connection = playback.connection
         if speak_off:
@@ -362,7 +418,9 @@ class VoiceSender:
             log.exception("cleaning up an audio source failed")
 
     def _end_all(self, thread: _SenderThread) -> None:
-        for playback in [*self._starting, *(p for slot in self._slots for p in slot)]:
+        playbacks = [*self._starting, *(entry[2] for entry in self._heap)]
+        self._heap.clear()
+        for playback in playbacks:
             self._end(thread, playback, None, silence=False, speak_off=True)
         with self._lock:
             inbox, self._inbox = self._inbox, []

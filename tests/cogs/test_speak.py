@@ -57,12 +57,16 @@ def test_every_code_of_the_fake_has_an_expected_sentence() -> None:
     assert set(CODE_SENTENCES) == set(ERRORS)
 
 
-@pytest.fixture
+@pytest.fixture(params=["classic", "shared"])
 async def rig(
-    fake_endpoint: FakeEndpoint, session: aiohttp.ClientSession, tmp_path: Path
+    request: pytest.FixtureRequest,
+    fake_endpoint: FakeEndpoint,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
 ) -> AsyncIterator[BotRig]:
+    """On either voice path: discord.py's `play()` (held until drained) or the shared sender."""
     settings = make_settings(fake_endpoint, tmp_path, engine="api", retry_attempts=1, first_byte_timeout=0.5)
-    async with open_bot_rig(settings, session) as r:
+    async with open_bot_rig(settings, session, shared_sender=request.param == "shared") as r:
         yield r
 
 

@@ -151,7 +151,12 @@ class MockVoiceChannel(CustomMockMixin, unittest.mock.Mock):
     spec_set = discord.VoiceChannel
 
     def __init__(
-        self, guild: MockGuild, *, bot_permissions: discord.Permissions | None = None, **kwargs: Any
+        self,
+        guild: MockGuild,
+        *,
+        bot_permissions: discord.Permissions | None = None,
+        shared_sender: bool = False,
+        **kwargs: Any,
     ) -> None:
         channel_id = kwargs.pop("id", None) or next_id()
         name = kwargs.pop("name", "General")
@@ -165,6 +170,7 @@ class MockVoiceChannel(CustomMockMixin, unittest.mock.Mock):
         super().__init__(name=name, **{**defaults, **kwargs})
         self.__dict__["bot_permissions"] = bot_permissions or permissions(**VOICE_PERMS)
         self.__dict__["clients"] = []
+        self.__dict__["shared_sender"] = shared_sender
         self.permissions_for.side_effect = self._permissions_for
         self.connect.side_effect = self._connect
 
@@ -175,7 +181,7 @@ class MockVoiceChannel(CustomMockMixin, unittest.mock.Mock):
         return permissions(**VOICE_PERMS)
 
     async def _connect(self, **kwargs: Any) -> StandinVoiceClient:
-        vc = StandinVoiceClient(self)
+        vc = SenderStandinVoiceClient(self) if self.shared_sender else StandinVoiceClient(self)
         self.clients.append(vc)
         self.guild.voice_client = vc
         if self.guild.me not in self.members:
@@ -292,9 +298,12 @@ class StandinVoiceClient:
         if guild.me in self.channel.members:
             self.channel.members.remove(guild.me)
 
-    async def wait_playing(self, limit: float = 5.0) -> discord.AudioSource:
+    async def wait_playing(
+        self, limit: float = 5.0, *, not_this: discord.AudioSource | None = None
+    ) -> discord.AudioSource:
+        """The source being played (once there is one other than `not_this`)."""
         async with asyncio.timeout(limit):
-            while self.source is None:
+            while self.source is None or self.source is not_this:
                 self.plays.clear()
                 await self.plays.wait()
         assert self.source is not None
@@ -328,6 +337,85 @@ class StandinVoiceClient:
             if after is not None:
                 after(None)
         return packets
+
+
+class _SpeakRecorder:
+    """`ws.speak(state)` that records the state when called (the sender calls it from its
+    thread and schedules the coroutine onto the loop)."""
+
+    def __init__(self) -> None:
+        self.speaking: list[discord.SpeakingState] = []
+
+    def speak(self, state: discord.SpeakingState) -> Any:
+        self.speaking.append(state)
+        return asyncio.sleep(0)
+
+
+class SenderStandinVoiceClient(StandinVoiceClient):
+    """A `StandinVoiceClient` that also takes packets (`send_audio_packet`), so its playbacks
+    go to the shared sender (`bot.voice.sender`) at the real 20 ms pace instead of `play()`.
+    `source` is the source whose packets are being sent (from its first packet until the
+    sender cleans it up), `paused` follows the speaking state, and `drain()` waits for the
+    current playback's end and returns its audio packets."""
+
+    timeout = 1.0  # seconds the sender waits for a lost connection
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self.loop = asyncio.get_running_loop()
+        self.client = unittest.mock.Mock(loop=self.loop)
+        self.ws = _SpeakRecorder()
+        self._ended: dict[int, asyncio.Event] = {}
+
+    def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
+        assert not encode, "the sender sends Opus packets"
+        sending = getattr(threading.current_thread(), "sending", None)
+        assert sending is not None, "sent from outside the sender thread"
+        source = sending[0]
+        if id(source) not in self._ended:
+            self._ended[id(source)] = asyncio.Event()
+            self.packets[id(source)] = []
+            self._watch(source)
+            self.loop.call_soon_threadsafe(self._started, source)
+        if data != OPUS_SILENCE:
+            self.packets[id(source)].append(bytes(data))
+
+    def _watch(self, source: Any) -> None:
+        cleanup = source.cleanup
+
+        def cleanup_and_tell() -> None:  # the sender's last call for this playback
+            cleanup()
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self.loop.call_soon_threadsafe(self._stopped, source)
+
+        source.cleanup = cleanup_and_tell
+
+    def _started(self, source: Any) -> None:
+        if self._ended[id(source)].is_set():
+            return
+        self.source = source
+        self.played.append(source)
+        self.plays.set()
+
+    def _stopped(self, source: Any) -> None:
+        self._ended[id(source)].set()
+        if self.source is source:
+            self.source = None
+
+    @property  # type: ignore[override]
+    def paused(self) -> bool:
+        speaking = self.ws.speaking
+        return self.source is not None and bool(speaking) and speaking[-1] == discord.SpeakingState.none
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        pass  # pause() and resume() go to the sender, not to this client
+
+    async def drain(self, limit: float = 10.0) -> list[bytes]:
+        source = await self.wait_playing(limit)
+        async with asyncio.timeout(limit):
+            await self._ended[id(source)].wait()
+        return self.packets[id(source)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -675,8 +763,10 @@ class BotRig:
 
 @contextlib.asynccontextmanager
 async def open_bot_rig(
-    settings: Settings, session: aiohttp.ClientSession, *, voice_ok: bool = True
+    settings: Settings, session: aiohttp.ClientSession, *, voice_ok: bool = True, shared_sender: bool = False
 ) -> AsyncIterator[BotRig]:
+    """With `shared_sender`, the bot's voice client takes packets: playbacks go to the shared
+    sender (`SenderStandinVoiceClient`) instead of the client's `play()`."""
     from bot.voice.link import VoiceSupport
     from cogs import playback, preferences, server, speech
 
@@ -691,6 +781,7 @@ async def open_bot_rig(
             await module.setup(bot)
         guild = MockGuild()
         guilds[guild.id] = guild
-        rig = BotRig(bot, guild, MockVoiceChannel(guild), MockTextChannel(guild), guilds)
+        channel = MockVoiceChannel(guild, shared_sender=shared_sender)
+        rig = BotRig(bot, guild, channel, MockTextChannel(guild), guilds)
         bot.http.request = rig.http.request  # type: ignore[method-assign]
         yield rig

@@ -26,7 +26,7 @@ from bot.voice.sender import VoiceSender, default_sender
 from bot.voice.service import VoiceOptions
 from bot.voice.source import OpusSourceFactory, StoredOpusSource
 from tests.standins.audio_checks import decode, dominant_hz, needs_opus
-from tests.standins.voice_client import PacketVoiceClient, RecordingVoiceClient
+from tests.standins.voice_client import PacketConnection, PacketVoiceClient, RecordingVoiceClient
 from tests.standins.voice_world import World, member
 
 pytestmark = needs_opus
@@ -126,6 +126,47 @@ async def test_fifty_servers_at_once_each_on_its_own_continuous_connection(sende
         assert_continuous(s.wire(), 1000 + s.n)
 
 
+class StallingConnection(PacketConnection):
+    """Its `stall_at`-th packet takes `stall` seconds to send (a slow socket, a long GIL hold)."""
+
+    def __init__(self, vc: PacketVoiceClient, *, stall_at: int, stall: float) -> None:
+        old = vc.conn
+        super().__init__(old.recorder, ssrc=old.ssrc, mark=old.dave_session.mark, sink=None)
+        self.stall_at, self.stall = stall_at, stall
+
+    def send_packet(self, packet: bytes) -> None:
+        if len(self.wire) == self.stall_at:
+            time.sleep(self.stall)
+        super().send_packet(packet)
+
+
+async def test_each_playback_keeps_its_own_drift_free_schedule_through_a_stall(sender: VoiceSender) -> None:
+    loop = asyncio.get_running_loop()
+    servers = [Server(loop, n, sender, frames=20) for n in range(4)]
+    slow = servers[0]
+    slow.vc._connection = StallingConnection(slow.vc, stall_at=5, stall=0.07)  # type: ignore[assignment]
+    for s in servers[:2]:
+        s.play()
+    await servers[1].vc.wait_for(lambda ps: len(ps) >= 3)
+    for s in servers[2:]:  # started later: their own schedules, not the first ones'
+        s.play()
+    async with asyncio.timeout(10):
+        for s in servers:
+            await s.ended.wait()
+    stalled = False
+    for s in servers:
+        sent = [p for p in s.vc.snapshot() if p.scheduled]
+        assert len(sent) == 20
+        due = [p.t - p.late for p in sent]
+        # Packet k is due 20 ms * k after the first: the stall (3.5 frames) delayed the packets
+        # due meanwhile, and shifted no schedule, the slow server's own included.
+        assert [round((d - due[0]) * 1000, 3) for d in due] == [20.0 * k for k in range(20)]
+        stalled = stalled or max(p.late for p in sent) > 0.05
+    assert stalled
+    starts = sorted(round(s.vc.snapshot()[0].t - s.vc.snapshot()[0].late, 4) for s in servers)
+    assert starts[2] > starts[1]  # the later ones did not take the first ones' schedule
+
+
 async def test_a_disconnected_server_is_skipped_until_it_reconnects(sender: VoiceSender) -> None:
     loop = asyncio.get_running_loop()
     lost, other = Server(loop, 1, sender, frames=40), Server(loop, 2, sender, frames=40)
@@ -133,10 +174,11 @@ async def test_a_disconnected_server_is_skipped_until_it_reconnects(sender: Voic
     other.play()
     await lost.vc.wait_for(lambda ps: len(ps) >= 5)
     lost.vc.recorder.drop_connection()
-    count = len(lost.vc.conn.wire)
-    sent_by_other = len(other.vc.conn.wire)
-    await other.vc.wait_for(lambda ps: len(ps) >= sent_by_other + 5)
-    assert len(lost.vc.conn.wire) == count  # skipped while it is away
+    for _ in range(2):  # a send under way when the connection dropped ends in the first wait
+        count = len(lost.vc.conn.wire)
+        sent_by_other = len(other.vc.snapshot())
+        await other.vc.wait_for(lambda ps, n=sent_by_other: len(ps) >= n + 5)
+    assert len(lost.vc.conn.wire) == count < 40  # skipped while it is away
     lost.vc.recorder.restore_connection()
     async with asyncio.timeout(5):
         await lost.ended.wait()
@@ -243,8 +285,11 @@ async def test_voice_sender_setting_picks_the_path(env: dict[str, str], classic:
         assert isinstance(vc, RecordingVoiceClient)
         await vc.wait_for(lambda ps: any(p.scheduled and not p.silence for p in ps))
         assert vc.plays == (1 if classic else 0)  # discord.py's own player, or the shared sender
-        # Only the shared sender lowers the process's GIL hand-over interval (to 1 ms).
+        # Only the shared sender lowers the process's GIL hand-over interval (to 1 ms), while
+        # its thread runs.
         assert sys.getswitchinterval() == pytest.approx(0.005 if classic else 0.001)
+        await world.service.close()
+        assert sys.getswitchinterval() == pytest.approx(0.005)
     finally:
         await world.service.close()
         sys.setswitchinterval(before)
@@ -269,3 +314,47 @@ async def test_a_new_session_key_after_a_reconnect_is_used_at_once() -> None:
     # discord.py's own send on the same connection carries on the same counters.
     vc.send_audio_packet(b"classic", encode=False)
     assert vc.opus_of(vc.conn.wire[2])[:2] == (3, 1920)
+
+
+@pytest.mark.parametrize("dave", [True, False], ids=["dave", "transport-only"])
+async def test_the_packet_path_puts_on_the_wire_the_bytes_discord_py_would(dave: bool) -> None:
+    loop = asyncio.get_running_loop()
+    ours, theirs = (PacketVoiceClient(loop, ssrc=4242, mark=MARK) for _ in range(2))
+    theirs.conn.secret_key = list(ours.conn.secret_key)
+    for vc in (ours, theirs):  # near every counter's wrap-around
+        vc.sequence, vc.timestamp, vc._incr_nonce = 65533, 2**32 - 2000, 2**32 - 2
+        vc.conn.dave_session.ready = dave
+    path = DiscordPacketPath(ours)
+    payloads = [OPUS_SILENCE, b"", os.urandom(1275), *(os.urandom(n) for n in (1, 60, 400))]
+    for payload in payloads:
+        path.send(payload)
+        theirs.send_audio_packet(payload, encode=False)
+    assert [bytes(p) for p in ours.conn.wire] == [bytes(p) for p in theirs.conn.wire]
+    assert (ours.sequence, ours.timestamp, ours._incr_nonce) == (
+        theirs.sequence,
+        theirs.timestamp,
+        theirs._incr_nonce,
+    )
+    assert ours.sequence == 3 and ours._incr_nonce == 4  # both wrapped
+
+
+async def test_a_new_first_plays_first_packet_is_encoded_on_the_sender_thread(sender: VoiceSender) -> None:
+    loop = asyncio.get_running_loop()
+    vc = RecordingVoiceClient(loop)
+    link = DiscordVoiceLink(vc, sender=sender)  # type: ignore[arg-type]
+    source = OpusSourceFactory().streaming(tone_buffer(0.3, 440), on_complete=None, on_abort=None)
+    encoders: list[str] = []
+    encode_ahead = source.encode_ahead
+
+    def record(ahead: int) -> None:
+        encoders.append(threading.current_thread().name)
+        encode_ahead(ahead)
+
+    source.encode_ahead = record  # type: ignore[method-assign]
+    ended = asyncio.Event()
+    link.play(source, lambda e: ended.set())
+    async with asyncio.timeout(5):
+        await ended.wait()
+    # No hand-off to a worker and back before the first packet; the workers do the rest.
+    assert encoders[0] == "parla-voice-sender" and "parla-voice-encoder" in encoders
+    assert len([p for p in vc.packets_of(source) if p.scheduled and not p.silence]) == 15

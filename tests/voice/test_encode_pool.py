@@ -1,0 +1,49 @@
+"""The shared sender's encode workers (bot.voice.encode_pool): fair turns between feeds."""
+
+from __future__ import annotations
+
+import threading
+
+from bot.voice.encode_pool import EncodePool
+
+
+class Feed:
+    """An encode feed with endless input; records (name, target) of each worker call."""
+
+    def __init__(self, name: str, calls: list[tuple[str, int]], gate: threading.Event | None = None) -> None:
+        self.name, self.calls, self.gate = name, calls, gate
+        self.ready_count = 0
+        self.claimed = False
+        self.done = threading.Event()
+
+    def claim(self) -> bool:
+        if self.claimed:
+            return False
+        self.claimed = True
+        return True
+
+    def encode_ahead(self, ahead: int) -> None:
+        if self.gate is not None:
+            assert self.gate.wait(5)
+            self.gate = None
+        self.calls.append((self.name, ahead))
+        self.ready_count = max(self.ready_count, ahead)
+        self.claimed = False
+        if ahead >= 10:
+            self.done.set()
+
+
+def test_feeds_take_turns_a_few_packets_at_a_time() -> None:
+    calls: list[tuple[str, int]] = []
+    gate = threading.Event()
+    a, b = Feed("a", calls, gate), Feed("b", calls)
+    pool = EncodePool(1, ahead=10)
+    try:
+        pool.submit(a)  # the worker waits in a's first call until b is queued too
+        pool.submit(b)
+        gate.set()
+        assert a.done.wait(5) and b.done.wait(5)
+    finally:
+        pool.close()
+    # Whoever has fewer packets ready goes first: neither waits for the other's ten.
+    assert calls == [("a", 3), ("b", 3), ("a", 6), ("b", 6), ("a", 9), ("b", 9), ("a", 10), ("b", 10)]
