@@ -18,14 +18,11 @@ import discord
 import pytest
 
 from bot.base.i18n import LOCALES_DIR
-from cogs.dictionary import DictionaryCog
-from cogs.readaloud import ReadAloudCog
-from tests.standins.command_sweep import all_commands, options_for
+from tests.standins.command_sweep import all_commands, open_sweep_rig, options_for
 from tests.standins.discord_objects import (
     BotRig,
     MockInteraction,
     Reply,
-    open_bot_rig,
     permissions,
     run_command,
 )
@@ -83,12 +80,7 @@ def test_the_english_check_catches_english() -> None:
 async def rig(
     fake_endpoint: FakeEndpoint, session: aiohttp.ClientSession, tmp_path: Path
 ) -> AsyncIterator[BotRig]:
-    settings = make_settings(
-        fake_endpoint, tmp_path, engine="api", retry_attempts=1, guild_chars_per_day=10_000
-    )
-    async with open_bot_rig(settings, session) as r:
-        await r.bot.add_cog(ReadAloudCog(r.bot))
-        await r.bot.add_cog(DictionaryCog(r.bot))
+    async with open_sweep_rig(fake_endpoint, session, tmp_path) as r:
         yield r
 
 

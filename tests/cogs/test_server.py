@@ -15,18 +15,14 @@ import pytest
 
 from bot.app.bot import EXTENSIONS
 from bot.store.models import utc_today
-from cogs.dictionary import DictionaryCog
-from cogs.readaloud import ReadAloudCog
-from tests.standins.command_sweep import all_commands, options_for
+from tests.standins.command_sweep import all_commands, open_sweep_rig, options_for
 from tests.standins.discord_objects import (
     BotRig,
     MockInteraction,
-    open_bot_rig,
     permissions,
     run_command,
 )
 from tests.standins.fake_api import FakeEndpoint
-from tests.standins.settings import make_settings
 
 MANAGE = permissions(manage_guild=True)
 
@@ -35,13 +31,7 @@ MANAGE = permissions(manage_guild=True)
 async def rig(
     fake_endpoint: FakeEndpoint, session: aiohttp.ClientSession, tmp_path: Path
 ) -> AsyncIterator[BotRig]:
-    settings = make_settings(
-        fake_endpoint, tmp_path, engine="api", retry_attempts=1, guild_chars_per_day=10_000
-    )
-    async with open_bot_rig(settings, session) as r:
-        # The rig loads the four core cogs; the sweep needs every extension (bot.app.bot.EXTENSIONS).
-        await r.bot.add_cog(ReadAloudCog(r.bot))
-        await r.bot.add_cog(DictionaryCog(r.bot))
+    async with open_sweep_rig(fake_endpoint, session, tmp_path) as r:
         yield r
 
 

@@ -1,13 +1,36 @@
 """The command sweep's pieces: every command of a tree (slash commands, subcommands and the
-context menu) and the sample options that make each one run."""
+context menu), the sample options that make each one run, and the rig with every cog."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from discord import app_commands
 
-from tests.standins.discord_objects import MockMessage
+from cogs.dictionary import DictionaryCog
+from cogs.readaloud import ReadAloudCog
+from tests.standins.discord_objects import BotRig, MockMessage, open_bot_rig
+from tests.standins.fake_api import FakeEndpoint
+from tests.standins.settings import make_settings
+
+
+@contextlib.asynccontextmanager
+async def open_sweep_rig(
+    fake_endpoint: FakeEndpoint, session: aiohttp.ClientSession, tmp_path: Path
+) -> AsyncIterator[BotRig]:
+    """The bot rig with every extension loaded (the rig loads the four core cogs; the sweep needs
+    every one of bot.app.bot.EXTENSIONS), the endpoint only (no backup voice), one attempt."""
+    settings = make_settings(
+        fake_endpoint, tmp_path, engine="api", retry_attempts=1, guild_chars_per_day=10_000
+    )
+    async with open_bot_rig(settings, session) as rig:
+        await rig.bot.add_cog(ReadAloudCog(rig.bot))
+        await rig.bot.add_cog(DictionaryCog(rig.bot))
+        yield rig
 
 
 def all_commands(
