@@ -7,8 +7,11 @@ A feed is queued at most once at a time (`claim()`); a worker calls its `encode_
 which encodes until `ahead` packets are ready or no input is at hand; a worker asks for at most
 `BATCH` packets at a time and queues the feed again if it wants more, so when many first plays
 start at once each gets its next packets before any gets ten (for a new playback handed over
-with `then`: one packet, the sender is woken, then the batch). The feed with the fewest
-packets ready is served first (its next send is the nearest), then first come, first served.
+with `then`: one packet, the sender is woken, then the batch). The feed whose packets run out
+first is served first (earliest deadline first): a feed is queued with the time its ready
+packets last until, `now + ready_count * FRAME`, which does not age while it waits (a count of
+packets ready would: a feed queued with 5 ready that waited 60 ms has 2 left, and would still
+yield to one queued later with 4), then first come, first served.
 Workers start when work arrives and end after `idle_exit` seconds without any, or at `close()`.
 """
 
@@ -19,6 +22,8 @@ import logging
 import os
 import queue
 import threading
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,7 @@ DEFAULT_AHEAD = 10  # packets (200 ms) encoded ahead of the sender at most; refi
 BATCH = 3  # packets a worker encodes for one feed before the others get their turn
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 IDLE_EXIT = 2.0  # seconds a worker waits for work before it ends
+FRAME = 0.020  # seconds of audio per packet: a ready packet lasts this long
 
 
 class EncodeFeed(Protocol):
@@ -51,14 +57,21 @@ class EncodePool:
     """A fixed number of encode workers shared by every playback."""
 
     def __init__(
-        self, workers: int = DEFAULT_WORKERS, *, ahead: int = DEFAULT_AHEAD, idle_exit: float = IDLE_EXIT
+        self,
+        workers: int = DEFAULT_WORKERS,
+        *,
+        ahead: int = DEFAULT_AHEAD,
+        idle_exit: float = IDLE_EXIT,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if workers < 1 or ahead < 1:
             raise ValueError("workers and ahead must be at least 1")
         self.workers = workers
         self.ahead = ahead
         self._idle_exit = idle_exit
-        self._queue: queue.PriorityQueue[tuple[int, int, _Item | None]] = queue.PriorityQueue()
+        self._clock = clock
+        # (deadline: when the feed's ready packets run out, order, item)
+        self._queue: queue.PriorityQueue[tuple[float, int, _Item | None]] = queue.PriorityQueue()
         self._order = itertools.count()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -68,7 +81,8 @@ class EncodePool:
         """Queue `feed` for encoding unless it is queued already (any thread); `then` is set
         once it has been encoded (the sender waits for the first packets of a new playback)."""
         if feed.claim():
-            self._queue.put((feed.ready_count, next(self._order), (feed, then)))
+            deadline = self._clock() + feed.ready_count * FRAME
+            self._queue.put((deadline, next(self._order), (feed, then)))
             self._ensure_workers()
 
     def live_threads(self) -> list[threading.Thread]:
@@ -124,7 +138,7 @@ class EncodePool:
             self._closing = True
             threads = list(self._threads)
         for _ in threads:
-            self._queue.put((-1, next(self._order), None))
+            self._queue.put((float("-inf"), next(self._order), None))
         for thread in threads:
             thread.join(timeout)
         with self._lock:

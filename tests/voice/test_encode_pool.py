@@ -47,3 +47,26 @@ def test_feeds_take_turns_a_few_packets_at_a_time() -> None:
         pool.close()
     # Whoever has fewer packets ready goes first: neither waits for the other's ten.
     assert calls == [("a", 3), ("b", 3), ("a", 6), ("b", 6), ("a", 9), ("b", 9), ("a", 10), ("b", 10)]
+
+
+def test_the_feed_whose_packets_run_out_first_goes_first() -> None:
+    """Earliest deadline first: a feed queued with 5 packets ready that has waited 80 ms (1 left
+    by now) goes before one queued later with 4 ready (80 ms left); a count of packets ready
+    taken when each was queued would put the later one first."""
+    calls: list[tuple[str, int]] = []
+    gate = threading.Event()
+    now = [0.0]
+    blocker, early, late = Feed("blocker", calls, gate), Feed("early", calls), Feed("late", calls)
+    early.ready_count, late.ready_count = 5, 4
+    pool = EncodePool(1, ahead=10, clock=lambda: now[0])
+    try:
+        pool.submit(blocker)  # holds the only worker until both others are queued
+        pool.submit(early)  # its packets last until 0.100
+        now[0] = 0.080
+        pool.submit(late)  # its packets last until 0.160
+        gate.set()
+        assert early.done.wait(5) and late.done.wait(5) and blocker.done.wait(5)
+    finally:
+        pool.close()
+    order = [name for name, _ in calls if name != "blocker"]
+    assert order[:2] == ["early", "late"]
