@@ -116,11 +116,14 @@ def voice_setback(error: VoiceError) -> VoiceSetback:
     return next((setback for kind, setback in _SETBACKS if isinstance(error, kind)), VoiceSetback.OTHER)
 
 
-def locale_of(interaction: discord.Interaction) -> str | None:
-    """The Discord locale of the member who used `interaction` (e.g. "ja", "en-US")."""
-    locale = getattr(interaction, "locale", None)
+def _locale_value(locale: object) -> str | None:
     value = getattr(locale, "value", None)
     return value if isinstance(value, str) else None
+
+
+def locale_of(interaction: discord.Interaction) -> str | None:
+    """The Discord locale of the member who used `interaction` (e.g. "ja", "en-US")."""
+    return _locale_value(getattr(interaction, "locale", None))
 
 
 def reply_text(interaction: discord.Interaction, value: str) -> str:
@@ -130,8 +133,7 @@ def reply_text(interaction: discord.Interaction, value: str) -> str:
 
 def server_text(guild: discord.Guild | None, value: str) -> str:
     """`value` in the server's preferred language (notices posted to a channel)."""
-    locale = getattr(getattr(guild, "preferred_locale", None), "value", None)
-    return localize(value, locale if isinstance(locale, str) else None)
+    return localize(value, _locale_value(getattr(guild, "preferred_locale", None)))
 
 
 def channel_mention(channel: object) -> str:

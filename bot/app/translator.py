@@ -11,9 +11,7 @@ installs it before syncing (`tree.set_translator`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from pathlib import Path
 from typing import Final
 
 import discord
@@ -21,7 +19,7 @@ from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
 
 from bot.app.command_text import Rule, breaks_rule
-from bot.base.i18n import LOCALES_DIR, load_locale_files
+from bot.base.i18n import command_catalogues
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +36,9 @@ _RULES: Final[dict[Where, Rule]] = {
 Catalogues = dict[str, dict[str, str]]
 
 
-def load_catalogues(directory: Path = LOCALES_DIR) -> Catalogues:
-    """The "commands" section of every `<locale>.json` in `directory` that has one (blocking:
-    files)."""
-    return {
-        locale: sections["commands"]
-        for locale, sections in load_locale_files(directory).items()
-        if sections["commands"]
-    }
+def load_catalogues() -> Catalogues:
+    """The "commands" section of every catalogue that has one (read once by `bot.base.i18n`)."""
+    return command_catalogues()
 
 
 class CatalogueTranslator(app_commands.Translator):
@@ -60,7 +53,7 @@ class CatalogueTranslator(app_commands.Translator):
 
     async def load(self) -> None:
         if not self._preloaded:
-            self._catalogues = await asyncio.to_thread(load_catalogues)
+            self._catalogues = load_catalogues()
 
     def lookup(self, text: str, locale: str, rule: Rule) -> str | None:
         """The translation of `text` for `locale`, or None (English) when there is none or

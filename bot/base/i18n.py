@@ -58,9 +58,17 @@ def load_locale_files(directory: Path = LOCALES_DIR) -> dict[str, dict[str, dict
     return found
 
 
+_FILES: Final = load_locale_files()  # read once, at import: the replies here, the commands for the translator
 _REPLIES: Final[dict[str, dict[str, str]]] = {
-    locale: sections["replies"] for locale, sections in load_locale_files().items()
+    locale: sections["replies"] for locale, sections in _FILES.items()
 }
+
+
+def command_catalogues() -> dict[str, dict[str, str]]:
+    """The "commands" section of every catalogue that has one (read by `bot.app.translator`)."""
+    return {locale: dict(sections["commands"]) for locale, sections in _FILES.items() if sections["commands"]}
+
+
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
 
