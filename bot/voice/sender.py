@@ -221,11 +221,13 @@ class VoiceSender:
 
     def _post(self, playback: Playback) -> None:
         with self._lock:
+            first = not self._inbox  # later posts find the thread woken already
             self._inbox.append(playback)
             if self._thread is None:
                 self._thread = _SenderThread(target=self._run, name="parla-voice-sender", daemon=True)
                 self._thread.start()
-        self._wake.set()
+        if first:  # one wake-up per batch of posts: hundreds of servers starting at once
+            self._wake.set()  # cost hundreds of thread switches before
 
     # ------------------------------------------------------------------ the sender thread
     def _run(self) -> None:
@@ -254,10 +256,10 @@ class VoiceSender:
             for playback in inbox:
                 self._receive(thread, playback)
             del inbox  # hold no playback while sleeping
+            if heap:  # the packets due first: a new playback's first packet may wait a pass
+                self._send_due(thread, clock() + EARLY)
             if self._starting:
                 self._start_primed(thread)
-            if heap:
-                self._send_due(thread, clock() + EARLY)
             if heap:
                 delay = heap[0][0] - clock()
             elif self._starting:

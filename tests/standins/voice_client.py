@@ -12,7 +12,6 @@ player's own 20 ms schedule.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import struct
@@ -233,11 +232,13 @@ class PacketConnection:
         self.dave_session = E2EStandin(recorder, mark)
         self.ws = recorder.ws
         self.wire: list[bytes] = []
-        self._sink = sink
-        self._sock: socket.socket | None = None
+        # As discord.py's VoiceConnectionState: a non-blocking UDP socket connected to the
+        # voice server (`sink`); without one, packets are kept in `wire`.
+        self.socket: socket.socket | None = None
         if sink is not None:
-            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self._sock.setblocking(False)
+            self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.socket.setblocking(False)
+            self.socket.connect(sink)
         self.fail_sends = False
 
     @property
@@ -257,15 +258,14 @@ class PacketConnection:
     def send_packet(self, packet: bytes) -> None:
         if self.fail_sends:
             raise RuntimeError("this connection is broken")
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.sendto(packet, self._sink)
+        if self.socket is not None:
+            self.socket.sendall(packet)  # discord.py's send_packet
         else:
             self.wire.append(packet)
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
+        if self.socket is not None:
+            self.socket.close()
 
 
 class PacketVoiceClient(discord.VoiceClient):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import socket
 import sys
 import threading
 import time
@@ -336,6 +337,34 @@ async def test_the_packet_path_puts_on_the_wire_the_bytes_discord_py_would(dave:
         theirs._incr_nonce,
     )
     assert ours.sequence == 3 and ours._incr_nonce == 4  # both wrapped
+
+
+async def test_over_the_connected_udp_socket_the_datagrams_are_the_bytes_discord_py_sends() -> None:
+    """The sender's own send(2) on the connection's socket (the GIL held) delivers exactly what
+    discord.py's `send_packet` would; a refused send drops the packet and the counters go on."""
+    loop = asyncio.get_running_loop()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(5)
+    ours = PacketVoiceClient(loop, ssrc=4242, mark=MARK, sink=sink.getsockname())
+    theirs = PacketVoiceClient(loop, ssrc=4242, mark=MARK)
+    theirs.conn.secret_key = list(ours.conn.secret_key)
+    path = DiscordPacketPath(ours)
+    payloads = [OPUS_SILENCE, os.urandom(1275), *(os.urandom(n) for n in (1, 60, 400))]
+    try:
+        for payload in payloads:
+            path.send(payload)
+            theirs.send_audio_packet(payload, encode=False)
+        received = [sink.recv(4096) for _ in payloads]
+        assert received == [bytes(p) for p in theirs.conn.wire]
+        assert ours.conn.wire == []  # they went through the socket
+        sink.close()  # the voice server is gone: ECONNREFUSED on a later send
+        for _ in range(3):
+            path.send(b"lost")
+        assert ours.sequence == len(payloads) + 3 and ours.timestamp == (len(payloads) + 3) * 960
+    finally:
+        ours.close()
+        sink.close()
 
 
 async def test_a_new_first_plays_first_packet_is_encoded_on_the_sender_thread(sender: VoiceSender) -> None:
