@@ -107,7 +107,7 @@ def _speak(voice_client: Any, on: bool) -> None:
     playback starting: no self-pipe wake-up, no cross-thread future), else through
     `run_coroutine_threadsafe` (the sender thread)."""
     state = discord.SpeakingState.voice if on else discord.SpeakingState.none
-    loop = voice_client.client.loop
+    loop: asyncio.AbstractEventLoop = voice_client.client.loop
     try:
         if asyncio._get_running_loop() is loop:
             task = loop.create_task(voice_client.ws.speak(state))
