@@ -367,7 +367,7 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
         bench.guild()
     guilds = bench.guilds[:n]
     starts = [len(g.vc.snapshot()) for g in guilds]
-    cpu0, read0, t0 = time.process_time(), bench.meter.seconds, time.perf_counter()
+    cpu0, read0, t0 = bot_cpu(), bench.meter.seconds, time.perf_counter()
     pauses = GcPauses()
     with pauses:
         for i, g in enumerate(guilds):
@@ -376,7 +376,7 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
         for g in guilds:
             await until_idle(g, 120)
     wall = time.perf_counter() - t0
-    cpu, read = time.process_time() - cpu0, bench.meter.seconds - read0
+    cpu, read = bot_cpu() - cpu0, bench.meter.seconds - read0
     late = 0
     worst = 0.0
     packets = 0
@@ -399,6 +399,21 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
     return RoundResult(
         n, audio, packets, late, worst, silence, cpu, read, wall, jitter, playbacks, stored, pauses.longest
     )
+
+
+def bot_cpu() -> float:
+    """CPU seconds of the bot: this process and the shared sender's encode processes (their
+    CPU is the bot's too, though not `time.process_time()`'s)."""
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    for child in voice_sender.default_sender().pool.processes:
+        if child.pid is None:
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{child.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 class GcPauses:
@@ -830,6 +845,16 @@ async def measure_all(args: argparse.Namespace, bench: Bench) -> None:
         f"{args.first_chunk_delay:.2f} s, then {args.realtime_factor:g}x real time; "
         f"pre-roll {settings.preroll_ms} ms, look-ahead {settings.lookahead}"
     )
+    sender = voice_sender.default_sender(encode_processes=args.encode_processes)
+    sender.pool.start_processes()
+    async with asyncio.timeout(10):  # production starts them with the voice service
+        while not all(child.ready for child in sender.pool.processes):
+            await asyncio.sleep(0.01)
+    print(
+        f"shared sender: {len(sender.pool.processes)} encode processes"
+        if sender.pool.processes
+        else f"shared sender: encoding in {sender.pool.workers} threads (no encode process)"
+    )
     names = ["shared", "classic"] if args.sender == "both" else [args.sender]
     results = {name: await measure_sender(args, bench, name) for name in names}
     compare(results, args.busy)
@@ -899,6 +924,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-ffmpeg", action="store_true", help="leave out [5] (the alternative)")
     parser.add_argument("--gap-rounds", type=int, default=10, help="rounds of 3 queued utterances")
     parser.add_argument("--attempts", type=int, default=ATTEMPTS, help="rounds per count (the median counts)")
+    parser.add_argument(
+        "--encode-processes",
+        type=int,
+        default=voice_sender.DEFAULT_PROCESSES,
+        help="the shared sender's encode processes (0: encode in threads, as before)",
+    )
     parser.add_argument(
         "--switch-interval",
         type=float,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from bot.audio.pcm import DISCORD_CHANNELS, DISCORD_RATE, SAMPLE_BYTES, PcmConverter
 
@@ -46,6 +47,7 @@ class FrameBuffer:
         self._ended = False
         self._cancelled = False
         self._error: BaseException | None = None
+        self._listener: Callable[[], None] | None = None  # called after each write() and end()
         # Consumer-only state
         self._converter = PcmConverter(in_rate, quality=quality)
         self._out = bytearray()
@@ -54,6 +56,12 @@ class FrameBuffer:
         self._drained = False
         self.frames_out = 0
         self.underruns = 0
+
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """Call `listener()` (on the producer's thread, outside the lock; it must be quick)
+        after each write() and end(): the shared sender's encoder looks again at once."""
+        with self._cond:
+            self._listener = listener
 
     # ----------------------------------------------------------------- producer side
     def write(self, pcm: bytes) -> None:
@@ -69,6 +77,9 @@ class FrameBuffer:
             self._pending_bytes += len(pcm)
             self._written_bytes += len(pcm)
             self._cond.notify_all()
+            listener = self._listener
+        if listener is not None:
+            listener()
 
     def end(self, error: BaseException | None = None) -> None:
         """No more input. With `error`, the audio is incomplete (it still plays what arrived)."""
@@ -78,6 +89,9 @@ class FrameBuffer:
             self._ended = True
             self._error = error
             self._cond.notify_all()
+            listener = self._listener
+        if listener is not None:
+            listener()
 
     def cancel(self) -> None:
         """Playback is abandoned: drop pending audio, wake the consumer, make it return b""."""

@@ -44,7 +44,7 @@ from typing import Protocol
 
 from discord.opus import OPUS_SILENCE
 
-from bot.voice.encode_pool import DEFAULT_AHEAD, DEFAULT_WORKERS, EncodeFeed, EncodePool
+from bot.voice.encode_pool import DEFAULT_AHEAD, DEFAULT_PROCESSES, DEFAULT_WORKERS, EncodeFeed, EncodePool
 from bot.voice.packet_path import VoiceConnection, send_silence
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ class SenderFeed(EncodeFeed, Protocol):
     def underrun(self) -> None: ...
 
     def wants_encoding(self, ahead: int) -> bool: ...
+
+    def wake_on_input(self, wake: Callable[[], None] | None) -> None: ...
 
     def cleanup(self) -> None: ...
 
@@ -171,10 +173,11 @@ class VoiceSender:
         self,
         *,
         encode_workers: int = DEFAULT_WORKERS,
+        encode_processes: int = 0,
         ahead: int = DEFAULT_AHEAD,
         idle_exit: float = IDLE_EXIT,
     ) -> None:
-        self.pool = EncodePool(encode_workers, ahead=ahead, idle_exit=idle_exit)
+        self.pool = EncodePool(encode_workers, ahead=ahead, idle_exit=idle_exit, processes=encode_processes)
         self.ahead = ahead
         self._idle_exit = idle_exit
         self._lock = threading.Lock()
@@ -191,6 +194,8 @@ class VoiceSender:
     def play(self, feed: SenderFeed, connection: VoiceConnection, after: After) -> Playback:
         """Start sending `feed` through `connection`; `after(error)` is called when it ends."""
         playback = Playback(self, feed, connection, after)
+        pool = self.pool
+        feed.wake_on_input(lambda: pool.submit(feed))
         connection.speak(True)
         self._post(playback)  # the sender encodes its first packet, or has a worker do it
         return playback
@@ -315,11 +320,13 @@ class VoiceSender:
         wake-ups); the others are encoded by a worker, which wakes this thread."""
         now = time.perf_counter()
         budget_end = now + INLINE_BUDGET
+        in_processes = self.pool.in_processes  # a stream's encoder lives in one child: none here
         waiting: list[Playback] = []
         ready: list[Playback] = []
         for playback in self._starting:
             feed = playback.feed
-            if not (feed.primed or playback.inline_tried) and time.perf_counter() < budget_end:
+            inline = not (feed.primed or playback.inline_tried or in_processes)
+            if inline and time.perf_counter() < budget_end:
                 playback.inline_tried = True
                 if feed.claim():
                     try:
@@ -434,10 +441,12 @@ _default: VoiceSender | None = None
 _default_lock = threading.Lock()
 
 
-def default_sender() -> VoiceSender:
-    """The process's shared sender (its threads start with the first playback)."""
+def default_sender(*, encode_processes: int | None = None) -> VoiceSender:
+    """The process's shared sender (its threads start with the first playback). The first call
+    decides its encode processes (`VOICE_ENCODE_PROCESSES`; default: two on two cores or more)."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = VoiceSender()
+            processes = DEFAULT_PROCESSES if encode_processes is None else encode_processes
+            _default = VoiceSender(encode_processes=processes)
         return _default

@@ -19,6 +19,7 @@ Two ways to be played:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import deque
@@ -28,10 +29,12 @@ from dataclasses import dataclass
 import discord
 from discord.opus import OPUS_SILENCE, Encoder
 
+from bot.voice.encode_process import EncodeProcess, Section
 from bot.voice.frame_buffer import FRAME_BYTES, FRAME_SAMPLES, FrameBuffer
 
 log = logging.getLogger(__name__)
 
+_streams = itertools.count(1)  # stream numbers in the encode processes
 DEFAULT_UNDERRUN_WAIT = 0.010  # seconds the player thread waits for audio before sending silence
 
 
@@ -127,6 +130,13 @@ class StreamingOpusSource(discord.AudioSource):
         self._claimed = False  # queued for, or being encoded by, a worker
         self._ahead_error: Exception | None = None
         self._fill_lock = threading.Lock()
+        # Encoded in a child process (bot.voice.encode_process): which one, in which of its
+        # lifetimes, and the stream number there; None: encoded here.
+        self._remote: EncodeProcess | None = None
+        self._remote_generation = 0
+        self._stream = next(_streams)
+        self._gathered: list[bytes] = []  # frames sent to the child, awaiting its packets
+        self._wake: Callable[[], None] | None = None  # see wake_on_input()
 
     def is_opus(self) -> bool:
         return True
@@ -162,6 +172,17 @@ class StreamingOpusSource(discord.AudioSource):
     def ready_count(self) -> int:
         return len(self._ready)
 
+    def wake_on_input(self, wake: Callable[[], None] | None) -> None:
+        """Call `wake()` when input arrives while the encoder found none at hand (the sender
+        then queues this feed at once, not at its next packet: 20 ms earlier at worst)."""
+        self._wake = wake
+        self.buffer.listen(self._on_input if wake is not None else None)
+
+    def _on_input(self) -> None:  # the producer's thread (the event loop)
+        wake = self._wake
+        if wake is not None and self._starved and not self._claimed:
+            wake()
+
     def underrun(self) -> None:
         """The sender sent silence for want of a packet (see `FrameBuffer.poll`)."""
         self.silence_sent += 1
@@ -184,25 +205,94 @@ class StreamingOpusSource(discord.AudioSource):
     def encode_ahead(self, ahead: int) -> None:
         """Worker thread: encode frames until `ahead` packets are ready or no input is at hand."""
         try:
-            if self._reprime:
-                self._reprime = False
-                self.buffer.mark_underrun()
-            while len(self._ready) < ahead and not (self._ready_end or self._cleaned):
-                frame = self.buffer.poll(0.0, underrun=False)
-                if frame is None:
-                    self._starved = True
-                    return
-                self._starved = False
-                if not frame:
-                    self._ready_end = True
-                    return
-                self._ready.append(self._encode(frame))
+            self._encode_here(ahead)
         except Exception as exc:  # the sender ends the playback with it
-            self._ahead_error = exc
-            self._ready_end = True
+            self._fail(exc)
         finally:
-            with self._fill_lock:
-                self._claimed = False
+            self._release()
+
+    def gather(self, count: int, remote: EncodeProcess) -> Section | None:
+        """Worker of a lane with a child process: up to `count` frames at hand for the child,
+        with the stream's profile on its first request. None when nothing goes to the child
+        (no input at hand, the end, or a stream that began here: encoded here now); the claim
+        is then released, else by `deliver()`."""
+        try:
+            if self._encoder is not None or (
+                self._remote is not None
+                and (self._remote is not remote or self._remote_generation != remote.generation)
+            ):
+                self._encode_here(len(self._ready) + count)
+                return None
+            self._reprime_if_asked()
+            frames: list[bytes] = []
+            while len(frames) < count and not (self._ready_end or self._cleaned):
+                frame = self._next_frame()
+                if frame is None:
+                    break
+                frames.append(frame)
+            if not frames:
+                return None
+            self._gathered = frames
+            return (self._stream, self.profile if self._remote is None else None, frames)
+        except Exception as exc:
+            self._fail(exc)
+            return None
+        finally:
+            if not self._gathered:
+                self._release()
+
+    def deliver(self, packets: list[bytes] | None, remote: EncodeProcess) -> None:
+        """Worker: the child's packets for the gathered frames; None if it failed (they are
+        encoded here, and so is the rest of the stream: a click at worst, not a silent end)."""
+        frames, self._gathered = self._gathered, []
+        try:
+            if packets is None:
+                log.warning("an encode process failed; this stream is encoded in the bot process")
+                self._ready.extend(self._encode(frame) for frame in frames)
+                return
+            if self._remote is None:
+                self._remote, self._remote_generation = remote, remote.generation
+            self.frames_encoded += len(packets)
+            if self._record:
+                self._packets.extend(packets)
+            self._ready.extend(packets)
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._release()
+
+    def _encode_here(self, ahead: int) -> None:
+        self._reprime_if_asked()
+        while len(self._ready) < ahead and not (self._ready_end or self._cleaned):
+            frame = self._next_frame()
+            if frame is None:
+                return
+            self._ready.append(self._encode(frame))
+
+    def _reprime_if_asked(self) -> None:
+        if self._reprime:
+            self._reprime = False
+            self.buffer.mark_underrun()
+
+    def _fail(self, exc: Exception) -> None:
+        self._ahead_error = exc  # the sender ends the playback with it
+        self._ready_end = True
+
+    def _release(self) -> None:
+        with self._fill_lock:
+            self._claimed = False
+
+    def _next_frame(self) -> bytes | None:
+        """The next frame to encode; None if none is at hand or at the end (`_ready_end`)."""
+        frame = self.buffer.poll(0.0, underrun=False)
+        if frame is None:
+            self._starved = True
+            return None
+        self._starved = False
+        if not frame:
+            self._ready_end = True
+            return None
+        return frame
 
     def _encode(self, frame: bytes) -> bytes:
         if self._encoder is None:
@@ -241,6 +331,9 @@ class StreamingOpusSource(discord.AudioSource):
                 return
             self._cleaned = True
         self._packets = []
+        self.wake_on_input(None)
+        if self._remote is not None:
+            self._remote.release(self._stream)
         if not self._finished:
             self.buffer.cancel()
             if self._on_abort is not None:
@@ -287,6 +380,15 @@ class StoredOpusSource(discord.AudioSource):
         return False
 
     def encode_ahead(self, ahead: int) -> None:
+        pass
+
+    def gather(self, count: int, remote: EncodeProcess) -> Section | None:
+        return None
+
+    def wake_on_input(self, wake: Callable[[], None] | None) -> None:
+        pass
+
+    def deliver(self, packets: list[bytes] | None, remote: EncodeProcess) -> None:
         pass
 
     def cleanup(self) -> None:
