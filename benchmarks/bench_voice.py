@@ -846,10 +846,8 @@ async def measure_all(args: argparse.Namespace, bench: Bench) -> None:
         f"pre-roll {settings.preroll_ms} ms, look-ahead {settings.lookahead}"
     )
     sender = voice_sender.default_sender(encode_processes=args.encode_processes)
-    sender.pool.start_processes()
-    async with asyncio.timeout(10):  # production starts them with the voice service
-        while not all(child.ready for child in sender.pool.processes):
-            await asyncio.sleep(0.01)
+    if not await asyncio.to_thread(sender.pool.wait_ready):  # as after the bot's first first play
+        raise RuntimeError("the encode processes did not start")
     print(
         f"shared sender: {len(sender.pool.processes)} encode processes"
         if sender.pool.processes

@@ -16,6 +16,10 @@ from urllib.parse import unquote, urlparse
 
 from bot.base.secrets import Secret, register
 
+# The shared sender's encode processes by default: two where there are two cores or more (one
+# core gains nothing from a second process, and loses the memory).
+DEFAULT_ENCODE_PROCESSES = 2 if (os.cpu_count() or 1) >= 2 else 0
+
 RELAY_URL = "https://baze-api.powerbuyin.top/v1/audio/speech"
 DASHSCOPE_URL = "https://dashscope-intl.aliyuncs.com/api/v1/services/aigc/multimodal-generation/generation"
 DEFAULT_MODEL = "qwen3-tts-instruct-flash"
@@ -67,6 +71,8 @@ class Settings:
     alone_grace_seconds: float = 60.0
     idle_timeout_seconds: float = 600.0
     voice_sender: VoiceSenderChoice = "shared"  # classic: discord.py's thread per playback
+    # Child processes that encode first plays for the shared sender (0: encode in threads).
+    voice_encode_processes: int = field(default_factory=lambda: DEFAULT_ENCODE_PROCESSES)
     # Discord
     dev_guild_id: int | None = None
     shard_count: int | None = None
@@ -282,6 +288,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
         alone_grace_seconds=_number(env, "VOICE_ALONE_GRACE", 60.0, float, minimum=0),
         idle_timeout_seconds=_number(env, "VOICE_IDLE_TIMEOUT", 600.0, float, minimum=0),
         voice_sender=voice_sender,  # type: ignore[arg-type]
+        voice_encode_processes=_number(
+            env, "VOICE_ENCODE_PROCESSES", DEFAULT_ENCODE_PROCESSES, int, minimum=0, what=integer
+        ),
         dev_guild_id=_number(env, "DEV_GUILD_ID", None, int, minimum=1, what="a server id"),
         shard_count=shard_count,
         shard_ids=shard_ids,

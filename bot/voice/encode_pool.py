@@ -34,6 +34,7 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
+from bot.base.config import DEFAULT_ENCODE_PROCESSES
 from bot.voice.encode_process import MAX_FRAMES, EncodeProcess, EncodeProcessError, Section
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,14 @@ log = logging.getLogger(__name__)
 DEFAULT_AHEAD = 10  # packets (200 ms) encoded ahead of the sender at most; refilled at half
 BATCH = 3  # packets a worker encodes for one feed before the others get their turn
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
-DEFAULT_PROCESSES = 2 if (os.cpu_count() or 1) >= 2 else 0  # VOICE_ENCODE_PROCESSES
+DEFAULT_PROCESSES = DEFAULT_ENCODE_PROCESSES  # VOICE_ENCODE_PROCESSES
 LANE_FEEDS = 32  # feeds served by one request to a lane's child process
+# Packets a first play has ready before its clock starts (fewer when that is all its input at
+# hand, as at a slow start): the packets of the endpoint's first chunk. Starting each playback
+# once its first chunk is encoded, rather than at its first packet, spreads the starts of many
+# first plays over the time their first chunks take to encode, so their next packets are not
+# all due within the same 20 ms.
+START_PACKETS = 3
 URGENT = 3  # a feed with fewer packets ready gets one frame per request, the others REMOTE_BATCH
 REMOTE_BATCH = 3  # frames per feed per request: when many feeds start at once, each gets its
 # next packet within a few milliseconds (measured with 64 first plays at once: 2 left 0-136
@@ -156,6 +163,11 @@ class EncodePool:
             except OSError:
                 log.exception("starting an encode process failed; encoding in threads")
 
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Start the children and block until each is ready (at most `timeout` seconds each)."""
+        self.start_processes()
+        return all(remote.wait_ready(timeout) for remote in self.processes)
+
     def submit(self, feed: EncodeFeed, *, then: threading.Event | None = None) -> None:
         """Queue `feed` for encoding unless it is queued already (any thread); `then` is set
         once it has been encoded (the sender waits for the first packets of a new playback)."""
@@ -257,7 +269,9 @@ class EncodePool:
             # A few frames each (the feed is queued again if it wants more): when many feeds
             # start at once, each gets its next packets before any gets ten.
             ready = feed.ready_count
-            quantum = 1 if ready < URGENT else REMOTE_BATCH
+            # A new playback: every frame at hand (up to START_PACKETS), since it starts once
+            # they are ready; then one frame while it has few, a few once it has some.
+            quantum = START_PACKETS if then is not None else 1 if ready < URGENT else REMOTE_BATCH
             want = max(0, min(self.ahead - ready, quantum, budget))
             try:
                 section = feed.gather(want, remote)

@@ -157,6 +157,17 @@ class EncodeProcess:
             self._dead = True
         return self._ready
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the child is ready (or `timeout` seconds): for start-up and tests."""
+        proc = self._proc
+        if proc is None or proc.stdout is None:
+            return False
+        try:
+            select.select([proc.stdout], [], [], timeout)
+        except (OSError, ValueError):
+            return False
+        return self.ready
+
     @property
     def alive(self) -> bool:
         return self._proc is not None and not self._dead and self._proc.poll() is None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
+from bot.base.config import DEFAULT_ENCODE_PROCESSES
 from bot.base.i18n import say
 from bot.voice.errors import (
     NotInVoiceError,
@@ -47,6 +48,7 @@ class VoiceOptions:
     connect_timeout: float = 20.0
     disconnect_timeout: float = 10.0
     classic_sender: bool = False  # VOICE_SENDER=classic: discord.py's thread per playback
+    encode_processes: int = DEFAULT_ENCODE_PROCESSES  # VOICE_ENCODE_PROCESSES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceOptions:
@@ -54,6 +56,7 @@ class VoiceOptions:
             alone_grace=settings.alone_grace_seconds,
             idle_timeout=settings.idle_timeout_seconds,
             classic_sender=settings.voice_sender == "classic",
+            encode_processes=settings.voice_encode_processes,
         )
 
 
@@ -99,6 +102,8 @@ class VoiceService:
         self._guilds: dict[int, _GuildVoice] = {}
         self._closed = False
         manager.set_idle_listener(self._on_idle_change)
+        if not self.options.classic_sender:  # the first call decides (the process has one)
+            default_sender(encode_processes=self.options.encode_processes)
 
     @property
     def available(self) -> bool:

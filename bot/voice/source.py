@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import discord
 from discord.opus import OPUS_SILENCE, Encoder
 
+from bot.voice.encode_pool import START_PACKETS
 from bot.voice.encode_process import EncodeProcess, Section
 from bot.voice.frame_buffer import FRAME_BYTES, FRAME_SAMPLES, FrameBuffer
 
@@ -165,8 +166,10 @@ class StreamingOpusSource(discord.AudioSource):
 
     @property
     def primed(self) -> bool:
-        """A packet is ready, or the audio is over: the sender may start this playback."""
-        return bool(self._ready) or self._ready_end or self._cleaned
+        """The sender may start this playback: `START_PACKETS` packets are ready (or fewer,
+        when that is all the input at hand), or the audio is over."""
+        ready = len(self._ready)
+        return ready >= START_PACKETS or self._ready_end or self._cleaned or (ready > 0 and self._starved)
 
     @property
     def ready_count(self) -> int:
@@ -205,6 +208,8 @@ class StreamingOpusSource(discord.AudioSource):
     def encode_ahead(self, ahead: int) -> None:
         """Worker thread: encode frames until `ahead` packets are ready or no input is at hand."""
         try:
+            if self._remote is not None:  # its child is gone (the lane found it dead)
+                self._leave_remote()
             self._encode_here(ahead)
         except Exception as exc:  # the sender ends the playback with it
             self._fail(exc)
@@ -217,10 +222,11 @@ class StreamingOpusSource(discord.AudioSource):
         (no input at hand, the end, or a stream that began here: encoded here now); the claim
         is then released, else by `deliver()`."""
         try:
-            if self._encoder is not None or (
-                self._remote is not None
-                and (self._remote is not remote or self._remote_generation != remote.generation)
+            if self._remote is not None and (
+                self._remote is not remote or self._remote_generation != remote.generation
             ):
+                self._leave_remote()  # its encoder was in a child that has since restarted
+            if self._encoder is not None:
                 self._encode_here(len(self._ready) + count)
                 return None
             self._reprime_if_asked()
@@ -247,7 +253,7 @@ class StreamingOpusSource(discord.AudioSource):
         frames, self._gathered = self._gathered, []
         try:
             if packets is None:
-                log.warning("an encode process failed; this stream is encoded in the bot process")
+                self._leave_remote()
                 self._ready.extend(self._encode(frame) for frame in frames)
                 return
             if self._remote is None:
@@ -260,6 +266,15 @@ class StreamingOpusSource(discord.AudioSource):
             self._fail(exc)
         finally:
             self._release()
+
+    def _leave_remote(self) -> None:
+        """Encode here from now on (a new encoder: a click at worst, not a silent end)."""
+        if self._remote is not None:
+            self._remote.release(self._stream)
+            self._remote = None
+        if self._encoder is None:
+            self._encoder = self.profile.encoder()
+            log.warning("an encode process failed; this stream is encoded in the bot process")
 
     def _encode_here(self, ahead: int) -> None:
         self._reprime_if_asked()

@@ -35,9 +35,11 @@ pytestmark = needs_opus
 MARK = b"E2E:"  # what the DAVE stand-in puts before each packet
 
 
-@pytest.fixture
-async def sender() -> AsyncIterator[VoiceSender]:
-    s = VoiceSender()
+@pytest.fixture(params=[0, 2], ids=["encode-threads", "encode-processes"])
+async def sender(request: pytest.FixtureRequest) -> AsyncIterator[VoiceSender]:
+    """The shared sender, encoding in threads and in two child processes (the default)."""
+    s = VoiceSender(encode_processes=request.param)
+    assert await asyncio.to_thread(s.pool.wait_ready)
     try:
         yield s
     finally:
@@ -257,6 +259,8 @@ async def test_the_shared_path_sends_the_very_packets_of_the_classic_path(sender
         async with asyncio.timeout(5):
             await ended.wait()
         sent.append([p.data for p in vc.packets_of(source) if p.scheduled and not p.silence])
+        remote = source._remote is not None
+    assert remote is bool(sender.pool.processes)  # encoded in a child when there are children
     assert len(sent[0]) == 30 and sent[0] == sent[1]
 
 
@@ -367,7 +371,17 @@ async def test_over_the_connected_udp_socket_the_datagrams_are_the_bytes_discord
         sink.close()
 
 
-async def test_a_new_first_plays_first_packet_is_encoded_on_the_sender_thread(sender: VoiceSender) -> None:
+async def test_a_new_first_plays_first_packet_is_encoded_on_the_sender_thread() -> None:
+    """Without encode processes (with them a stream's encoder lives in one child from its
+    first packet on)."""
+    sender = VoiceSender(encode_processes=0)
+    try:
+        await _first_packet_on_the_sender_thread(sender)
+    finally:
+        await asyncio.to_thread(sender.close)
+
+
+async def _first_packet_on_the_sender_thread(sender: VoiceSender) -> None:
     loop = asyncio.get_running_loop()
     vc = RecordingVoiceClient(loop)
     link = DiscordVoiceLink(vc, sender=sender)  # type: ignore[arg-type]
