@@ -144,6 +144,20 @@ def test_byte_bounds_hold_under_random_load(
 # ----- disk tier -----
 
 
+async def test_a_newer_value_too_big_for_the_disk_leaves_no_stale_one(tmp_path: Path) -> None:
+    """Found by the random-load test: 1 byte stored, then 2 bytes under the same key that do
+    not fit the disk bound; the 1-byte value must not come back."""
+    one = audio(1, seed=0)
+    two = Audio(b"\x01\x02", rate=one.rate, channels=one.channels)
+    cache = AudioCache(memory_bytes=0, disk_dir=tmp_path, disk_bytes=HEADER_SIZE + 1)
+    await cache.put(key(0), one)
+    assert await cache.get(key(0)) == one
+    await cache.put(key(0), two)
+    assert await cache.get(key(0)) is None
+    assert cache.stats.bytes_disk == 0 == bytes_on_disk(tmp_path)
+    await cache.close()
+
+
 async def test_disk_survives_a_new_instance(tmp_path: Path) -> None:
     first = AudioCache(memory_bytes=1_000_000, disk_dir=tmp_path, disk_bytes=1_000_000)
     a = audio(48_000, rate=24000)
