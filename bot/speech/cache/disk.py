@@ -266,7 +266,7 @@ class DiskTier:
             return False
         size = HEADER_SIZE + len(payload)
         if size > self.max_bytes:
-            self._forget(kind, name)  # an older value under this name must not be served
+            self._drop_stale(kind, name)  # an older value under this name must not be served
             return False
         path = self.path_for(kind, name)
         header = encode_header(kind, name, rate, channels, payload)
@@ -286,7 +286,7 @@ class DiskTier:
             log.warning("audio cache: cannot write %s: %s", path, exc)
             with self._lock:
                 self.write_errors += 1
-            self._forget(kind, name)
+            self._drop_stale(kind, name)
             return False
         finally:
             if tmp is not None:
@@ -302,13 +302,9 @@ class DiskTier:
             self._evict_locked(keep=key)
         return True
 
-    def _forget(self, kind: Kind, name: str) -> None:
-        """Drop what is stored under `name` (a newer value could not be written)."""
-        with self._lock:
-            old = self._index.pop((kind, name), None)
-            if old is None:
-                return
-            self._bytes -= old
+    def _drop_stale(self, kind: Kind, name: str) -> None:
+        """Delete what is stored under `name` (a newer value could not be written)."""
+        self._forget(kind, name)
         with contextlib.suppress(OSError):
             os.unlink(self.path_for(kind, name))
 
