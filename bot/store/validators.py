@@ -43,10 +43,17 @@ def clean_text(value: str) -> str:
     return " ".join(text.split())
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """A rejected value as a message shows it: its repr, cut to `limit` characters (a reply
+    must fit Discord's 2,000)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_id(value: object, what: str) -> int:
     """A Discord id (`what`: "server", "user", "channel", "role"), or InputError."""
     if type(value) is not int or not 0 < value <= MAX_ID:
-        raise InputError(f"{value!r} is not a valid {what} id.")
+        raise InputError(f"{_shown(value)} is not a valid {what} id.")
     return value
 
 
@@ -58,7 +65,7 @@ def guild_scope(guild_id: int | None) -> int:
 
 def check_bool(value: object, what: str) -> bool:
     if type(value) is not bool:
-        raise InputError(f"{what} must be on or off (got {value!r}).")
+        raise InputError(f"{what} must be on or off (got {_shown(value)}).")
     return value
 
 
@@ -68,7 +75,7 @@ def check_bool(value: object, what: str) -> bool:
 def validate_pref(field: str, value: object) -> PrefValue:
     """Canonical form of a voice preference value, or InputError. None means "not set"."""
     if field not in PREF_FIELDS:
-        raise InputError(f"Unknown setting {field!r}. Settings: {', '.join(PREF_FIELDS)}.")
+        raise InputError(f"Unknown setting {_shown(field)}. Settings: {', '.join(PREF_FIELDS)}.")
     if value is None:
         return None
     if field == "voice":
@@ -87,7 +94,7 @@ def pref_fields(fields: Iterable[PrefField] | None) -> tuple[PrefField, ...]:
     chosen = tuple(dict.fromkeys(fields))
     for name in chosen:
         if name not in PREF_FIELDS:
-            raise InputError(f"Unknown setting {name!r}. Settings: {', '.join(PREF_FIELDS)}.")
+            raise InputError(f"Unknown setting {_shown(name)}. Settings: {', '.join(PREF_FIELDS)}.")
     return chosen
 
 
@@ -99,7 +106,7 @@ def validate_read_aloud_change(name: str, value: object) -> object:
     if name == "channel_ids":
         raise InputError("Use add_bound_channel / remove_bound_channel to change the bound channels.")
     if name not in READ_ALOUD_FIELDS:
-        raise InputError(f"Unknown read-aloud setting {name!r}.")
+        raise InputError(f"Unknown read-aloud setting {_shown(name)}.")
     if name in BOOL_READ_ALOUD:
         return check_bool(value, name.replace("_", " ").capitalize())
     if name in ROLE_READ_ALOUD:

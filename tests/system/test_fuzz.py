@@ -686,6 +686,8 @@ ANY_VALUE = st.one_of(
 
 @FUZZ
 @given(name=st.one_of(st.sampled_from(PREF_FIELDS), st.text(max_size=20)), value=ANY_VALUE)
+@example(name="optimize_instructions", value="0" * 4000)  # once echoed whole: 2,004 characters
+@example(name="x" * 4000, value=True)
 def test_validate_pref_raises_only_input_error(name: str, value: object) -> None:
     result = raises_only_input_error(validate_pref, name, value)
     if isinstance(result, InputError) or result is None:
