@@ -9,6 +9,9 @@ Bot side (this process): the real EndpointClient -> CachedEngine -> GuildPlayer 
 Both send through a real `discord.VoiceClient` (`tests.standins.voice_client.PacketVoiceClient`)
 whose connection is a UDP socket to 127.0.0.1: RTP header, AEAD XChaCha20-Poly1305, and a DAVE
 stand-in that records each packet and passes it through (DAVE's own cost is not simulated).
+The shared sender encodes first plays in its encode processes (`--encode-processes`, default as
+the bot's `VOICE_ENCODE_PROCESSES`; 0: in threads), started and ready before the measurements;
+their CPU is counted with the bot's in every CPU figure.
 The fake endpoint runs in a separate process, so the CPU figures are the bot's own:
 streaming responses start after `--first-chunk-delay` (0.3 s) and then come `--realtime-factor`
 times faster than real time; the fake's non-streaming (whole file) answers take what generating
