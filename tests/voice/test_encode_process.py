@@ -163,3 +163,25 @@ async def test_closing_the_sender_ends_its_children() -> None:
     await asyncio.to_thread(sender.close)
     assert all(proc is not None and proc.poll() is not None for proc in procs)
     assert not any(child.alive for child in children) and sender.threads() == []
+
+
+def test_new_input_wakes_the_encoder_of_a_starved_stream_only() -> None:
+    """The sender queues a stream for encoding when its input arrives, not at its next packet
+    (20 ms later at worst): only when the encoder found nothing to do and is not at work."""
+    buffer = FrameBuffer(24_000, preroll_ms=0)
+    source = OpusSourceFactory().streaming(buffer, on_complete=None, on_abort=None)
+    woken: list[int] = []
+    source.wake_on_input(lambda: woken.append(len(woken)))
+    t = np.arange(2400) / 24_000  # 0.1 s
+    pcm = (np.sin(2 * np.pi * 440 * t) * 9000).astype("<i2").tobytes()
+    buffer.write(pcm[:2400])
+    assert woken == []  # the encoder has not looked yet: nothing is starved
+    source.encode_ahead(10)  # takes what is there, then finds nothing more: starved
+    buffer.write(pcm[2400:])
+    assert len(woken) == 1  # input for a starved stream: queue it now
+    assert source.claim()  # queued (claimed): more input does not queue it twice
+    buffer.write(pcm[:2400])
+    assert len(woken) == 1
+    source.cleanup()
+    buffer.write(pcm[:2400])
+    assert len(woken) == 1  # a stream that ended no longer listens
