@@ -18,7 +18,7 @@ With `processes` (the default where there are two cores or more), each worker ow
 process that does its encoding (`bot.voice.encode_process`: the worker then takes the GIL back
 once per batch instead of once per frame) and serves its own queue (a lane); a feed is pinned to
 one lane for its whole life, since its encoder lives in that child. The children start with
-`start_processes()` (or the first submission) and end at `close()`; until a child is ready, and
+`start_processes()` (or when the first worker thread starts) and end at `close()`; until a child is ready, and
 if it dies, its lane encodes in the worker thread (libopus through ctypes, as without processes).
 """
 
@@ -191,8 +191,6 @@ class EncodePool:
             return list(self._threads)
 
     def _ensure_workers(self) -> None:
-        if not self._started and self.in_processes:
-            self.start_processes()
         with self._lock:
             if self._closing:
                 return
@@ -206,6 +204,8 @@ class EncodePool:
 
     def _work(self, lane: _Lane) -> None:
         me = threading.current_thread()
+        if lane.remote is not None and not self._started:
+            self.start_processes()  # here, not in whoever submitted (the sender): 4-8 ms
         while True:
             try:
                 _, _, item = lane.queue.get(timeout=self._idle_exit)
