@@ -18,8 +18,9 @@ With `processes` (the default where there are two cores or more), each worker ow
 process that does its encoding (`bot.voice.encode_process`: the worker then takes the GIL back
 once per batch instead of once per frame) and serves its own queue (a lane); a feed is pinned to
 one lane for its whole life, since its encoder lives in that child. The children start with
-`start_processes()` (or when the first worker thread starts) and end at `close()`; until a child is ready, and
-if it dies, its lane encodes in the worker thread (libopus through ctypes, as without processes).
+`start_processes()` (or when the first worker thread starts) and end at `close()`; until a
+child is ready, and if it dies, its lane encodes in the worker thread (libopus through ctypes,
+as without processes).
 """
 
 from __future__ import annotations
