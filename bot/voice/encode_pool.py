@@ -98,7 +98,7 @@ class _Lane:
     def usable_remote(self, clock: Callable[[], float]) -> EncodeProcess | None:
         """The child to encode in, restarting a dead one after `RESTART_AFTER` seconds."""
         remote = self.remote
-        if remote is None:
+        if remote is None or remote.pid is None:  # not started (or it could not be)
             return None
         if not remote.alive:
             now = clock()
@@ -109,7 +109,7 @@ class _Lane:
                 self.died_at = None
                 try:
                     remote.start()
-                except OSError:
+                except Exception:
                     log.exception("restarting an encode process failed")
             return None
         return remote
@@ -161,7 +161,7 @@ class EncodePool:
         for remote in self.processes:
             try:
                 remote.start()
-            except OSError:
+            except Exception:  # no Python to run, no libopus to name: the threads encode
                 log.exception("starting an encode process failed; encoding in threads")
 
     def wait_ready(self, timeout: float = 10.0) -> bool:

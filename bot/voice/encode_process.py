@@ -160,8 +160,8 @@ class EncodeProcess:
     def wait_ready(self, timeout: float) -> bool:
         """Block until the child is ready (or `timeout` seconds): for start-up and tests."""
         proc = self._proc
-        if proc is None or proc.stdout is None:
-            return False
+        if self.ready or proc is None or proc.stdout is None:
+            return self.ready
         try:
             select.select([proc.stdout], [], [], timeout)
         except (OSError, ValueError):

@@ -8,10 +8,11 @@ import os
 import signal
 from collections.abc import AsyncIterator
 
+import discord
 import numpy as np
 import pytest
 
-from bot.voice import encode_pool
+from bot.voice import encode_pool, encode_process
 from bot.voice.encode_process import EncodeProcess, EncodeProcessError
 from bot.voice.frame_buffer import FrameBuffer
 from bot.voice.link import DiscordVoiceLink
@@ -185,3 +186,32 @@ def test_new_input_wakes_the_encoder_of_a_starved_stream_only() -> None:
     source.cleanup()
     buffer.write(pcm[:2400])
     assert len(woken) == 1  # a stream that ended no longer listens
+
+
+async def test_when_no_child_can_start_the_threads_encode(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child that cannot be started (here: no libopus to name) leaves a sender that encodes
+    in its worker threads: the first play is heard whole."""
+
+    def no_opus() -> str:
+        raise discord.opus.OpusNotLoaded()
+
+    monkeypatch.setattr(encode_process, "_opus_path", no_opus)
+    sender = VoiceSender(encode_processes=2)
+    loop = asyncio.get_running_loop()
+    try:
+        vc = RecordingVoiceClient(loop)
+        link = DiscordVoiceLink(vc, sender=sender)  # type: ignore[arg-type]
+        source = OpusSourceFactory().streaming(tone_buffer(0.4, 440), on_complete=None, on_abort=None)
+        ended = asyncio.Event()
+        with caplog.at_level(logging.ERROR):
+            link.play(source, lambda e: ended.set())
+            async with asyncio.timeout(10):
+                await ended.wait()
+        audio = [p for p in vc.packets_of(source) if p.scheduled and not p.silence]
+        assert len(audio) == source.frames_encoded == 20 and source._remote is None
+        assert abs(dominant_hz(decode(audio)) - 440) < 8
+        assert "starting an encode process failed" in caplog.text
+    finally:
+        await asyncio.to_thread(sender.close)
