@@ -228,8 +228,8 @@ class EncodePool:
             feed, then = item
             try:
                 claimed = True
-                if then is not None:  # a new playback: the sender sends its first packet at once
-                    feed.encode_ahead(1)
+                if then is not None:  # a new playback: the sender starts it once these are ready
+                    feed.encode_ahead(START_PACKETS)
                     then.set()
                     then = None
                     claimed = feed.claim()

@@ -2,17 +2,19 @@
 
 Instead of discord.py's `AudioPlayer` (one thread per playback, each with its own clock), one
 thread keeps every playback's schedule: a playback's first packet goes out as soon as it is
-ready (the thread is woken for it), then packet k is due at `start + k * 20 ms`, `start` being
+ready (for a first play: once `START_PACKETS` are encoded, or all its input at hand; the thread
+is woken for it), then packet k is due at `start + k * 20 ms`, `start` being
 the time its first packet was sent. The due times are kept in a heap; the thread sleeps until
 the earliest one (computed from `time.perf_counter`, never accumulated, so there is no drift),
 then sends every packet due (or due within `EARLY`, so close deadlines share one wake-up) in one
 pass, earliest first. A late pass delays nobody's schedule: each playback's due times stay
 where they are (a late packet is followed by its successors on time), and a playback behind its
 own clock by more than `RESYNC` (the process was stopped) starts its schedule afresh. A stop, a
-new playback or its first encoded packet wakes the thread at once. A first play's first packet
-is encoded on this thread when it is new (at most `INLINE_BUDGET` of such work per pass; beyond
-that a worker encodes it and wakes the thread), the rest a few packets ahead by the
-`EncodePool`; stored Opus packets are sent as they are.
+new playback or its first encoded packets wake the thread at once. Without encode processes a
+first play's first packets are encoded on this thread when it is new (at most `INLINE_BUDGET`
+of such work per pass; beyond that a worker encodes them and wakes the thread); the rest, and
+with encode processes all of them, a few packets ahead by the `EncodePool`; stored Opus
+packets are sent as they are.
 
 What discord.py's player does, the sender does per playback:
 - speaking on when it starts (and after a reconnect or resume), off when it stops or pauses;
@@ -44,7 +46,14 @@ from typing import Protocol
 
 from discord.opus import OPUS_SILENCE
 
-from bot.voice.encode_pool import DEFAULT_AHEAD, DEFAULT_PROCESSES, DEFAULT_WORKERS, EncodeFeed, EncodePool
+from bot.voice.encode_pool import (
+    DEFAULT_AHEAD,
+    DEFAULT_PROCESSES,
+    DEFAULT_WORKERS,
+    START_PACKETS,
+    EncodeFeed,
+    EncodePool,
+)
 from bot.voice.packet_path import VoiceConnection, send_silence
 
 log = logging.getLogger(__name__)
@@ -330,7 +339,7 @@ class VoiceSender:
                 playback.inline_tried = True
                 if feed.claim():
                     try:
-                        feed.encode_ahead(1)
+                        feed.encode_ahead(START_PACKETS)
                     except Exception:
                         log.exception("encoding a first packet failed")
             if feed.primed or now - playback.added_at >= START_WAIT:
