@@ -51,10 +51,11 @@ LANE_FEEDS = 32  # feeds served by one request to a lane's child process
 # first plays over the time their first chunks take to encode, so their next packets are not
 # all due within the same 20 ms.
 START_PACKETS = 3
-URGENT = 3  # a feed with fewer packets ready gets one frame per request, the others REMOTE_BATCH
-REMOTE_BATCH = 3  # frames per feed per request: when many feeds start at once, each gets its
-# next packet within a few milliseconds (measured with 64 first plays at once: 2 left 0-136
-# listeners a gap at the start over 4 rounds, 3 left 50-94; small requests served fewer feeds)
+# Frames per feed per request to a child: one while a feed has fewer than URGENT packets ready
+# (when many feeds run low at once, each gets its next packet before any gets several), then
+# REMOTE_BATCH; a feed that wants more is queued again, after the others.
+URGENT = 3
+REMOTE_BATCH = 3
 RESTART_AFTER = 5.0  # seconds before a lane whose child died starts another
 IDLE_EXIT = 2.0  # seconds a worker waits for work before it ends
 FRAME = 0.020  # seconds of audio per packet: a ready packet lasts this long
