@@ -62,7 +62,7 @@ from discord.player import AudioPlayer
 
 from benchmarks.premise import premise
 from bot.audio.wav import to_wav
-from bot.base.config import Settings
+from bot.base.config import DEFAULT_ENCODE_PROCESSES, Settings
 from bot.base.secrets import Secret
 from bot.speech.cache.audio_cache import AudioCache
 from bot.speech.cache.cached_engine import CachedEngine
@@ -916,7 +916,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--encode-processes",
         type=int,
-        default=voice_sender.DEFAULT_PROCESSES,
+        default=DEFAULT_ENCODE_PROCESSES,
         help="the shared sender's encode processes (0: encode in threads, as before)",
     )
     parser.add_argument(

@@ -36,11 +36,6 @@ _RULES: Final[dict[Where, Rule]] = {
 Catalogues = dict[str, dict[str, str]]
 
 
-def load_catalogues() -> Catalogues:
-    """The "commands" section of every catalogue that has one (read once by `bot.base.i18n`)."""
-    return command_catalogues()
-
-
 class CatalogueTranslator(app_commands.Translator):
     def __init__(self, catalogues: Catalogues | None = None) -> None:
         self._catalogues: Catalogues = catalogues if catalogues is not None else {}
@@ -53,7 +48,7 @@ class CatalogueTranslator(app_commands.Translator):
 
     async def load(self) -> None:
         if not self._preloaded:
-            self._catalogues = load_catalogues()
+            self._catalogues = command_catalogues()
 
     def lookup(self, text: str, locale: str, rule: Rule) -> str | None:
         """The translation of `text` for `locale`, or None (English) when there is none or

@@ -72,7 +72,7 @@ class Settings:
     idle_timeout_seconds: float = 600.0
     voice_sender: VoiceSenderChoice = "shared"  # classic: discord.py's thread per playback
     # Child processes that encode first plays for the shared sender (0: encode in threads).
-    voice_encode_processes: int = field(default_factory=lambda: DEFAULT_ENCODE_PROCESSES)
+    voice_encode_processes: int = DEFAULT_ENCODE_PROCESSES
     # Discord
     dev_guild_id: int | None = None
     shard_count: int | None = None

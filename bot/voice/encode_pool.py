@@ -35,7 +35,6 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.base.config import DEFAULT_ENCODE_PROCESSES
 from bot.voice.encode_process import MAX_FRAMES, EncodeProcess, EncodeProcessError, Section
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,6 @@ log = logging.getLogger(__name__)
 DEFAULT_AHEAD = 10  # packets (200 ms) encoded ahead of the sender at most; refilled at half
 BATCH = 3  # packets a worker encodes for one feed before the others get their turn
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
-DEFAULT_PROCESSES = DEFAULT_ENCODE_PROCESSES  # VOICE_ENCODE_PROCESSES
 LANE_FEEDS = 32  # feeds served by one request to a lane's child process
 # Packets a first play has ready before its clock starts (fewer when that is all its input at
 # hand, as at a slow start): the packets of the endpoint's first chunk. Starting each playback
@@ -151,7 +149,7 @@ class EncodePool:
     @property
     def in_processes(self) -> bool:
         """Encoding happens in child processes (then a stream is never begun in a thread)."""
-        return any(lane.remote is not None for lane in self._lanes)
+        return bool(self.processes)
 
     def start_processes(self) -> None:
         """Spawn the children now (they take a moment to load libopus); idempotent."""
@@ -268,11 +266,9 @@ class EncodePool:
             if budget <= 0:  # the next request's (still claimed)
                 lane.queue.put(entry)
                 continue
-            # A few frames each (the feed is queued again if it wants more): when many feeds
-            # start at once, each gets its next packets before any gets ten.
             ready = feed.ready_count
             # A new playback: every frame at hand (up to START_PACKETS), since it starts once
-            # they are ready; then one frame while it has few, a few once it has some.
+            # they are ready; then as URGENT and REMOTE_BATCH say (it is queued again for more).
             quantum = START_PACKETS if then is not None else 1 if ready < URGENT else REMOTE_BATCH
             want = max(0, min(self.ahead - ready, quantum, budget))
             try:

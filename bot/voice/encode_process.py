@@ -118,7 +118,7 @@ class EncodeProcess:
         self.generation = 0  # bumped on each start: a stream's encoder lives in one generation
         self._closes: list[int] = []
         self._closes_lock = threading.Lock()
-        self._lock = threading.Lock()  # start/close against encode
+        self._lock = threading.Lock()  # start against close
 
     def start(self) -> None:
         """Spawn the child (returns at once; `ready` turns true once libopus is loaded)."""

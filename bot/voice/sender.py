@@ -46,9 +46,9 @@ from typing import Protocol
 
 from discord.opus import OPUS_SILENCE
 
+from bot.base.config import DEFAULT_ENCODE_PROCESSES
 from bot.voice.encode_pool import (
     DEFAULT_AHEAD,
-    DEFAULT_PROCESSES,
     DEFAULT_WORKERS,
     START_PACKETS,
     EncodeFeed,
@@ -456,6 +456,6 @@ def default_sender(*, encode_processes: int | None = None) -> VoiceSender:
     global _default
     with _default_lock:
         if _default is None:
-            processes = DEFAULT_PROCESSES if encode_processes is None else encode_processes
+            processes = DEFAULT_ENCODE_PROCESSES if encode_processes is None else encode_processes
             _default = VoiceSender(encode_processes=processes)
         return _default

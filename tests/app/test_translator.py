@@ -13,7 +13,8 @@ import pytest
 from discord import app_commands
 
 from bot.app.command_text import CommandString, Rule, breaks_rule, command_strings
-from bot.app.translator import CatalogueTranslator, load_catalogues
+from bot.app.translator import CatalogueTranslator
+from bot.base.i18n import command_catalogues
 from cogs import dictionary, playback, preferences, readaloud, server, speech
 
 SHIPPED = ("de", "es-ES", "fr", "it", "ja", "ko", "pt-BR", "ru", "zh-CN", "zh-TW")
@@ -30,7 +31,7 @@ def all_commands() -> list[Any]:
 
 
 STRINGS = command_strings(all_commands())
-CATALOGUES = load_catalogues()
+CATALOGUES = command_catalogues()
 
 
 def test_the_shipped_catalogues() -> None:

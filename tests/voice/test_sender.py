@@ -355,13 +355,15 @@ async def test_over_the_connected_udp_socket_the_datagrams_are_the_bytes_discord
     theirs.conn.secret_key = list(ours.conn.secret_key)
     path = DiscordPacketPath(ours)
     payloads = [OPUS_SILENCE, os.urandom(1275), *(os.urandom(n) for n in (1, 60, 400))]
+    through_python: list[bytes] = []
+    ours.conn.send_packet = through_python.append  # type: ignore[method-assign]
     try:
         for payload in payloads:
             path.send(payload)
             theirs.send_audio_packet(payload, encode=False)
         received = [sink.recv(4096) for _ in payloads]
         assert received == [bytes(p) for p in theirs.conn.wire]
-        assert ours.conn.wire == []  # they went through the socket
+        assert ours.conn.wire == [] and through_python == []  # send(2), not socket.sendall
         sink.close()  # the voice server is gone: ECONNREFUSED on a later send
         for _ in range(3):
             path.send(b"lost")
