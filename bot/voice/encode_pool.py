@@ -11,7 +11,8 @@ with `then`: one packet, the sender is woken, then the batch). The feed whose pa
 first is served first (earliest deadline first): a feed is queued with the time its ready
 packets last until, `now + ready_count * FRAME`, which does not age while it waits (a count of
 packets ready would: a feed queued with 5 ready that waited 60 ms has 2 left, and would still
-yield to one queued later with 4), then first come, first served.
+yield to one queued later with 4), then first come, first served. A new playback, which has no
+packet due yet, is queued as if it had `START_PACKETS` ready.
 Workers start when work arrives and end after `idle_exit` seconds without any, or at `close()`.
 
 With `processes` (the default where there are two cores or more), each worker owns a child
@@ -172,7 +173,11 @@ class EncodePool:
         """Queue `feed` for encoding unless it is queued already (any thread); `then` is set
         once it has been encoded (the sender waits for the first packets of a new playback)."""
         if feed.claim():
-            deadline = self._clock() + feed.ready_count * FRAME
+            # A new playback has no packet due yet: its first packets come after those of
+            # started playbacks with fewer than START_PACKETS ready (when many first plays
+            # start at once, the first started are not starved by the others' starts).
+            slack = START_PACKETS if then is not None else 0
+            deadline = self._clock() + (feed.ready_count + slack) * FRAME
             lane = self._lane_of(feed)
             lane.queue.put((deadline, next(self._order), (feed, then)))
             self._ensure_workers()

@@ -3,7 +3,8 @@
 Instead of discord.py's `AudioPlayer` (one thread per playback, each with its own clock), one
 thread keeps every playback's schedule: a playback's first packet goes out as soon as it is
 ready (for a first play: once `START_PACKETS` are encoded, or all its input at hand; the thread
-is woken for it), then packet k is due at `start + k * 20 ms`, `start` being
+is woken for it; in a burst of first plays, `HOLD_PACKETS`), then packet k is due at
+`start + k * 20 ms`, `start` being
 the time its first packet was sent. The due times are kept in a heap; the thread sleeps until
 the earliest one (computed from `time.perf_counter`, never accumulated, so there is no drift),
 then sends every packet due (or due within `EARLY`, so close deadlines share one wake-up) in one
@@ -35,6 +36,7 @@ that record packets. The thread ends after `idle_exit` seconds with nothing to p
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import logging
@@ -60,7 +62,18 @@ log = logging.getLogger(__name__)
 
 FRAME = 0.020  # seconds of audio per packet
 EARLY = 0.001  # a packet due within this is sent in the current pass (one wake-up, not several)
-START_WAIT = 0.100  # seconds a first play may wait for its first encoded packet
+START_WAIT = 0.100  # seconds a first play may wait for its first encoded packets
+# A burst of first plays (more than BUSY_STARTS waiting to start or started within the last
+# BUSY_WINDOW seconds): each further one starts once HOLD_PACKETS are encoded (or its audio is
+# over, or after START_WAIT), not START_PACKETS. Their endpoint streams arrive in step, so
+# their next packets all fall due while the encoders are busiest with the others' starts; the
+# packets of the endpoint's second chunk carry each one through that rush (measured with
+# `benchmarks.bench_voice`: 64 first plays at once went from tens of underrun frames to none).
+# A lone first play, or one beside any number of replays, keeps the shortest start.
+BUSY_STARTS = 8
+BUSY_WINDOW = 0.5
+HOLD_PACKETS = 6
+HOLD_POLL = 0.005  # seconds between looks at held first plays (their encoding wakes nobody)
 INLINE_BUDGET = 0.002  # seconds per pass the sender may spend encoding new playbacks' first packets
 IDLE_EXIT = 2.0  # seconds with nothing to play before the thread ends
 RESYNC = 1.0  # a playback behind its clock by more than this (the process was stopped): start afresh
@@ -82,6 +95,15 @@ class SenderFeed(EncodeFeed, Protocol):
 
     @property
     def primed(self) -> bool: ...
+
+    @property
+    def live(self) -> bool:
+        """Encoded as it plays (a first play), not stored packets."""
+        ...
+
+    def holds(self, packets: int) -> bool:
+        """Fewer than `packets` are ready and more audio is to come."""
+        ...
 
     def underrun(self) -> None: ...
 
@@ -197,7 +219,9 @@ class VoiceSender:
         # sender thread only
         self._heap: list[_Entry] = []  # the next due packet of every started playback
         self._starting: list[Playback] = []  # waiting for their first encoded packet
+        self._recent_starts: collections.deque[float] = collections.deque()  # first plays' start times
         self.sent = 0  # packets sent (scheduled ones)
+        self._start_poll = START_WAIT / 4  # seconds between looks at first plays not started
 
     # ------------------------------------------------------------------ any thread
     def play(self, feed: SenderFeed, connection: VoiceConnection, after: After) -> Playback:
@@ -277,7 +301,7 @@ class VoiceSender:
             if heap:
                 delay = heap[0][0] - clock()
             elif self._starting:
-                delay = START_WAIT / 4  # woken when a first packet is encoded; this is a fallback
+                delay = self._start_poll  # woken when a first packet is encoded; a fallback
             else:
                 if not wake.wait(self._idle_exit):
                     with self._lock:
@@ -286,7 +310,7 @@ class VoiceSender:
                             return
                 continue
             if self._starting:
-                delay = min(delay, START_WAIT / 4)
+                delay = min(delay, self._start_poll)
             if delay > 0:
                 wake.wait(delay)
 
@@ -326,12 +350,18 @@ class VoiceSender:
 
         A new first play's first packet is encoded here, on this thread, while the pass has
         spent under `INLINE_BUDGET` on it (a hand-off to a worker and back costs two thread
-        wake-ups); the others are encoded by a worker, which wakes this thread."""
+        wake-ups); the others are encoded by a worker, which wakes this thread. In a burst of
+        first plays (`BUSY_STARTS`) each waits for `HOLD_PACKETS`."""
         now = time.perf_counter()
         budget_end = now + INLINE_BUDGET
         in_processes = self.pool.in_processes  # a stream's encoder lives in one child: none here
+        recent = self._recent_starts
+        while recent and now - recent[0] > BUSY_WINDOW:
+            recent.popleft()
+        busy = len(self._starting) + len(recent) > BUSY_STARTS
         waiting: list[Playback] = []
         ready: list[Playback] = []
+        held = False
         for playback in self._starting:
             feed = playback.feed
             inline = not (feed.primed or playback.inline_tried or in_processes)
@@ -342,17 +372,26 @@ class VoiceSender:
                         feed.encode_ahead(START_PACKETS)
                     except Exception:
                         log.exception("encoding a first packet failed")
-            if feed.primed or now - playback.added_at >= START_WAIT:
+            if now - playback.added_at >= START_WAIT:
                 ready.append(playback)
-            else:
+            elif not feed.primed:
                 self.pool.submit(feed, then=self._wake)
                 waiting.append(playback)
+            elif busy and feed.holds(HOLD_PACKETS):
+                self.pool.submit(feed)  # if input is at hand; its encoding does not wake us
+                waiting.append(playback)
+                held = True
+            else:
+                ready.append(playback)
         self._starting = waiting
+        self._start_poll = HOLD_POLL if held else START_WAIT / 4
         for playback in ready:
             start = time.perf_counter()
             self._visit(thread, playback, start)
             if playback.done:
                 continue
+            if playback.feed.live:
+                recent.append(start)
             playback.start, playback.index = start, 1
             playback.scheduled = True
             heapq.heappush(self._heap, (start + FRAME, playback.order, playback))

@@ -171,6 +171,13 @@ class StreamingOpusSource(discord.AudioSource):
         ready = len(self._ready)
         return ready >= START_PACKETS or self._ready_end or self._cleaned or (ready > 0 and self._starved)
 
+    live = True  # encoded as it plays
+
+    def holds(self, packets: int) -> bool:
+        """Fewer than `packets` are ready and more audio is to come (the sender holds the start
+        of a first play in a burst of them)."""
+        return len(self._ready) < packets and not (self._ready_end or self._cleaned)
+
     @property
     def ready_count(self) -> int:
         return len(self._ready)
@@ -383,7 +390,11 @@ class StoredOpusSource(discord.AudioSource):
     # -- the shared sender's side: stored packets are sent as they are, nothing to encode
     take = read
     primed = True
+    live = False
     ready_count = 0
+
+    def holds(self, packets: int) -> bool:
+        return False
 
     def underrun(self) -> None:
         pass

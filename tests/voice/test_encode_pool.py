@@ -70,3 +70,28 @@ def test_the_feed_whose_packets_run_out_first_goes_first() -> None:
         pool.close()
     order = [name for name, _ in calls if name != "blocker"]
     assert order[:2] == ["early", "late"]
+
+
+def test_a_new_playback_waits_behind_started_ones_that_are_running_out() -> None:
+    """A new playback has no packet due yet: it is queued as if it had START_PACKETS (3)
+    ready, so a started one with 2 left, queued just after it, is encoded first (in a burst
+    of first plays the first started are not starved by the others' starts), while one with
+    4 left still waits behind it."""
+    calls: list[tuple[str, int]] = []
+    gate = threading.Event()
+    blocker = Feed("blocker", calls, gate)
+    new, low, high = Feed("new", calls), Feed("low", calls), Feed("high", calls)
+    low.ready_count, high.ready_count = 2, 4
+    started = threading.Event()
+    pool = EncodePool(1, ahead=10, clock=lambda: 0.0)
+    try:
+        pool.submit(blocker)  # holds the only worker until the others are queued
+        pool.submit(high)
+        pool.submit(new, then=started)
+        pool.submit(low)
+        gate.set()
+        assert started.wait(5) and all(f.done.wait(5) for f in (blocker, new, low, high))
+    finally:
+        pool.close()
+    firsts = list(dict.fromkeys(name for name, _ in calls if name != "blocker"))
+    assert firsts == ["low", "new", "high"]

@@ -20,12 +20,13 @@ import pytest
 from discord.opus import OPUS_SILENCE
 
 from bot.base.config import ConfigError, Settings
+from bot.voice import sender as voice_sender
 from bot.voice.frame_buffer import FrameBuffer
 from bot.voice.link import DiscordVoiceLink
 from bot.voice.packet_path import DiscordPacketPath
 from bot.voice.sender import VoiceSender, default_sender
 from bot.voice.service import VoiceOptions
-from bot.voice.source import OpusSourceFactory, StoredOpusSource
+from bot.voice.source import OpusSourceFactory, StoredOpusSource, StreamingOpusSource
 from tests.standins.audio_checks import decode, dominant_hz, needs_opus
 from tests.standins.voice_client import PacketConnection, PacketVoiceClient, RecordingVoiceClient
 from tests.standins.voice_world import World, member
@@ -403,3 +404,124 @@ async def _first_packet_on_the_sender_thread(sender: VoiceSender) -> None:
     # No hand-off to a worker and back before the first packet; the workers do the rest.
     assert encoders[0] == "parla-voice-sender" and "parla-voice-encoder" in encoders
     assert len([p for p in vc.packets_of(source) if p.scheduled and not p.silence]) == 15
+
+
+def tone_chunks(hz: float, chunks: int) -> list[bytes]:
+    """100 ms chunks of a tone at 24 kHz, as the endpoint streams them."""
+    t = np.arange(2_400 * chunks) / 24_000
+    pcm = (np.sin(2 * np.pi * hz * t) * 9000).astype("<i2").tobytes()
+    return [pcm[i : i + 4_800] for i in range(0, len(pcm), 4_800)]
+
+
+class ObservedSource(StreamingOpusSource):
+    """A first play's source that tells when the sender has decided about its start: it took
+    the first packet, or saw it ready to start (`primed`) in two passes (held in the first)."""
+
+    def __init__(self, buffer: FrameBuffer, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(buffer, record=False)
+        self.decided = asyncio.Event()
+        self._loop = loop
+        self._seen_primed = 0
+        self.took = False  # the sender took its first packet
+
+    @property
+    def primed(self) -> bool:
+        primed = bool(StreamingOpusSource.primed.fget(self))  # type: ignore[attr-defined]
+        if primed:
+            self._seen_primed += 1
+            if self._seen_primed == 2:
+                self._loop.call_soon_threadsafe(self.decided.set)
+        return primed
+
+    def take(self) -> bytes | None:
+        if not self.took:
+            self.took = True
+            self._loop.call_soon_threadsafe(self.decided.set)
+        return super().take()
+
+
+class FirstPlay:
+    """A first play whose endpoint has sent only its first 100 ms chunk so far."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sender: VoiceSender, hz: float) -> None:
+        self.vc = RecordingVoiceClient(loop)
+        self.link = DiscordVoiceLink(self.vc, sender=sender)  # type: ignore[arg-type]
+        self.chunks = tone_chunks(hz, 4)
+        self.buffer = FrameBuffer(24_000, preroll_ms=100)
+        self.buffer.write(self.chunks[0])
+        self.source = ObservedSource(self.buffer, loop)
+        self.ended = asyncio.Event()
+        self.second_chunk_at = 0.0
+
+    def play(self) -> None:
+        self.link.play(self.source, lambda e: self.ended.set())
+
+    def rest(self) -> None:
+        """The endpoint's next chunks, and its end."""
+        self.second_chunk_at = time.perf_counter()
+        for chunk in self.chunks[1:]:
+            self.buffer.write(chunk)
+        self.buffer.end()
+
+    def first_packet_at(self) -> float:
+        return next(p.t for p in self.vc.packets_of(self.source) if p.scheduled)
+
+
+@pytest.fixture
+def no_start_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first play waits for its packets as long as it takes (no fallback start after
+    START_WAIT) and a burst of starts counts for the whole test (BUSY_WINDOW): what starts a
+    first play is then only what it has encoded, however slow the machine."""
+    monkeypatch.setattr(voice_sender, "START_WAIT", 30.0)
+    monkeypatch.setattr(voice_sender, "BUSY_WINDOW", 30.0)
+
+
+@pytest.mark.usefixtures("no_start_timeout")
+async def test_in_a_burst_of_first_plays_those_beyond_eight_start_with_the_second_chunk(
+    sender: VoiceSender,
+) -> None:
+    """With more than BUSY_STARTS (8) first plays starting at once, each further one waits for
+    HOLD_PACKETS (6, more than the first 100 ms chunk gives) before its first packet, so their
+    next packets are not all due while the encoders are busiest with the others' starts."""
+    loop = asyncio.get_running_loop()
+    plays = [FirstPlay(loop, sender, 300 + 20 * i) for i in range(12)]
+    for play in plays:
+        play.play()
+
+    async with asyncio.timeout(10):  # each has its first chunk encoded: it could start now
+        for play in plays:
+            await play.source.decided.wait()
+    held = [play for play in plays if not play.source.took]
+    assert len(held) >= 12 - 8
+    for play in plays:
+        play.rest()
+    async with asyncio.timeout(10):
+        for play in plays:
+            await play.ended.wait()
+    for play in held:
+        assert play.first_packet_at() > play.second_chunk_at
+        sent = [p for p in play.vc.packets_of(play.source) if p.scheduled]
+        assert len(sent) == play.source.frames_encoded >= 19 and not any(p.silence for p in sent)
+
+
+@pytest.mark.usefixtures("no_start_timeout")
+async def test_a_lone_first_play_starts_on_its_first_chunk_while_many_servers_replay(
+    sender: VoiceSender,
+) -> None:
+    """Replays encode nothing: however many start at once, a first play beside them starts as
+    soon as its first chunk is encoded (START_PACKETS), before the endpoint's second chunk."""
+    loop = asyncio.get_running_loop()
+    servers = [Server(loop, n, sender, 50) for n in range(12)]
+    for server in servers:
+        server.play()
+    play = FirstPlay(loop, sender, 440)
+    play.play()
+    async with asyncio.timeout(5):
+        await play.vc.wait_for(lambda ps: any(p.scheduled for p in ps))
+    play.rest()
+    async with asyncio.timeout(10):
+        await play.ended.wait()
+        for server in servers:
+            await server.ended.wait()
+    assert play.first_packet_at() < play.second_chunk_at
+    assert all(server.audio() == server.packets for server in servers)
