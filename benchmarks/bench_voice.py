@@ -438,8 +438,7 @@ def forget_packets(guilds: Iterable[Guild]) -> None:
     """Drop the recorded packets of a measured round: millions of recorded packets kept for the
     whole run would make the garbage collector stall every thread of the process for seconds."""
     for g in guilds:
-        with g.vc.recorder._lock:
-            g.vc.recorder.packets.clear()
+        g.vc.recorder.forget()
     gc.collect()
 
 

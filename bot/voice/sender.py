@@ -230,6 +230,8 @@ class VoiceSender:
         pool = self.pool
         feed.wake_on_input(lambda: pool.submit(feed))
         connection.speak(True)
+        if pool.in_processes and not feed.primed:  # its child starts on it while we wake up
+            pool.submit(feed, then=self._wake)
         self._post(playback)  # the sender encodes its first packet, or has a worker do it
         return playback
 

@@ -64,7 +64,12 @@ class RecordingVoiceClient:
         self._connected.set()
         self._player: AudioPlayer | None = None
         self._lock = threading.Lock()
-        self.packets: list[Packet] = []
+        # Each packet as a tuple of plain values (the source as an index into `_sources`): the
+        # garbage collector stops tracking such tuples, so a benchmark that records hundreds of
+        # thousands of packets does not make every full collection of the process walk them.
+        self._rows: list[tuple[float, bytes, bool, int, float, bool]] = []
+        self._sources: list[Any] = []
+        self._source_index: dict[int, int] = {}
         self.plays = 0
         self.disconnected = False
         self._waiters: list[tuple[Callable[[list[Packet]], bool], asyncio.Future[None]]] = []
@@ -96,8 +101,15 @@ class RecordingVoiceClient:
             assert len(data) == self.encoder.FRAME_SIZE, len(data)
             data = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME)
         with self._lock:
-            self.packets.append(Packet(now, bytes(data), encode, source, late, scheduled))
-            ready = [(pred, fut) for pred, fut in self._waiters if pred(self.packets)]
+            index = self._source_index.get(id(source))
+            if index is None:
+                index = self._source_index[id(source)] = len(self._sources)
+                self._sources.append(source)  # kept alive: its id stays its own
+            self._rows.append((now, bytes(data), encode, index, late, scheduled))
+            ready = []
+            if self._waiters:
+                packets = self.packets
+                ready = [(pred, fut) for pred, fut in self._waiters if pred(packets)]
             for item in ready:
                 self._waiters.remove(item)
         for _, fut in ready:
@@ -183,9 +195,22 @@ class RecordingVoiceClient:
         async with asyncio.timeout(limit):
             await fut
 
+    @property
+    def packets(self) -> list[Packet]:
+        """Every packet so far (a new list; call with the lock held, or use `snapshot()`)."""
+        sources = self._sources
+        return [Packet(t, data, enc, sources[i], late, sched) for t, data, enc, i, late, sched in self._rows]
+
     def snapshot(self) -> list[Packet]:
         with self._lock:
-            return list(self.packets)
+            return self.packets
+
+    def forget(self) -> None:
+        """Drop the packets recorded so far."""
+        with self._lock:
+            self._rows.clear()
+            self._sources.clear()
+            self._source_index.clear()
 
     def packets_of(self, source: Any) -> list[Packet]:
         return [p for p in self.snapshot() if p.source is source]
