@@ -30,7 +30,9 @@ Figures:
    the playback's first packet, so a listener would hear a late packet as a gap; underrun
    silence: a silence frame sent because the audio was not ready, also a gap). Each count runs
    `--attempts` times (3) and the median attempt is reported and counts; replay rounds must
-   have replayed stored packets.
+   have replayed stored packets. Each round also shows the machine's steal time (CPU time a
+   virtual machine's host gave to other guests): a round that failed under heavy steal says
+   more about the host than about the bot.
    For both senders also: send jitter p99 (|interval between two packets of a playback -
    20 ms|, the first interval left out) at 100 replay streams, and enqueue -> first packet of
    first plays while 100 servers replay (minus the first-chunk delay).
@@ -347,6 +349,7 @@ class RoundResult:
     playbacks: int = 0
     stored: int = 0  # playbacks that replayed stored Opus packets
     gc_pause: float = 0.0  # the longest garbage collection in the round (it stops every thread)
+    steal: float = 0.0  # share of the machine's CPU time the hypervisor gave to others meanwhile
 
     @property
     def clean(self) -> bool:
@@ -365,6 +368,7 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
     guilds = bench.guilds[:n]
     starts = [len(g.vc.snapshot()) for g in guilds]
     cpu0, read0, t0 = bot_cpu(), bench.meter.seconds, time.perf_counter()
+    steal0 = cpu_steal()
     pauses = GcPauses()
     with pauses:
         for i, g in enumerate(guilds):
@@ -374,6 +378,7 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
             await until_idle(g, 120)
     wall = time.perf_counter() - t0
     cpu, read = bot_cpu() - cpu0, bench.meter.seconds - read0
+    steal = steal_share(steal0, cpu_steal())
     late = 0
     worst = 0.0
     packets = 0
@@ -394,8 +399,37 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
             jitter.extend(interval_jitter(sent))
     forget_packets(guilds)
     return RoundResult(
-        n, audio, packets, late, worst, silence, cpu, read, wall, jitter, playbacks, stored, pauses.longest
+        n,
+        audio,
+        packets,
+        late,
+        worst,
+        silence,
+        cpu,
+        read,
+        wall,
+        jitter,
+        playbacks,
+        stored,
+        pauses.longest,
+        steal=steal,
     )
+
+
+def cpu_steal() -> tuple[int, int]:
+    """(steal, all) CPU time of the machine so far, in clock ticks (/proc/stat; zeros elsewhere).
+    A virtual machine's host may run other guests on its cores: the ticks it took are steal."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
 
 
 def bot_cpu() -> float:
@@ -447,7 +481,7 @@ def report(r: RoundResult, label: str) -> None:
     print(
         f"    {r.streams:4d} streams{again}: late frames {r.late:5d} (worst {ms(r.worst_late)}), "
         f"underrun silence {r.underrun_silence:4d}, CPU {r.cpu_process / r.audio_seconds * 1000:5.1f} ms/s, "
-        f"longest GC {ms(r.gc_pause)}",
+        f"longest GC {ms(r.gc_pause)}, steal {r.steal * 100:4.1f} %",
         flush=True,
     )
 
