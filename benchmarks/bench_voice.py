@@ -837,9 +837,11 @@ async def measure_sender(args: argparse.Namespace, bench: Bench, name: str) -> S
         print(
             f"\n[4b] {args.busy} servers replaying: send jitter, and first plays on another server meanwhile"
         )
+        steal0 = cpu_steal()
         figures.jitter, figures.busy_miss = await busy_latency(
             bench, args.busy, args.trials, args.seconds, name
         )
+        print(f"    machine steal time meanwhile: {steal_share(steal0, cpu_steal()) * 100:.1f} %")
         print(f"    send jitter p99: {ms(pct(figures.jitter, 99))} (p50 {ms(pct(figures.jitter, 50))})")
         percentiles("enqueue -> first packet, miss (minus the first chunk):", figures.busy_miss)
     return figures
