@@ -414,24 +414,22 @@ def tone_chunks(hz: float, chunks: int) -> list[bytes]:
 
 
 class ObservedSource(StreamingOpusSource):
-    """A first play's source that tells when the sender has decided about its start: it took
-    the first packet, or saw it ready to start (`primed`) in two passes (held in the first)."""
+    """A first play's source that tells when the sender has decided about its start: it held
+    it (`holds()` answered True) or took its first packet."""
 
     def __init__(self, buffer: FrameBuffer, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(buffer, record=False)
         self.decided = asyncio.Event()
         self._loop = loop
-        self._seen_primed = 0
+        self.held = False  # the sender held its start at least once
         self.took = False  # the sender took its first packet
 
-    @property
-    def primed(self) -> bool:
-        primed = bool(StreamingOpusSource.primed.fget(self))  # type: ignore[attr-defined]
-        if primed:
-            self._seen_primed += 1
-            if self._seen_primed == 2:
-                self._loop.call_soon_threadsafe(self.decided.set)
-        return primed
+    def holds(self, packets: int) -> bool:
+        holds = super().holds(packets)
+        if holds and not self.held:
+            self.held = True
+            self._loop.call_soon_threadsafe(self.decided.set)
+        return holds
 
     def take(self) -> bytes | None:
         if not self.took:
@@ -491,8 +489,8 @@ async def test_in_a_burst_of_first_plays_those_beyond_eight_start_with_the_secon
     async with asyncio.timeout(10):  # each has its first chunk encoded: it could start now
         for play in plays:
             await play.source.decided.wait()
-    held = [play for play in plays if not play.source.took]
-    assert len(held) >= 12 - 8
+    held = [play for play in plays if play.source.held]
+    assert len(held) >= 12 - 8 and not any(play.source.took for play in held)
     for play in plays:
         play.rest()
     async with asyncio.timeout(10):
