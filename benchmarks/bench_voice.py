@@ -378,7 +378,7 @@ async def concurrent_round(bench: Bench, n: int, seconds: float, tag: str) -> Ro
             await until_idle(g, 120)
     wall = time.perf_counter() - t0
     cpu, read = bot_cpu() - cpu0, bench.meter.seconds - read0
-    steal = steal_share(steal0, cpu_steal())
+    steal = steal_since(steal0)
     late = 0
     worst = 0.0
     packets = 0
@@ -427,7 +427,9 @@ def cpu_steal() -> tuple[int, int]:
     return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
 
 
-def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+def steal_since(before: tuple[int, int]) -> float:
+    """The share of the machine's CPU time that was steal since `before` (a `cpu_steal()`)."""
+    after = cpu_steal()
     total = after[1] - before[1]
     return (after[0] - before[0]) / total if total > 0 else 0.0
 
@@ -841,7 +843,7 @@ async def measure_sender(args: argparse.Namespace, bench: Bench, name: str) -> S
         figures.jitter, figures.busy_miss = await busy_latency(
             bench, args.busy, args.trials, args.seconds, name
         )
-        print(f"    machine steal time meanwhile: {steal_share(steal0, cpu_steal()) * 100:.1f} %")
+        print(f"    machine steal time meanwhile: {steal_since(steal0) * 100:.1f} %")
         print(f"    send jitter p99: {ms(pct(figures.jitter, 99))} (p50 {ms(pct(figures.jitter, 50))})")
         percentiles("enqueue -> first packet, miss (minus the first chunk):", figures.busy_miss)
     return figures

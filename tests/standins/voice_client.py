@@ -28,7 +28,7 @@ from discord.opus import OPUS_SILENCE
 from discord.player import AudioPlayer
 
 
-@dataclass(slots=True)  # one object for the garbage collector per packet, not two
+@dataclass(slots=True)  # built afresh on every read of `packets`: no per-instance dict
 class Packet:
     t: float  # time.perf_counter() when sent
     data: bytes

@@ -205,11 +205,15 @@ async def test_a_connection_lost_for_good_ends_the_playback_unfinished(sender: V
     assert lost.error is None and len(lost.audio()) < 100
 
 
-def tone_buffer(seconds: float, hz: float) -> FrameBuffer:
+def tone_pcm(seconds: float, hz: float) -> bytes:
+    """A tone as the endpoint sends it: mono s16le at 24 kHz."""
     t = np.arange(int(24_000 * seconds)) / 24_000
-    pcm = (np.sin(2 * np.pi * hz * t) * 9000).astype("<i2").tobytes()
+    return (np.sin(2 * np.pi * hz * t) * 9000).astype("<i2").tobytes()
+
+
+def tone_buffer(seconds: float, hz: float) -> FrameBuffer:
     buffer = FrameBuffer(24_000, preroll_ms=100)
-    buffer.write(pcm)
+    buffer.write(tone_pcm(seconds, hz))
     buffer.end()
     return buffer
 
@@ -407,9 +411,8 @@ async def _first_packet_on_the_sender_thread(sender: VoiceSender) -> None:
 
 
 def tone_chunks(hz: float, chunks: int) -> list[bytes]:
-    """100 ms chunks of a tone at 24 kHz, as the endpoint streams them."""
-    t = np.arange(2_400 * chunks) / 24_000
-    pcm = (np.sin(2 * np.pi * hz * t) * 9000).astype("<i2").tobytes()
+    """100 ms chunks of a tone, as the endpoint streams them."""
+    pcm = tone_pcm(0.1 * chunks, hz)
     return [pcm[i : i + 4_800] for i in range(0, len(pcm), 4_800)]
 
 
