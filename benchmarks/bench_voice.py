@@ -68,6 +68,7 @@ from discord.player import AudioPlayer
 from benchmarks.premise import premise
 from bot.audio.wav import to_wav
 from bot.base.config import DEFAULT_ENCODE_PROCESSES, Settings
+from bot.base.heap import settle_heap
 from bot.base.secrets import Secret
 from bot.speech.cache.audio_cache import AudioCache
 from bot.speech.cache.cached_engine import CachedEngine
@@ -890,6 +891,11 @@ async def measure_all(args: argparse.Namespace, bench: Bench) -> None:
         if sender.pool.processes
         else f"shared sender: encoding in {sender.pool.workers} threads (no encode process)"
     )
+    # As the bot once started (`bot.app.launcher.start_settled`): the start-up heap is frozen,
+    # so a full collection (which stops every thread, the sender's too) walks only newer objects.
+    settled = settle_heap()
+    premise(settled.frozen > 0, "the start-up heap was frozen")
+    print(f"process heap: {settled.describe()}")
     names = ["shared", "classic"] if args.sender == "both" else [args.sender]
     results = {name: await measure_sender(args, bench, name) for name in names}
     compare(results, args.busy)

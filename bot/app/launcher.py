@@ -6,9 +6,11 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Protocol
 
 from bot.app.logging_setup import setup_logging
 from bot.base.config import ConfigError, Settings
+from bot.base.heap import settle_heap
 from bot.speech.stack import describe_engine, local_engine_available
 from bot.store.protocol import StorageError
 
@@ -30,6 +32,21 @@ def missing_settings(settings: Settings) -> list[str]:
     except ConfigError as exc:
         lines.append(str(exc))
     return lines
+
+
+class _Startable(Protocol):
+    async def login(self, token: str) -> None: ...
+
+    async def connect(self) -> None: ...
+
+
+async def start_settled(bot: _Startable, token: str) -> None:
+    """What `discord.Client.start` does (log in, which runs `setup_hook`, then connect), with
+    the start-up heap settled in between (`bot.base.heap`): the long-lived objects are all made
+    by then, and full garbage collections, which stall the voice sender, stay short."""
+    await bot.login(token)
+    log.info("%s", settle_heap().describe())
+    await bot.connect()
 
 
 def run_bot(settings: Settings, *, sync_only: bool = False) -> int:
@@ -60,7 +77,7 @@ def run_bot(settings: Settings, *, sync_only: bool = False) -> int:
             except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
                 pass
         async with bot:
-            runner = asyncio.create_task(bot.start(token), name="discord-gateway")
+            runner = asyncio.create_task(start_settled(bot, token), name="discord-gateway")
             stopper = asyncio.create_task(stopping.wait(), name="signal-wait")
             done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if stopper in done:

@@ -156,6 +156,7 @@ async def test_the_bot_starts_syncs_beats_scrubs_and_stops_on_sigterm(tmp_path: 
         assert code == 0, out
         assert elapsed < SHUTDOWN_BOUND_S, f"shutdown took {elapsed:.2f} s"
         assert "shutdown requested" in out
+        assert "start-up objects set aside from garbage collection" in out  # bot.base.heap
         # The secret went through the running bot's handler and came out masked.
         assert "ready as ***" in out, out
         assert TOKEN not in out
@@ -212,3 +213,32 @@ async def test_doctor_exits_non_zero_when_a_check_fails(tmp_path: Path) -> None:
         assert code == 1, out
     finally:
         await standin.stop()
+
+
+async def test_the_bot_settles_its_heap_between_logging_in_and_connecting() -> None:
+    """`start_settled` is `Client.start` with the start-up heap frozen after `setup_hook` (run
+    by `login`): objects made while logging in are set aside before the gateway connects."""
+    import gc
+
+    from bot.app.launcher import start_settled
+
+    class Made:
+        pass
+
+    calls: list[str] = []
+    made: list[object] = []
+
+    class Bot:
+        async def login(self, token: str) -> None:
+            calls.append(f"login {token}")
+            made.append(Made())
+
+        async def connect(self) -> None:
+            calls.append("connect")
+            assert not any(o is made[0] for o in gc.get_objects())  # frozen by now
+
+    try:
+        await start_settled(Bot(), "token")
+    finally:
+        gc.unfreeze()
+    assert calls == ["login token", "connect"]
