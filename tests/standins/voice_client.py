@@ -71,7 +71,7 @@ class RecordingVoiceClient:
         # packet allocates no object the garbage collector tracks (floats and ints go into arrays,
         # the payload is bytes), so the hundreds of thousands of packets a benchmark records
         # neither trigger collections on the sending thread (a tuple per packet did: every 700
-        # packets, on the sender thread, while the bot itself allocates none per packet) nor
+        # packets, on the sender thread, while the bot keeps no new object per packet) nor
         # make a full collection walk them.
         self._times = array("d")
         self._payloads: list[bytes] = []
