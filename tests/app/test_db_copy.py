@@ -194,10 +194,10 @@ def test_the_bot_exits_2_when_postgres_is_unreachable_at_start(
     from bot.app import bot as bot_module
     from bot.app.launcher import run_bot
 
-    async def start_without_discord(self: bot_module.ParlaBot, token: str) -> None:
-        await self.setup_hook()  # what login() runs before connecting to the gateway
+    async def login_without_discord(self: bot_module.ParlaBot, token: str) -> None:
+        await self.setup_hook()  # what login() runs, besides asking Discord who the bot is
 
-    monkeypatch.setattr(bot_module.ParlaBot, "start", start_without_discord)
+    monkeypatch.setattr(bot_module.ParlaBot, "login", login_without_discord)
     settings = replace(
         make_settings(fake_endpoint, tmp_path, engine="api"),
         discord_token=Secret("MTIz.token-for-the-start-test.xyz"),
