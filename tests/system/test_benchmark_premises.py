@@ -35,3 +35,34 @@ def test_underrun_silence_fails_a_round_and_the_median_attempt_counts() -> None:
     assert median_round([worst, best, middle]) is middle  # not the best of three
     assert sustained([median_round([best, middle, worst])]) == 0
     assert sustained([median_round([best, best, round_of(silence=5)])]) == 4
+
+
+async def test_a_round_the_host_stole_from_is_run_again_a_bounded_number_of_times(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The voice ramp sets aside an attempt during which the VM's host took more than 5 % of
+    the CPU, runs it again (at most 3 times per count), and prints every attempt."""
+    from dataclasses import replace
+
+    from benchmarks.bench_voice import MAX_STEAL, STEAL_RETRIES, ramp
+
+    assert (MAX_STEAL, STEAL_RETRIES) == (0.05, 3)
+    stolen = replace(round_of(late=500), steal=0.2)
+    plans = {
+        4: [stolen, round_of(), stolen, round_of(), round_of(late=1)],  # two set aside
+        8: [stolen] * 6,  # three set aside, then stolen attempts count
+    }
+    tried: list[tuple[int, int]] = []
+
+    async def attempt_round(n: int, attempt: int) -> RoundResult:
+        tried.append((n, attempt))
+        return replace(plans[n][attempt], streams=n)
+
+    four, eight = await ramp([4, 8], attempt_round)
+    assert [a for n, a in tried if n == 4] == [0, 1, 2, 3, 4]
+    assert (four.set_aside, four.late, four.clean) == (2, 0, True)  # median of the three counted
+    assert [a for n, a in tried if n == 8] == [0, 1, 2, 3, 4, 5]
+    assert (eight.set_aside, eight.clean) == (3, False)
+    assert sustained([four, eight]) == 4
+    out = capsys.readouterr().out
+    assert out.count("set aside") == 5 and "steal 20.0 %" in out
