@@ -80,15 +80,21 @@ class OpusProfile:
 _CTL_SET_COMPLEXITY = 4010  # OPUS_SET_COMPLEXITY_REQUEST (opus_defines.h)
 
 # discord.py's `VoiceClient.play()` defaults (application "audio", 128 kbps, FEC for 15 % loss)
-# at complexity 5 instead of libopus's 9: "opus:audio:128k:fec:15:cx:5". Complexity 7 and up
+# at complexity 2 instead of libopus's 9: "opus:audio:128k:fec:15:cx:2". Complexity 7 and up
 # runs libopus's signal analysis on every frame, which only steers speech/music and bandwidth
-# decisions that do not arise at 128 kbps; 5 keeps CELT's pitch pre-filter (voiced speech).
-# Measured with `benchmarks/bench_opus_profiles.py` (24 kHz speech resampled to 48 kHz
-# stereo, decoded by libopus, compared with the source over 0-11 kHz): encoding CPU 16-19 ms
-# per audio-second against 28-35 ms at 9; spectral SNR 22.3 dB against 22.6 dB, the same
-# log-spectral distance (3.78 dB) and bitrate. Lower bitrates or the "voip" application cost
-# as much CPU and lose more (64 kbps voip: 17.2 dB, LSD 6.2 dB).
-DEFAULT_PROFILE = OpusProfile(complexity=5)
+# decisions that do not arise at 128 kbps. Measured with `benchmarks/bench_opus_profiles.py`
+# (24 kHz speech resampled to 48 kHz stereo, decoded by libopus, compared with the source over
+# 0-11 kHz), encoding CPU per audio-second / spectral SNR / log-spectral distance: 9: 27 ms,
+# 22.6 dB, 3.77 dB; 5: 15.2 ms, 22.3 dB, 3.77 dB; 3: 13.5 ms, 21.9 dB, 3.72 dB; 2: 11.3 ms,
+# 21.8 dB, 3.78 dB (the same bitrate throughout). First plays are CPU-bound on a small
+# machine: with 64 first plays at once on 2 cores (`benchmarks.bench_voice`'s rounds,
+# complexity 5 and 2 alternating in one process), complexity 2 cost 5-10 % less CPU per
+# audio-second and had fewer underrun frames in 12 of 16 paired rounds (median 52 and 68
+# against 110 and 312 in two series). Lower bitrates or the "voip" application cost as much
+# CPU and lose more (64 kbps voip: 17.2 dB, LSD 6.2 dB). Cached Opus packets are filed under
+# the profile's key, so packets of another complexity are never mixed in (the cached audio
+# itself is kept and encoded again).
+DEFAULT_PROFILE = OpusProfile(complexity=2)
 
 
 class StreamingOpusSource(discord.AudioSource):

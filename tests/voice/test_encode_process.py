@@ -59,7 +59,7 @@ async def child() -> AsyncIterator[EncodeProcess]:
 
 
 PROFILES = [
-    DEFAULT_PROFILE,  # complexity 5
+    DEFAULT_PROFILE,  # complexity 2
     OpusProfile(),  # discord.py's own defaults
     OpusProfile(application="voip", bitrate_kbps=64, fec=False, signal_type="voice", bandwidth="wide"),
 ]

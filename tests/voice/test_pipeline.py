@@ -197,15 +197,15 @@ def test_buffer_across_threads_keeps_every_sample_in_order() -> None:
 
 # --------------------------------------------------------------------------- sources
 def test_profile_key_names_discord_defaults() -> None:
-    assert DEFAULT_PROFILE.key == "opus:audio:128k:fec:15:cx:5"
+    assert DEFAULT_PROFILE.key == "opus:audio:128k:fec:15:cx:2"
     assert OpusProfile().key == "opus:audio:128k:fec:15"  # discord.py's defaults
     assert OpusProfile(application="voip", bitrate_kbps=64, fec=False).key == "opus:voip:64k:nofec"
 
 
 @needs_opus
-@pytest.mark.parametrize(("profile", "complexity"), [(DEFAULT_PROFILE, 5), (OpusProfile(), 9)])
+@pytest.mark.parametrize(("profile", "complexity"), [(DEFAULT_PROFILE, 2), (OpusProfile(), 9)])
 def test_the_profile_sets_the_encoder_complexity(profile: OpusProfile, complexity: int) -> None:
-    """5 by default; without one, libopus's own default (9), as discord.py leaves it."""
+    """2 by default; without one, libopus's own default (9), as discord.py leaves it."""
     encoder = profile.encoder()
     value = ctypes.c_int()
     discord.opus._lib.opus_encoder_ctl(encoder._state, 4011, ctypes.byref(value))  # GET_COMPLEXITY
