@@ -8,7 +8,6 @@ to discord.py's own per-playback player (`VoiceClient.play`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import logging
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import cast
 
 import discord
 
+from bot.voice.loop_calls import loop_calls
 from bot.voice.packet_path import packet_path_for
 from bot.voice.ports import PlayableSource
 from bot.voice.sender import Playback, SenderFeed, VoiceSender, default_sender
@@ -100,11 +100,10 @@ class DiscordVoiceLink:
     def play(self, source: PlayableSource, on_end: Callable[[BaseException | None], None]) -> None:
         if not isinstance(source, discord.AudioSource):
             raise TypeError(f"expected a discord AudioSource, not {type(source).__name__}")
-        loop = self._loop
+        calls = loop_calls(self._loop)
 
         def after(error: BaseException | None) -> None:  # the player or sender thread
-            with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
-                loop.call_soon_threadsafe(on_end, error)
+            calls.call(on_end, error)  # (dropped if the loop is closed: shutting down)
 
         path = self._path
         if path is not None and hasattr(source, "take"):

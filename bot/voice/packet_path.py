@@ -36,6 +36,8 @@ import discord
 import nacl.bindings
 from discord.opus import OPUS_SILENCE
 
+from bot.voice.loop_calls import loop_calls
+
 _u64 = ctypes.c_ulonglong
 try:  # libsodium's function in PyNaCl's own library, called without releasing the GIL
     import nacl._sodium
@@ -103,20 +105,25 @@ _speaking_tasks: set[asyncio.Task[Any]] = set()  # held until done (the loop kee
 
 
 def _speak(voice_client: Any, on: bool) -> None:
-    """Send the speaking state from any thread: a task when called on the client's loop (a
-    playback starting: no self-pipe wake-up, no cross-thread future), else through
-    `run_coroutine_threadsafe` (the sender thread)."""
+    """Send the speaking state from any thread: a task started at once when called on the
+    client's loop (a playback starting), else started there by the loop's `LoopCalls` (the
+    sender thread: one wake-up of the loop for all the calls of a pass)."""
     state = discord.SpeakingState.voice if on else discord.SpeakingState.none
     loop: asyncio.AbstractEventLoop = voice_client.client.loop
+    if asyncio._get_running_loop() is loop:
+        _start_speaking(voice_client, state)
+    else:
+        loop_calls(loop).call(_start_speaking, voice_client, state)
+
+
+def _start_speaking(voice_client: Any, state: discord.SpeakingState) -> None:  # on the loop
     try:
-        if asyncio._get_running_loop() is loop:
-            task = loop.create_task(voice_client.ws.speak(state))
-            _speaking_tasks.add(task)
-            task.add_done_callback(_speaking_tasks.discard)
-        else:
-            asyncio.run_coroutine_threadsafe(voice_client.ws.speak(state), loop)
+        task = voice_client.client.loop.create_task(voice_client.ws.speak(state))
     except Exception:
         log.exception("setting the speaking state failed")
+        return
+    _speaking_tasks.add(task)
+    task.add_done_callback(_speaking_tasks.discard)
 
 
 class ClientPacketPath:
