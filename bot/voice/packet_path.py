@@ -109,11 +109,14 @@ def _speak(voice_client: Any, on: bool) -> None:
     client's loop (a playback starting), else started there by the loop's `LoopCalls` (the
     sender thread: one wake-up of the loop for all the calls of a pass)."""
     state = discord.SpeakingState.voice if on else discord.SpeakingState.none
-    loop: asyncio.AbstractEventLoop = voice_client.client.loop
-    if asyncio._get_running_loop() is loop:
-        _start_speaking(voice_client, state)
-    else:
-        loop_calls(loop).call(_start_speaking, voice_client, state)
+    try:
+        loop: asyncio.AbstractEventLoop = voice_client.client.loop
+        if asyncio._get_running_loop() is loop:
+            _start_speaking(voice_client, state)
+        else:
+            loop_calls(loop).call(_start_speaking, voice_client, state)
+    except Exception:  # the sender's end of a playback must go on
+        log.exception("setting the speaking state failed")
 
 
 def _start_speaking(voice_client: Any, state: discord.SpeakingState) -> None:  # on the loop
