@@ -162,13 +162,79 @@ async def test_each_playback_keeps_its_own_drift_free_schedule_through_a_stall(s
         sent = [p for p in s.vc.snapshot() if p.scheduled]
         assert len(sent) == 20
         due = [p.t - p.late for p in sent]
-        # Packet k is due 20 ms * k after the first: the stall (3.5 frames) delayed the packets
+        # The second packet is due at most 20 ms after the first (on the grid's phase), then
+        # packet k 20 ms * (k - 1) after the second: the stall (3.5 frames) delayed the packets
         # due meanwhile, and shifted no schedule, the slow server's own included.
-        assert [round((d - due[0]) * 1000, 3) for d in due] == [20.0 * k for k in range(20)]
+        assert 0 < due[1] - due[0] <= 0.020
+        assert [round((d - due[1]) * 1000, 3) for d in due[1:]] == [20.0 * k for k in range(19)]
         stalled = stalled or max(p.late for p in sent) > 0.05
     assert stalled
     starts = sorted(round(s.vc.snapshot()[0].t - s.vc.snapshot()[0].late, 4) for s in servers)
     assert starts[2] > starts[1]  # the later ones did not take the first ones' schedule
+
+
+def phases_of(vc: PacketVoiceClient) -> set[float]:
+    """Where in the 20 ms grid a playback's packets fell due, from its second packet on (ms)."""
+    sent = [p for p in vc.snapshot() if p.scheduled]
+    return {round(((p.t - p.late) * 1000) % 20.0, 1) % 20.0 for p in sent[1:]}
+
+
+async def test_servers_started_at_scattered_times_share_one_send_pass_until_it_is_full(
+    sender: VoiceSender,
+) -> None:
+    """Playbacks started at different moments all fall due together (one wake-up of the sender
+    per 20 ms, not one per playback); past PHASE_CAP playbacks a second phase of the grid takes
+    the rest. No second packet comes later than 20 ms after the first."""
+    loop = asyncio.get_running_loop()
+    count = voice_sender.PHASE_CAP + 10  # 60
+    servers = [Server(loop, n, sender, frames=15) for n in range(count)]
+    for i, s in enumerate(servers):
+        s.play()
+        if i % 6 == 5:  # ten starts, 3 ms apart: their own clocks would fall on ten times
+            await asyncio.sleep(0.003)
+    async with asyncio.timeout(10):
+        for s in servers:
+            await s.ended.wait()
+    per_server = [phases_of(s.vc) for s in servers]
+    assert all(len(phases) == 1 for phases in per_server)  # each keeps its place on the grid
+    by_phase: dict[float, int] = {}
+    for phases in per_server:
+        by_phase[next(iter(phases))] = by_phase.get(next(iter(phases)), 0) + 1
+    assert sorted(by_phase.values()) == [10, voice_sender.PHASE_CAP]
+    for s in servers:
+        first, second = [p.t - p.late for p in s.vc.snapshot() if p.scheduled][:2]
+        assert 0 < second - first <= 0.020
+
+
+async def test_a_failure_of_the_sender_itself_ends_every_playback_and_the_next_one_plays(
+    sender: VoiceSender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the sender's own pass must not leave every server silent for good: each playback
+    ends with the error (its player reports it and goes on), and the next playback starts a new
+    sender thread."""
+    loop = asyncio.get_running_loop()
+    servers = [Server(loop, n, sender, frames=50) for n in range(3)]
+    servers[0].play()
+    await servers[0].vc.wait_for(lambda ps: len(ps) >= 3)
+
+    def broken(self: VoiceSender, natural: float) -> int:
+        raise RuntimeError("a bug in the sender")
+
+    monkeypatch.setattr(VoiceSender, "_choose_phase", broken)
+    servers[1].play()
+    async with asyncio.timeout(5):
+        for s in servers[:2]:
+            await s.ended.wait()
+    assert all(isinstance(s.error, RuntimeError) for s in servers[:2])
+    failed = [t for t in sender.threads() if t.name == "parla-voice-sender"]
+    for t in failed:
+        await asyncio.to_thread(t.join, 5)
+    assert not any(t.is_alive() for t in failed) and not sender.running  # it ended, and said so
+    monkeypatch.undo()
+    servers[2].play()
+    async with asyncio.timeout(5):
+        await servers[2].ended.wait()
+    assert servers[2].error is None and servers[2].audio() == servers[2].packets
 
 
 async def test_a_disconnected_server_is_skipped_until_it_reconnects(sender: VoiceSender) -> None:
