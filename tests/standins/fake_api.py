@@ -52,6 +52,9 @@ RATE = 24_000
 MODEL = "qwen3-tts-instruct-flash"
 RELAY_PATH = "/v1/audio/speech"
 DASHSCOPE_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
+# Not the real endpoint's: the fake's own time to the first chunk of its latest stream, for a
+# benchmark whose fake runs in another process (the endpoint's time is not the bot's).
+LAST_STREAM_PATH = "/fake/last-stream"
 VOICE_SET = frozenset(
     (
         "Cherry",
@@ -162,7 +165,8 @@ class RecordedRequest:
     text: str = ""
     voice: str = ""
     fault: str | None = None
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.monotonic)  # when the fake had the whole request
+    first_chunk_at: float | None = None  # (SSE) when it had written its first audio event
 
 
 class FakeEndpoint:
@@ -209,6 +213,7 @@ class FakeEndpoint:
         self.app.router.add_post(RELAY_PATH, functools.partial(self._handle, style="relay"))
         self.app.router.add_post(DASHSCOPE_PATH, functools.partial(self._handle, style="dashscope"))
         self.app.router.add_get("/files/{name}", self._file)
+        self.app.router.add_get(LAST_STREAM_PATH, self._last_stream)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> FakeEndpoint:
@@ -355,7 +360,7 @@ class FakeEndpoint:
         pcm = self.expected_pcm(text, voice)
         request_id = str(uuid.uuid4())
         if stream:
-            return await self._sse(request, pcm, text, request_id, fault)
+            return await self._sse(request, pcm, rec, request_id, fault)
         # A whole-file answer comes only after the whole audio is generated.
         generation = self.first_chunk_delay
         if self.realtime_factor > 0:
@@ -405,7 +410,7 @@ class FakeEndpoint:
         return (nl.join(lines) + nl + nl).encode()
 
     async def _sse(
-        self, request: web.Request, pcm: bytes, text: str, request_id: str, fault: str | None
+        self, request: web.Request, pcm: bytes, rec: RecordedRequest, request_id: str, fault: str | None
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         kind, _, arg = (fault or "").partition(":")
@@ -448,6 +453,8 @@ class FakeEndpoint:
                     "request_id": request_id,
                 }
                 await resp.write(self._event(n, payload))
+                if rec.first_chunk_at is None:
+                    rec.first_chunk_at = time.monotonic()
                 sent_seconds += len(chunk) / (2 * RATE)
                 if kind == "drip":
                     await asyncio.sleep(0.002)
@@ -468,7 +475,7 @@ class FakeEndpoint:
                             "expires_at": int(expires),
                         },
                     },
-                    "usage": {"characters": len(text)},
+                    "usage": {"characters": len(rec.text)},
                     "request_id": request_id,
                 }
                 await resp.write(self._event(n + 1, final))
@@ -486,6 +493,15 @@ class FakeEndpoint:
                 return resp
             raise
         return resp
+
+    async def _last_stream(self, request: web.Request) -> web.Response:
+        """The latest streaming request that sent audio: its text and the seconds from having
+        the request to having written the first audio event (404: none yet)."""
+        for rec in reversed(self.requests):
+            if rec.stream and rec.first_chunk_at is not None:
+                seconds = rec.first_chunk_at - rec.at
+                return web.json_response({"text": rec.text, "first_chunk_seconds": seconds})
+        return web.json_response({"message": "no stream has sent audio yet"}, status=404)
 
     async def _file(self, request: web.Request) -> web.Response:
         self.downloads += 1

@@ -396,3 +396,21 @@ async def test_client_leaving_mid_stream_is_not_a_server_error(
             await asyncio.sleep(0.01)
     assert fake.disconnects == 1
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_the_fake_tells_its_own_time_to_the_first_chunk_of_its_latest_stream(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A benchmark whose fake runs in another process subtracts the endpoint's own time from
+    the bot's latency: the time from having the request to having written the first audio."""
+    async with FakeEndpoint(api_key=API_KEY, first_chunk_delay=0.05) as fake:
+        last = fake.base_url + "/fake/last-stream"
+        async with session.get(last) as resp:
+            assert resp.status == 404  # no stream yet
+        await post(session, fake.url, relay_body(text="the first one"), stream=True)
+        await post(session, fake.url, relay_body(text="the second one"), stream=True)
+        await post(session, fake.url, relay_body(text="not streamed"))
+        async with session.get(last) as resp:
+            found = await resp.json()
+        assert found["text"] == "the second one"
+        assert 0.05 <= found["first_chunk_seconds"] < 0.5
