@@ -67,13 +67,18 @@ START_WAIT = 0.100  # seconds a first play may wait for its first encoded packet
 # A burst of first plays (more than BUSY_STARTS waiting to start or started within the last
 # BUSY_WINDOW seconds): each further one starts once HOLD_PACKETS are encoded (or its audio is
 # over, or after START_WAIT), not START_PACKETS. Their endpoint streams arrive in step, so
-# their next packets all fall due while the encoders are busiest with the others' starts; the
-# packets of the endpoint's second chunk carry each one through that rush (measured with
-# `benchmarks.bench_voice`: 64 first plays at once went from tens of underrun frames to none).
-# A lone first play, or one beside any number of replays, keeps the shortest start.
+# their next packets all fall due while the encoders are busiest with the others' starts (and
+# the event loop with their endpoint streams); a full encode-ahead (200 ms: the endpoint's
+# second chunk too) carries each one through that rush. Measured with 64 first plays at once
+# (`benchmarks.bench_voice`'s rounds, variants alternating in one process): holding for 6
+# packets, the median round had 28 and 7.5 underrun frames in two series (worst rounds 555 and
+# 547); holding for a full encode-ahead (10; 12 and 16 came to the same, since the encoders
+# keep at most 10 ready, then START_WAIT ended the hold), 0 to 3.5 in four series (worst
+# rounds 11 to 191). A lone first play, or one beside any number of replays, keeps the
+# shortest start.
 BUSY_STARTS = 8
 BUSY_WINDOW = 0.5
-HOLD_PACKETS = 6
+HOLD_PACKETS = DEFAULT_AHEAD  # at most the sender's `ahead`: more is never encoded ahead
 HOLD_POLL = 0.005  # seconds between looks at held first plays (their encoding wakes nobody)
 INLINE_BUDGET = 0.002  # seconds per pass the sender may spend encoding new playbacks' first packets
 IDLE_EXIT = 2.0  # seconds with nothing to play before the thread ends
@@ -388,6 +393,7 @@ class VoiceSender:
         while recent and now - recent[0] > BUSY_WINDOW:
             recent.popleft()
         busy = len(self._starting) + len(recent) > BUSY_STARTS
+        hold = min(HOLD_PACKETS, self.ahead)
         waiting: list[Playback] = []
         ready: list[Playback] = []
         held = False
@@ -406,7 +412,7 @@ class VoiceSender:
             elif not feed.primed:
                 self.pool.submit(feed, then=self._wake)
                 waiting.append(playback)
-            elif busy and feed.holds(HOLD_PACKETS):
+            elif busy and feed.holds(hold):
                 self.pool.submit(feed)  # if input is at hand; its encoding does not wake us
                 waiting.append(playback)
                 held = True

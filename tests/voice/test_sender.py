@@ -492,6 +492,7 @@ class ObservedSource(StreamingOpusSource):
         self._loop = loop
         self.held = False  # the sender held its start at least once
         self.took = False  # the sender took its first packet
+        self.ready_at_start = 0
 
     def holds(self, packets: int) -> bool:
         holds = super().holds(packets)
@@ -503,6 +504,7 @@ class ObservedSource(StreamingOpusSource):
     def take(self) -> bytes | None:
         if not self.took:
             self.took = True
+            self.ready_at_start = self.ready_count  # packets encoded when its first was taken
             self._loop.call_soon_threadsafe(self.decided.set)
         return super().take()
 
@@ -544,12 +546,13 @@ def no_start_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("no_start_timeout")
-async def test_in_a_burst_of_first_plays_those_beyond_eight_start_with_the_second_chunk(
+async def test_in_a_burst_of_first_plays_those_beyond_eight_start_with_later_chunks(
     sender: VoiceSender,
 ) -> None:
     """With more than BUSY_STARTS (8) first plays starting at once, each further one waits for
-    HOLD_PACKETS (6, more than the first 100 ms chunk gives) before its first packet, so their
-    next packets are not all due while the encoders are busiest with the others' starts."""
+    HOLD_PACKETS (10, a full encode-ahead: more than the first 100 ms chunk gives) before its
+    first packet, so their next packets are not all due while the encoders are busiest with the
+    others' starts."""
     loop = asyncio.get_running_loop()
     plays = [FirstPlay(loop, sender, 300 + 20 * i) for i in range(12)]
     for play in plays:
@@ -567,6 +570,7 @@ async def test_in_a_burst_of_first_plays_those_beyond_eight_start_with_the_secon
             await play.ended.wait()
     for play in held:
         assert play.first_packet_at() > play.second_chunk_at
+        assert play.source.ready_at_start >= 10
         sent = [p for p in play.vc.packets_of(play.source) if p.scheduled]
         assert len(sent) == play.source.frames_encoded >= 19 and not any(p.silence for p in sent)
 
