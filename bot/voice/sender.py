@@ -89,9 +89,10 @@ RESYNC = 1.0  # a playback behind its clock by more than this (the process was s
 SWITCH_INTERVAL: float | None = 0.001
 # Every playback's schedule sits on one of PHASES phases of a common 20 ms grid (phase p: due
 # times k * 20 ms + p * 20 ms / PHASES on the sender's clock), so the packets of playbacks on
-# one phase go out in one pass, on one wake-up. Each wake-up costs the process about 0.1 ms
-# (measured with 32 replays, whose schedules fell on 5 to 15 distinct times per 20 ms: 2.0 ms
-# of CPU per audio-second at one wake-up per 20 ms, 2.8 ms at 15). A new playback joins the
+# one phase go out in one pass, on one wake-up. Each wake-up costs the process about 0.1 ms:
+# 32 replays at once (`benchmarks.bench_voice`'s CPU round, alternating in one process) on
+# their own clocks woke the thread 300 to 890 times in 3 s and cost 2.2 to 3.0 ms of CPU per
+# audio-second; on one phase, 150 times and 1.9 to 2.2 ms. A new playback joins the
 # nearest phase with playbacks on it and fewer than PHASE_CAP of them (a pass of PHASE_CAP
 # packets takes about 1.5 ms), else the nearest empty one, else the least loaded. Its first
 # packet still goes out as soon as it is ready; only its second comes sooner than 20 ms after
