@@ -186,7 +186,7 @@ async def test_servers_started_at_scattered_times_share_one_send_pass_until_it_i
     per 20 ms, not one per playback); past PHASE_CAP playbacks a second phase of the grid takes
     the rest. No second packet comes later than 20 ms after the first."""
     loop = asyncio.get_running_loop()
-    count = voice_sender.PHASE_CAP + 10  # 60
+    count = 60  # PHASE_CAP (50) and 10 more
     servers = [Server(loop, n, sender, frames=15) for n in range(count)]
     for i, s in enumerate(servers):
         s.play()
@@ -200,7 +200,7 @@ async def test_servers_started_at_scattered_times_share_one_send_pass_until_it_i
     by_phase: dict[float, int] = {}
     for phases in per_server:
         by_phase[next(iter(phases))] = by_phase.get(next(iter(phases)), 0) + 1
-    assert sorted(by_phase.values()) == [10, voice_sender.PHASE_CAP]
+    assert sorted(by_phase.values()) == [10, 50]
     for s in servers:
         first, second = [p.t - p.late for p in s.vc.snapshot() if p.scheduled][:2]
         assert 0 < second - first <= 0.020
