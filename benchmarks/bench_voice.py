@@ -274,6 +274,16 @@ async def until_idle(g: Guild, limit: float = 60.0) -> None:
 
 
 # --------------------------------------------------------------------------- measurements
+async def one_miss(bench: Bench, g: Guild, text: str) -> tuple[float, float]:
+    """`text`, not cached, enqueued on `g`: enqueue -> first packet minus the configured
+    first-chunk delay, and over the endpoint's own first chunk (`Bench.over_first_chunk`)."""
+    n = len(g.vc.snapshot())
+    t0 = time.perf_counter()
+    say(g.player, text)
+    first = await first_packet_after(g.vc, n)
+    return first - t0 - bench.first_chunk_delay, await bench.over_first_chunk(text, first, t0)
+
+
 async def latency(
     bench: Bench, trials: int, seconds: float, tag: str
 ) -> tuple[list[float], list[float], list[float], list[str]]:
@@ -284,12 +294,9 @@ async def latency(
     miss: list[float] = []
     miss_over: list[float] = []
     for text in texts:
-        n = len(g.vc.snapshot())
-        t0 = time.perf_counter()
-        say(g.player, text)
-        first = await first_packet_after(g.vc, n)
-        miss.append(first - t0 - bench.first_chunk_delay)
-        miss_over.append(await bench.over_first_chunk(text, first, t0))
+        delayed, over = await one_miss(bench, g, text)
+        miss.append(delayed)
+        miss_over.append(over)
         await until_idle(g)
     await asyncio.sleep(0.2)  # let the last packets be stored
     hit: list[float] = []
@@ -820,13 +827,9 @@ async def busy_latency(
     for i in range(trials):
         if all(g.idle.is_set() for g in guilds):
             break
-        n = len(probe.vc.snapshot())
-        text = text_for(f"{tag}-probe {i} {time.time_ns()}", seconds)
-        t0 = time.perf_counter()
-        say(probe.player, text)
-        first = await first_packet_after(probe.vc, n)
-        miss.append(first - t0 - bench.first_chunk_delay)
-        miss_over.append(await bench.over_first_chunk(text, first, t0))
+        delayed, over = await one_miss(bench, probe, text_for(f"{tag}-probe {i} {time.time_ns()}", seconds))
+        miss.append(delayed)
+        miss_over.append(over)
         await until_idle(probe)
     for g in guilds:
         await until_idle(g, 120)

@@ -6,7 +6,6 @@ for storing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from bot.speech.engine import opened_stream
 from bot.speech.request import SpeechRequest
 from bot.voice.frame_buffer import FrameBuffer
+from bot.voice.loop_calls import loop_calls
 from bot.voice.ports import OpusStore, PlayableSource, SourceFactory, StreamEngine
 from bot.voice.utterance import Job
 
@@ -92,6 +92,7 @@ def build_source(
 
 
 def call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
-    """Run `callback` on `loop` from any thread; a closed loop means shutdown, nothing to do."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(callback, *args)
+    """Run `callback` on `loop` from any thread, through the loop's `LoopCalls` (the same queue
+    as the voice link's end-of-playback calls, so they keep their order and hundreds of first
+    plays ending together wake the loop once); a closed loop means shutdown, nothing to do."""
+    loop_calls(loop).call(callback, *args)

@@ -285,10 +285,14 @@ class VoiceSender:
             first = not self._inbox  # later posts find the thread woken already
             self._inbox.append(playback)
             if self._thread is None:
-                self._thread = _SenderThread(target=self._run, name="parla-voice-sender", daemon=True)
-                self._thread.start()
+                self._start_thread_locked()
         if first:  # one wake-up per batch of posts: hundreds of servers starting at once
             self._wake.set()  # cost hundreds of thread switches before
+
+    def _start_thread_locked(self) -> None:
+        """Start the sender thread (`self._lock` held)."""
+        self._thread = _SenderThread(target=self._run, name="parla-voice-sender", daemon=True)
+        self._thread.start()
 
     # ------------------------------------------------------------------ the sender thread
     def _run(self) -> None:
@@ -303,8 +307,7 @@ class VoiceSender:
             with self._lock:
                 self._thread = None  # the next play() starts a new one
                 if self._inbox:  # posted meanwhile
-                    self._thread = _SenderThread(target=self._run, name="parla-voice-sender", daemon=True)
-                    self._thread.start()
+                    self._start_thread_locked()
         finally:
             _switch_interval.restore()
 
